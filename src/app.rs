@@ -1,0 +1,134 @@
+//! Assembly: the shared state, the router with its layers, and the running application.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{Router, routing::get};
+use tokio::net::TcpListener;
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+use crate::{
+    api, auth,
+    config::Config,
+    db::Db,
+    pages,
+    session_store::SqlSessionStore,
+    upstream::WpClient,
+    web,
+};
+
+/// State shared by every handler. Each field is a cheap handle.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The WordPress.com client (shared connection pool).
+    pub wpcom: WpClient,
+    /// The portal's database.
+    pub db: Db,
+    /// The session store (for maintenance and counts).
+    pub sessions: SqlSessionStore,
+}
+
+/// The session cookie's name: `__Host-` prefixed when served over https.
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.is_https() { "__Host-portal_session" } else { "portal_session" }
+}
+
+/// Builds the router for `state`.
+pub fn router(state: AppState) -> Router {
+    // SameSite=Lax, not Strict: the return from WordPress.com is a cross-site navigation and
+    // must carry the cookie, or the stored `state` cannot be found.
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
+        .with_name(cookie_name(&state.config))
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.is_https())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            state.config.idle_timeout.as_secs().min(i64::MAX as u64) as i64,
+        )));
+    Router::new()
+        .merge(auth::router())
+        .merge(pages::router())
+        .merge(api::router())
+        .route("/static/{file}", get(web::static_file))
+        .fallback(web::not_found)
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::finish_response))
+        .with_state(state)
+}
+
+/// A built application, bound to its listener.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the database, runs migrations and prepares the router. The listener is bound by
+    /// the caller, so port 0 works and the real port is known before the redirect URI is used.
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url).await?;
+        let wpcom = WpClient::new(
+            config.wpcom_url.clone(),
+            config.client_id.clone(),
+            config.client_secret.clone(),
+            config.redirect_uri(),
+            config.upstream_deadline,
+        )?;
+        let sessions = SqlSessionStore::new(db.clone());
+        let state = AppState { config: Arc::new(config), wpcom, db, sessions };
+        Ok(Self { listener, state })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state (tests inspect the store through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let cleanup = self.state.sessions.clone().spawn_cleanup(Duration::from_secs(300));
+        let app = router(self.state);
+        let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        cleanup.abort();
+        result
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

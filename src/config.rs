@@ -1,0 +1,372 @@
+//! Command line and configuration.
+//!
+//! Every flag also reads an environment variable (`PORTAL_*`, and `SANDBOX_*` for the sandbox's
+//! switches); the names are a contract used by scripts and the Docker image. Configuration is read
+//! once, here, into typed values; a missing or invalid setting stops start-up with one line that
+//! names the variable.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use url::Url;
+
+use crate::secret::Secret;
+
+/// The partner-portal command line.
+#[derive(Debug, Parser)]
+#[command(name = "partner-portal", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the dashboard against a configured WordPress.com.
+    Serve(PortalArgs),
+    /// Run the dashboard and the built-in WordPress.com sandbox in one process.
+    Demo(DemoArgs),
+    /// Run the WordPress.com sandbox alone, for other tools to point at.
+    Sandbox(SandboxArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of the dashboard.
+#[derive(Debug, Clone, Args)]
+pub struct PortalArgs {
+    /// Address the dashboard listens on.
+    #[arg(long, env = "PORTAL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// External origin of the dashboard (the OAuth redirect URI is built from it).
+    #[arg(long, env = "PORTAL_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+    /// Base URL of WordPress.com.
+    #[arg(long, env = "PORTAL_WPCOM_URL", default_value = "https://public-api.wordpress.com")]
+    pub wpcom_url: Url,
+    /// OAuth client id of the WordPress.com app.
+    #[arg(long, env = "PORTAL_WPCOM_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// OAuth client secret of the WordPress.com app.
+    #[arg(long, env = "PORTAL_WPCOM_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// File holding the OAuth client secret (takes precedence over the variable).
+    #[arg(long, env = "PORTAL_WPCOM_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Send PKCE (S256) with the authorization request.
+    #[arg(long, env = "PORTAL_WPCOM_PKCE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pkce: bool,
+    /// Database URL: `sqlite://path` or `postgres://...`.
+    #[arg(long, env = "PORTAL_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Log a session out after this long without a request (e.g. `30m`).
+    #[arg(long, env = "PORTAL_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub session_idle_timeout: Duration,
+    /// Log a session out this long after login, whatever its activity (e.g. `8h`).
+    #[arg(long, env = "PORTAL_SESSION_ABSOLUTE_TIMEOUT", default_value = "8h", value_parser = parse_duration)]
+    pub session_absolute_timeout: Duration,
+    /// Deadline for the upstream calls behind one page (e.g. `12s`).
+    #[arg(long, env = "PORTAL_UPSTREAM_DEADLINE", default_value = "12s", value_parser = parse_duration)]
+    pub upstream_deadline: Duration,
+    /// Log format.
+    #[arg(long, env = "PORTAL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Settings of `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Dashboard settings.
+    #[command(flatten)]
+    pub portal: PortalArgs,
+    /// Sandbox settings.
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+    /// Address the sandbox listens on.
+    #[arg(long, env = "PORTAL_SANDBOX_LISTEN", default_value = "127.0.0.1:8081")]
+    pub sandbox_listen: SocketAddr,
+}
+
+/// Settings of `sandbox`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Sandbox settings.
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+    /// Address the sandbox listens on.
+    #[arg(long, env = "PORTAL_SANDBOX_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// The redirect URI registered for the sandbox's OAuth app (exact match).
+    #[arg(
+        long,
+        env = "SANDBOX_REDIRECT_URI",
+        default_value = "http://127.0.0.1:8080/auth/callback"
+    )]
+    pub redirect_uri: Url,
+    /// Log format.
+    #[arg(long, env = "PORTAL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Switches of the WordPress.com sandbox (`WPCOM_API.md` §9).
+#[derive(Debug, Clone, Args)]
+pub struct SandboxOptions {
+    /// Number of generated activations on the production key.
+    #[arg(long, env = "SANDBOX_ACTIVATIONS", default_value_t = 150)]
+    pub activations: usize,
+    /// Emit ids and `blog_id` as numeric strings.
+    #[arg(long, env = "SANDBOX_NUMERIC_STRINGS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub numeric_strings: bool,
+    /// Serve 2017-era Stripe invoices (no status, `date` instead of `created`).
+    #[arg(long, env = "SANDBOX_STRIPE_LEGACY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub stripe_legacy: bool,
+    /// Shape of the past-invoices body.
+    #[arg(long, env = "SANDBOX_INVOICES_STYLE", value_enum, default_value = "list")]
+    pub invoices_style: InvoicesStyle,
+    /// Format of the summary's `date`.
+    #[arg(long, env = "SANDBOX_SUMMARY_DATE_STYLE", value_enum, default_value = "full")]
+    pub summary_date_style: SummaryDateStyle,
+    /// Skip the consent page and approve as this user id.
+    #[arg(long, env = "SANDBOX_AUTO_APPROVE_USER")]
+    pub auto_approve_user: Option<u64>,
+    /// Put hostile strings (script tags, javascript: URLs) into site names, URLs and invoice lines.
+    #[arg(long, env = "SANDBOX_HOSTILE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub hostile: bool,
+    /// Enable the test control API under `/__sandbox/` (faults, latency, revocation, counts).
+    #[arg(long, env = "SANDBOX_CONTROL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub control: bool,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            activations: 150,
+            numeric_strings: false,
+            stripe_legacy: false,
+            invoices_style: InvoicesStyle::List,
+            summary_date_style: SummaryDateStyle::Full,
+            auto_approve_user: None,
+            hostile: false,
+            control: false,
+        }
+    }
+}
+
+/// Shape of the sandbox's past-invoices body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InvoicesStyle {
+    /// A Stripe list object.
+    List,
+    /// A bare array.
+    Array,
+}
+
+/// Format of the sandbox's summary dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryDateStyle {
+    /// Always `YYYY-MM-DD`.
+    Full,
+    /// `YYYY-MM-DD`, `YYYY-MM` or `YYYY` by scale.
+    Truncated,
+}
+
+/// A start-up configuration error: one line naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable (or flag) at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self { variable, reason: reason.into() }
+    }
+}
+
+/// The dashboard's validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// External origin, possibly with a path; no trailing slash in `redirect_uri`.
+    pub public_url: Url,
+    /// WordPress.com base URL.
+    pub wpcom_url: Url,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: Secret<String>,
+    /// Send PKCE.
+    pub pkce: bool,
+    /// Database URL.
+    pub database_url: String,
+    /// Idle timeout.
+    pub idle_timeout: Duration,
+    /// Absolute timeout.
+    pub absolute_timeout: Duration,
+    /// Deadline for one page's upstream calls.
+    pub upstream_deadline: Duration,
+    /// How long a started login may take.
+    pub login_timeout: Duration,
+    /// Whether pages say the data comes from the sandbox.
+    pub demo: bool,
+}
+
+impl Config {
+    /// Validates the dashboard arguments. `demo` fills in the sandbox app's credentials.
+    pub fn from_args(args: &PortalArgs, demo: bool) -> Result<Self, ConfigError> {
+        let public_url = match &args.public_url {
+            Some(url) => validate_public_url(url)?,
+            None => derived_public_url(args.listen)?,
+        };
+        check_base_url("PORTAL_WPCOM_URL", &args.wpcom_url)?;
+        let client_id = match (&args.client_id, demo) {
+            (Some(id), _) if !id.trim().is_empty() => id.trim().to_owned(),
+            (_, true) => crate::sandbox::CLIENT_ID.to_owned(),
+            _ => return Err(ConfigError::new("PORTAL_WPCOM_CLIENT_ID", "is required")),
+        };
+        let client_secret = match (&args.client_secret_file, &args.client_secret) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| {
+                    ConfigError::new(
+                        "PORTAL_WPCOM_CLIENT_SECRET_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?,
+            (None, Some(s)) if !s.is_empty() => s.clone(),
+            (None, _) if demo => crate::sandbox::CLIENT_SECRET.to_owned(),
+            _ => {
+                return Err(ConfigError::new(
+                    "PORTAL_WPCOM_CLIENT_SECRET",
+                    "is required (or PORTAL_WPCOM_CLIENT_SECRET_FILE)",
+                ));
+            }
+        };
+        if client_secret.is_empty() {
+            return Err(ConfigError::new("PORTAL_WPCOM_CLIENT_SECRET", "is empty"));
+        }
+        let database_url = args
+            .database_url
+            .clone()
+            .unwrap_or_else(|| "sqlite://data/partner-portal.db".to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "PORTAL_DATABASE_URL",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if args.session_idle_timeout.is_zero() || args.session_absolute_timeout.is_zero() {
+            return Err(ConfigError::new("PORTAL_SESSION_IDLE_TIMEOUT", "must be positive"));
+        }
+        Ok(Self {
+            listen: args.listen,
+            public_url,
+            wpcom_url: args.wpcom_url.clone(),
+            client_id,
+            client_secret: Secret::new(client_secret),
+            pkce: args.pkce,
+            database_url,
+            idle_timeout: args.session_idle_timeout,
+            absolute_timeout: args.session_absolute_timeout,
+            upstream_deadline: args.upstream_deadline,
+            login_timeout: Duration::from_secs(600),
+            demo,
+        })
+    }
+
+    /// The OAuth redirect URI, built from the public URL only.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/auth/callback", self.base_path_url())
+    }
+
+    /// The public URL without a trailing slash.
+    pub fn base_path_url(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// Whether cookies must be `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+fn validate_public_url(url: &Url) -> Result<Url, ConfigError> {
+    check_base_url("PORTAL_PUBLIC_URL", url)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new("PORTAL_PUBLIC_URL", "must not have a query or fragment"));
+    }
+    Ok(url.clone())
+}
+
+fn check_base_url(variable: &'static str, url: &Url) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(variable, "must be an http(s) URL with a host"));
+    }
+    Ok(())
+}
+
+/// `http://<listen>`; an unspecified address becomes `127.0.0.1`.
+pub fn derived_public_url(listen: SocketAddr) -> Result<Url, ConfigError> {
+    let host = if listen.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else if listen.is_ipv6() {
+        format!("[{}]", listen.ip())
+    } else {
+        listen.ip().to_string()
+    };
+    let text = format!("http://{host}:{}/", listen.port());
+    Url::parse(&text).map_err(|e| ConfigError::new("PORTAL_LISTEN", e.to_string()))
+}
+
+/// Parses `90`, `90s`, `30m`, `8h` or `2d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => return Ok(Duration::from_millis(n)),
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("invalid duration unit in {text:?} (use ms, s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("8h"), Ok(Duration::from_secs(28_800)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_listen_address() {
+        let url = derived_public_url("0.0.0.0:9000".parse().unwrap()).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9000/");
+    }
+}

@@ -1,0 +1,217 @@
+//! The one error type of request handlers, and how each variant looks to a person.
+//!
+//! Handlers return `Result<_, AppError>`. `AppError::into_response` only decides the status and
+//! a short, safe message and puts an [`ErrorView`] in the response's extensions; the
+//! `render_errors` middleware (in [`crate::web`]) turns that into the HTML error page (with the
+//! layout and request id) or into JSON for `/api/` paths. Causes are logged, never shown.
+
+use std::time::Duration;
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+
+use crate::upstream::UpstreamError;
+
+/// What the error page shows.
+#[derive(Debug, Clone)]
+pub struct ErrorView {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Short machine code for JSON (`not_found`, `upstream_unavailable`, ...).
+    pub code: &'static str,
+    /// Page heading.
+    pub title: String,
+    /// One or two sentences saying what happened and what to do.
+    pub message: String,
+    /// A "Try again" link, when retrying can help.
+    pub retry_href: Option<String>,
+    /// Offer a logout button (with this CSRF token).
+    pub logout_csrf: Option<String>,
+    /// Offer a "Log in" link.
+    pub login_href: Option<String>,
+}
+
+impl ErrorView {
+    fn new(status: StatusCode, code: &'static str, title: &str, message: &str) -> Self {
+        Self {
+            status,
+            code,
+            title: title.to_owned(),
+            message: message.to_owned(),
+            retry_href: None,
+            logout_csrf: None,
+            login_href: None,
+        }
+    }
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Not logged in (303 to the login page, remembering `next`).
+    #[error("login required")]
+    LoginRequired {
+        /// Where to go after login.
+        next: String,
+        /// Why (`expired`), shown on the login page.
+        reason: Option<&'static str>,
+    },
+    /// A JSON route was called without a login (401 JSON, never a redirect).
+    #[error("unauthenticated API call")]
+    ApiUnauthenticated,
+    /// A WordPress.com failure while showing `here` (a same-origin path to retry).
+    #[error("upstream: {error}")]
+    Upstream {
+        /// What failed.
+        error: UpstreamError,
+        /// The page to retry.
+        here: String,
+    },
+    /// 400 with a message for the user.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 404.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The logged-in WordPress.com user is not a Jetpack partner (403).
+    #[error("no partner")]
+    NoPartner {
+        /// CSRF token for the logout button.
+        csrf: String,
+    },
+    /// CSRF token or origin check failed (403).
+    #[error("cross-site request refused")]
+    Csrf,
+    /// The login could not be completed (status and message chosen by the auth module).
+    #[error("login failed: {title}")]
+    LoginFailed {
+        /// HTTP status.
+        status: StatusCode,
+        /// Heading.
+        title: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The session store failed (503).
+    #[error("session store: {0}")]
+    Store(String),
+    /// Anything else (500); the cause is logged.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+/// The `/login` URL that returns to `next` afterwards.
+pub fn login_href(next: &str, reason: Option<&str>) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    if next != "/" && !next.is_empty() {
+        s.append_pair("next", next);
+    }
+    if let Some(r) = reason {
+        s.append_pair("reason", r);
+    }
+    let q = s.finish();
+    if q.is_empty() { "/login".to_owned() } else { format!("/login?{q}") }
+}
+
+impl AppError {
+    /// The page this error renders as.
+    pub fn view(&self) -> ErrorView {
+        use StatusCode as S;
+        match self {
+            Self::LoginRequired { .. } | Self::ApiUnauthenticated => ErrorView::new(S::UNAUTHORIZED, "unauthenticated", "Log in required", "Log in to continue."),
+            Self::Upstream { error, here } => upstream_view(error, here),
+            Self::BadRequest(m) => ErrorView::new(S::BAD_REQUEST, "bad_request", "That request could not be understood", m),
+            Self::NotFound(m) => ErrorView::new(S::NOT_FOUND, "not_found", "Not found", m),
+            Self::NoPartner { csrf } => {
+                let mut v = ErrorView::new(
+                    S::FORBIDDEN,
+                    "no_partner",
+                    "This WordPress.com account is not a Jetpack partner",
+                    "The account you logged in with has no Jetpack partner keys. Log out and log in with the WordPress.com account attached to your partner keys.",
+                );
+                v.logout_csrf = Some(csrf.clone());
+                v
+            }
+            Self::Csrf => ErrorView::new(S::FORBIDDEN, "csrf", "Request refused", "The form was stale or came from another site. Go back, reload the page and try again."),
+            Self::LoginFailed { status, title, message } => {
+                let mut v = ErrorView::new(*status, "login_failed", title, message);
+                v.login_href = Some("/login".into());
+                v
+            }
+            Self::Store(_) => {
+                let mut v = ErrorView::new(S::SERVICE_UNAVAILABLE, "store_unavailable", "Sessions are unavailable", "partner-portal cannot reach its session database right now. Try again in a moment.");
+                v.retry_href = Some(String::new());
+                v
+            }
+            Self::Internal(_) => ErrorView::new(S::INTERNAL_SERVER_ERROR, "internal", "Something went wrong", "An unexpected error occurred. Quote the request id below if you report it."),
+        }
+    }
+}
+
+fn upstream_view(error: &UpstreamError, here: &str) -> ErrorView {
+    use StatusCode as S;
+    let mut v = match error {
+        UpstreamError::Unauthorized => {
+            let mut v = ErrorView::new(S::UNAUTHORIZED, "reauthenticate", "Your WordPress.com login has ended", "WordPress.com no longer accepts this login. Log in again.");
+            v.login_href = Some(login_href(here, Some("expired")));
+            return v;
+        }
+        UpstreamError::Forbidden { .. } => {
+            return ErrorView::new(S::FORBIDDEN, "forbidden", "No access", "WordPress.com says this account has no access to that partner or key. If that is unexpected, check which WordPress.com account owns your partner keys.");
+        }
+        UpstreamError::NotFound { .. } => {
+            return ErrorView::new(S::NOT_FOUND, "not_found", "Not found", "WordPress.com has no such partner, key or report.");
+        }
+        UpstreamError::RateLimited { retry_after } => {
+            let wait = retry_after.map_or_else(|| "a moment".to_owned(), |s| format!("{s} seconds"));
+            ErrorView::new(S::SERVICE_UNAVAILABLE, "rate_limited", "WordPress.com is busy", &format!("WordPress.com asked us to slow down. Try again in {wait}."))
+        }
+        UpstreamError::Rejected { .. } => {
+            ErrorView::new(S::BAD_GATEWAY, "upstream_rejected", "WordPress.com refused the request", "WordPress.com did not accept a request partner-portal made. Check the filters and try again.")
+        }
+        UpstreamError::Timeout => ErrorView::new(S::GATEWAY_TIMEOUT, "upstream_timeout", "WordPress.com is unavailable", "WordPress.com did not answer in time. Try again in a moment."),
+        UpstreamError::Unavailable { .. } | UpstreamError::Transport | UpstreamError::Decode | UpstreamError::TooLarge(_) => {
+            ErrorView::new(S::BAD_GATEWAY, "upstream_unavailable", "WordPress.com is unavailable", "WordPress.com could not be reached or sent an answer we could not read. Try again in a moment.")
+        }
+    };
+    v.retry_href = Some(here.to_owned());
+    v
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::LoginRequired { next, reason } => {
+                return Redirect::to(&login_href(next, *reason)).into_response();
+            }
+            Self::Upstream { error: UpstreamError::Unauthorized, here } => {
+                return Redirect::to(&login_href(here, Some("expired"))).into_response();
+            }
+            Self::Store(cause) => tracing::error!(cause = %cause, "session store failure"),
+            Self::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            Self::Upstream { error, .. } => tracing::warn!(error = ?error, "upstream failure shown to the user"),
+            _ => {}
+        }
+        let view = self.view();
+        let mut response = view.status.into_response();
+        if let Some(wait) = match &self {
+            Self::Upstream { error, .. } => error.retry_after(),
+            Self::Store(_) => Some(Duration::from_secs(2)),
+            _ => None,
+        } {
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response.extensions_mut().insert(view);
+        response
+    }
+}

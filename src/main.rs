@@ -1,0 +1,89 @@
+//! The `partner-portal` binary: `serve`, `demo` and `sandbox`.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use partner_portal::{
+    app::Application,
+    config::{Cli, Command, Config, DemoArgs, SandboxArgs, derived_public_url},
+    sandbox::Sandbox,
+    telemetry,
+};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            telemetry::init(args.log_format);
+            serve(args).await
+        }
+        Command::Demo(args) => {
+            telemetry::init(args.portal.log_format);
+            demo(args).await
+        }
+        Command::Sandbox(args) => {
+            telemetry::init(args.log_format);
+            sandbox(args).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One clear line, never a panic trace.
+            eprintln!("partner-portal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("{what}: cannot listen on {addr}: {e}"))
+}
+
+async fn serve(args: partner_portal::config::PortalArgs) -> anyhow::Result<()> {
+    let config = Config::from_args(&args, false)?;
+    let listener = bind(config.listen, "PORTAL_LISTEN").await?;
+    let app = Application::build(config, listener).await?;
+    tracing::info!(addr = %app.local_addr()?, "partner-portal listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
+    let sandbox_listener = bind(args.sandbox_listen, "PORTAL_SANDBOX_LISTEN").await?;
+    let portal_listener = bind(args.portal.listen, "PORTAL_LISTEN").await?;
+    let sandbox_url = derived_public_url(sandbox_listener.local_addr()?)?;
+    args.portal.listen = portal_listener.local_addr()?;
+    args.portal.wpcom_url = sandbox_url.clone();
+    let config = Config::from_args(&args.portal, true)?;
+    let sandbox = Sandbox::new(args.sandbox.clone(), config.redirect_uri(), sandbox_url.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = sandbox.serve(sandbox_listener).await {
+            tracing::error!(error = %e, "sandbox stopped");
+        }
+    });
+    let public = config.public_url.clone();
+    let app = Application::build(config, portal_listener).await?;
+    #[allow(clippy::print_stdout, reason = "the demo's one job is to tell the user where to go")]
+    {
+        println!("partner-portal demo is running.");
+        println!("  Open {public} and log in (the WordPress.com sandbox is at {sandbox_url}).");
+        println!("  All data is generated sandbox data. Stop with Ctrl-C.");
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
+    let listener = bind(args.listen, "PORTAL_SANDBOX_LISTEN").await?;
+    let url = derived_public_url(listener.local_addr()?)?;
+    let sandbox = Sandbox::new(args.sandbox, args.redirect_uri.to_string(), url.to_string());
+    tracing::info!(addr = %listener.local_addr()?, "WordPress.com sandbox listening");
+    tokio::select! {
+        r = sandbox.serve(listener) => r?,
+        () = partner_portal::app::shutdown_signal() => {}
+    }
+    Ok(())
+}

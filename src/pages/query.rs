@@ -1,0 +1,62 @@
+//! Query strings with repeated keys and PHP array spellings (`plans[]=a&plans[]=b`), which
+//! axum's `Query` cannot read, parsed once into pairs.
+
+use chrono::NaiveDate;
+
+use crate::error::AppError;
+
+/// The decoded pairs of a query string.
+#[derive(Debug, Clone, Default)]
+pub struct Pairs(Vec<(String, String)>);
+
+impl Pairs {
+    /// Parses a raw query string.
+    pub fn parse(raw: Option<&str>) -> Self {
+        Self(url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    }
+
+    /// The last non-empty value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`, `name[]` or `name[N]`, comma lists split.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.split('[').next() == Some(name))
+            .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// An integer in `min..=max`, or `default` when absent.
+    pub fn int(&self, name: &str, default: u32, min: u32, max: u32) -> Result<u32, AppError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| AppError::BadRequest(format!("{name} must be a whole number from {min} to {max}."))),
+        }
+    }
+
+    /// The selected key id, if given.
+    pub fn key(&self) -> Result<Option<u64>, AppError> {
+        self.get("key")
+            .map(|v| v.trim().parse::<u64>().map_err(|_| AppError::BadRequest("key must be a key id.".into())))
+            .transpose()
+    }
+
+    /// A `YYYY-MM-DD` date, if given.
+    pub fn date(&self, name: &str) -> Result<Option<NaiveDate>, AppError> {
+        self.get(name)
+            .map(|v| {
+                NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+                    .map_err(|_| AppError::BadRequest(format!("{name} must be a date like 2024-03-31.")))
+            })
+            .transpose()
+    }
+}

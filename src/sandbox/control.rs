@@ -1,0 +1,169 @@
+//! Test controls of the sandbox, all under `/__sandbox/` (`WPCOM_API.md` §9.1): inject failures,
+//! add latency, revoke tokens, read per-route request counts, reset. Not part of WordPress.com.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Sandbox, lock};
+
+/// Faults, latency, counts and recorded writes.
+#[derive(Debug, Default)]
+pub struct ControlState {
+    faults: Vec<Fault>,
+    latency: Vec<Latency>,
+    counts: BTreeMap<String, u64>,
+    writes: Vec<String>,
+}
+
+/// Make the next `count` requests under `path_prefix` fail.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fault {
+    /// Path prefix to match.
+    pub path_prefix: String,
+    /// Status to answer with.
+    pub status: u16,
+    /// How many requests to fail.
+    #[serde(default = "one")]
+    pub count: u64,
+    /// `Retry-After` seconds to send.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Delay requests under `path_prefix`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Latency {
+    /// Path prefix to match.
+    pub path_prefix: String,
+    /// Delay in milliseconds (0 removes the rule).
+    pub ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Revoke {
+    token: Option<String>,
+    user_id: Option<u64>,
+    #[serde(default)]
+    all: bool,
+}
+
+pub(super) fn router() -> Router<Sandbox> {
+    Router::new()
+        .route("/__sandbox/faults", post(add_fault))
+        .route("/__sandbox/latency", post(set_latency))
+        .route("/__sandbox/tokens/revoke", post(revoke))
+        .route("/__sandbox/state", get(state))
+        .route("/__sandbox/reset", post(reset))
+}
+
+async fn add_fault(State(sb): State<Sandbox>, Json(fault): Json<Fault>) -> StatusCode {
+    lock(&sb.inner.control).faults.push(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn set_latency(State(sb): State<Sandbox>, Json(rule): Json<Latency>) -> StatusCode {
+    let mut control = lock(&sb.inner.control);
+    control.latency.retain(|l| l.path_prefix != rule.path_prefix);
+    if rule.ms > 0 {
+        control.latency.push(rule);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn revoke(State(sb): State<Sandbox>, Json(r): Json<Revoke>) -> Json<Value> {
+    let mut tokens = lock(&sb.inner.tokens);
+    let mut revoked = 0;
+    for (token, info) in tokens.iter_mut() {
+        let hit = r.all
+            || r.token.as_deref() == Some(token.as_str())
+            || r.user_id == Some(info.user_id);
+        if hit && !info.revoked {
+            info.revoked = true;
+            revoked += 1;
+        }
+    }
+    Json(json!({ "revoked": revoked }))
+}
+
+async fn state(State(sb): State<Sandbox>) -> Json<Value> {
+    let control = lock(&sb.inner.control);
+    let tokens = lock(&sb.inner.tokens);
+    Json(json!({
+        "counts": control.counts,
+        "writes": control.writes,
+        "pending_faults": control.faults.iter().map(|f| f.count).sum::<u64>(),
+        "tokens_issued": tokens.len(),
+        "tokens_revoked": tokens.values().filter(|t| t.revoked).count(),
+        "codes_outstanding": lock(&sb.inner.codes).len(),
+    }))
+}
+
+async fn reset(State(sb): State<Sandbox>) -> StatusCode {
+    sb.reset();
+    StatusCode::NO_CONTENT
+}
+
+impl Sandbox {
+    /// Records a write (disable, enable, delete, admin POST) so tests can assert none happened.
+    pub(super) fn record_write(&self, what: String) {
+        lock(&self.inner.control).writes.push(what);
+    }
+}
+
+/// Counts every request, applies latency rules, and answers injected faults in the error shape
+/// of the path's namespace.
+pub(super) async fn faults_and_counts(State(sb): State<Sandbox>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if path.starts_with("/__sandbox/") {
+        return next.run(req).await;
+    }
+    let (delay, fault) = {
+        let mut control = lock(&sb.inner.control);
+        *control.counts.entry(format!("{} {}", req.method(), path)).or_default() += 1;
+        let delay: u64 = control
+            .latency
+            .iter()
+            .filter(|l| path.starts_with(&l.path_prefix))
+            .map(|l| l.ms)
+            .max()
+            .unwrap_or(0);
+        let fault = control.faults.iter_mut().find(|f| f.count > 0 && path.starts_with(&f.path_prefix)).map(|f| {
+            f.count -= 1;
+            f.clone()
+        });
+        control.faults.retain(|f| f.count > 0);
+        (delay, fault)
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let Some(fault) = fault else { return next.run(req).await };
+    let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (code, message) = if status == StatusCode::TOO_MANY_REQUESTS {
+        ("rate_limited", "Too many requests. Slow down.")
+    } else {
+        ("internal_server_error", "Something went wrong. Please try again later.")
+    };
+    let mut response = (status, Json(super::wpcom::error_body(&path, code, message, status))).into_response();
+    let retry_after = fault.retry_after.or((status == StatusCode::TOO_MANY_REQUESTS).then_some(1));
+    if let Some(secs) = retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    response
+}
