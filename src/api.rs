@@ -36,20 +36,34 @@ async fn forward(
     segments: &[&str],
     query: &[(String, String)],
 ) -> Result<Response, AppError> {
-    let raw: RawResponse = match state.wpcom.get_raw(endpoint, &authed.data.token, segments, query).await {
+    let raw: RawResponse = match state
+        .wpcom
+        .get_raw(endpoint, &authed.data.token, segments, query)
+        .await
+    {
         Ok(raw) => raw,
-        Err(e) => return Err(AppError::Upstream { error: e, here: String::new() }),
+        Err(e) => {
+            return Err(AppError::Upstream {
+                error: e,
+                here: String::new(),
+            });
+        }
     };
     if crate::upstream::classify(&raw) == Err(UpstreamError::Unauthorized) {
         // The token is dead: end the session here too, then pass WordPress.com's answer on.
         authed.session.flush().await?;
     }
     let status = StatusCode::from_u16(raw.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], raw.body).into_response();
-    if let Some(s) = raw.retry_after {
-        if let Ok(v) = s.to_string().parse() {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        raw.body,
+    )
+        .into_response();
+    if let Some(s) = raw.retry_after
+        && let Ok(v) = s.to_string().parse()
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     Ok(response)
 }
@@ -59,43 +73,127 @@ fn ids(api: &ApiAuthed, q: &Pairs) -> Result<(String, String), AppError> {
     Ok((api.0.partner()?.id.to_string(), key.id.to_string()))
 }
 
-async fn activations(State(state): State<AppState>, api: ApiAuthed, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+async fn activations(
+    State(state): State<AppState>,
+    api: ApiAuthed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
     let (p, k) = ids(&api, &q)?;
     let mut query = vec![
-        ("page".to_owned(), q.int("page", 1, 1, 1_000_000)?.to_string()),
-        ("per_page".to_owned(), q.int("per_page", 20, 1, 1000)?.to_string()),
+        (
+            "page".to_owned(),
+            q.int("page", 1, 1, 1_000_000)?.to_string(),
+        ),
+        (
+            "per_page".to_owned(),
+            q.int("per_page", 20, 1, 1000)?.to_string(),
+        ),
     ];
     for plan in q.all("plans") {
-        products::resolve(&plan).ok_or_else(|| AppError::BadRequest(format!("Unknown plan {plan:?}.")))?;
+        products::resolve(&plan)
+            .ok_or_else(|| AppError::BadRequest(format!("Unknown plan {plan:?}.")))?;
         query.push(("plans[]".to_owned(), plan));
     }
     for name in ["activated_after", "activated_before"] {
         if let Some(v) = q.get(name) {
-            lenient::parse_datetime(v).ok_or_else(|| AppError::BadRequest(format!("{name} must be a date or datetime.")))?;
+            lenient::parse_datetime(v).ok_or_else(|| {
+                AppError::BadRequest(format!("{name} must be a date or datetime."))
+            })?;
             query.push((name.to_owned(), v.to_owned()));
         }
     }
-    forward(&state, &api, "activations", &["wpcom", "v2", "jetpack-partners", &p, "key", &k, "activations"], &query).await
+    forward(
+        &state,
+        &api,
+        "activations",
+        &[
+            "wpcom",
+            "v2",
+            "jetpack-partners",
+            &p,
+            "key",
+            &k,
+            "activations",
+        ],
+        &query,
+    )
+    .await
 }
 
-async fn summary(State(state): State<AppState>, api: ApiAuthed, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+async fn summary(
+    State(state): State<AppState>,
+    api: ApiAuthed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
     let (_, k) = ids(&api, &q)?;
     let scale = q.get("scale").unwrap_or("month");
     if crate::upstream::Scale::parse(scale).is_none() {
-        return Err(AppError::BadRequest("scale must be day, month or year.".into()));
+        return Err(AppError::BadRequest(
+            "scale must be day, month or year.".into(),
+        ));
     }
-    let query = [("key_id".to_owned(), k), ("scale".to_owned(), scale.to_owned())];
-    forward(&state, &api, "summary", &["wpcom", "v2", "jetpack-partners", "activations"], &query).await
+    let query = [
+        ("key_id".to_owned(), k),
+        ("scale".to_owned(), scale.to_owned()),
+    ];
+    forward(
+        &state,
+        &api,
+        "summary",
+        &["wpcom", "v2", "jetpack-partners", "activations"],
+        &query,
+    )
+    .await
 }
 
-async fn invoices(State(state): State<AppState>, api: ApiAuthed, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+async fn invoices(
+    State(state): State<AppState>,
+    api: ApiAuthed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let (p, k) = ids(&api, &Pairs::parse(raw.as_deref()))?;
-    forward(&state, &api, "invoices", &["wpcom", "v2", "jetpack-partners", &p, "key", &k, "stripe", "invoices"], &[]).await
+    forward(
+        &state,
+        &api,
+        "invoices",
+        &[
+            "wpcom",
+            "v2",
+            "jetpack-partners",
+            &p,
+            "key",
+            &k,
+            "stripe",
+            "invoices",
+        ],
+        &[],
+    )
+    .await
 }
 
-async fn upcoming(State(state): State<AppState>, api: ApiAuthed, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+async fn upcoming(
+    State(state): State<AppState>,
+    api: ApiAuthed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let (p, k) = ids(&api, &Pairs::parse(raw.as_deref()))?;
-    forward(&state, &api, "upcoming_invoice", &["wpcom", "v2", "jetpack-partners", &p, "key", &k, "stripe", "upcoming-invoice"], &[]).await
+    forward(
+        &state,
+        &api,
+        "upcoming_invoice",
+        &[
+            "wpcom",
+            "v2",
+            "jetpack-partners",
+            &p,
+            "key",
+            &k,
+            "stripe",
+            "upcoming-invoice",
+        ],
+        &[],
+    )
+    .await
 }

@@ -7,12 +7,7 @@ use tokio::net::TcpListener;
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::{
-    api, auth,
-    config::Config,
-    db::Db,
-    pages,
-    session_store::SqlSessionStore,
-    upstream::WpClient,
+    api, auth, config::Config, db::Db, pages, session_store::SqlSessionStore, upstream::WpClient,
     web,
 };
 
@@ -31,7 +26,11 @@ pub struct AppState {
 
 /// The session cookie's name: `__Host-` prefixed when served over https.
 pub fn cookie_name(config: &Config) -> &'static str {
-    if config.is_https() { "__Host-portal_session" } else { "portal_session" }
+    if config.is_https() {
+        "__Host-portal_session"
+    } else {
+        "portal_session"
+    }
 }
 
 /// Builds the router for `state`.
@@ -44,8 +43,15 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.is_https())
         .with_path("/")
+        // The row outlives the idle timeout by a minute so that the app itself notices the
+        // idle session and can say "your session has ended" instead of treating it as unknown.
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
-            state.config.idle_timeout.as_secs().min(i64::MAX as u64) as i64,
+            state
+                .config
+                .idle_timeout
+                .as_secs()
+                .saturating_add(60)
+                .min(i64::MAX as u64) as i64,
         )));
     Router::new()
         .merge(auth::router())
@@ -54,7 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(web::static_file))
         .fallback(web::not_found)
         .layer(sessions)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), web::finish_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::finish_response,
+        ))
         .with_state(state)
 }
 
@@ -78,7 +87,12 @@ impl Application {
             config.upstream_deadline,
         )?;
         let sessions = SqlSessionStore::new(db.clone());
-        let state = AppState { config: Arc::new(config), wpcom, db, sessions };
+        let state = AppState {
+            config: Arc::new(config),
+            wpcom,
+            db,
+            sessions,
+        };
         Ok(Self { listener, state })
     }
 
@@ -94,11 +108,18 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let cleanup = self.state.sessions.clone().spawn_cleanup(Duration::from_secs(300));
+        let cleanup = self
+            .state
+            .sessions
+            .clone()
+            .spawn_cleanup(Duration::from_secs(300));
         let app = router(self.state);
-        let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
         cleanup.abort();
         result
     }

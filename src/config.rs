@@ -51,7 +51,11 @@ pub struct PortalArgs {
     #[arg(long, env = "PORTAL_PUBLIC_URL")]
     pub public_url: Option<Url>,
     /// Base URL of WordPress.com.
-    #[arg(long, env = "PORTAL_WPCOM_URL", default_value = "https://public-api.wordpress.com")]
+    #[arg(
+        long,
+        env = "PORTAL_WPCOM_URL",
+        default_value = "https://public-api.wordpress.com"
+    )]
     pub wpcom_url: Url,
     /// OAuth client id of the WordPress.com app.
     #[arg(long, env = "PORTAL_WPCOM_CLIENT_ID")]
@@ -130,10 +134,20 @@ pub struct SandboxOptions {
     #[arg(long, env = "SANDBOX_STRIPE_LEGACY", default_value_t = false, action = clap::ArgAction::Set)]
     pub stripe_legacy: bool,
     /// Shape of the past-invoices body.
-    #[arg(long, env = "SANDBOX_INVOICES_STYLE", value_enum, default_value = "list")]
+    #[arg(
+        long,
+        env = "SANDBOX_INVOICES_STYLE",
+        value_enum,
+        default_value = "list"
+    )]
     pub invoices_style: InvoicesStyle,
     /// Format of the summary's `date`.
-    #[arg(long, env = "SANDBOX_SUMMARY_DATE_STYLE", value_enum, default_value = "full")]
+    #[arg(
+        long,
+        env = "SANDBOX_SUMMARY_DATE_STYLE",
+        value_enum,
+        default_value = "full"
+    )]
     pub summary_date_style: SummaryDateStyle,
     /// Skip the consent page and approve as this user id.
     #[arg(long, env = "SANDBOX_AUTO_APPROVE_USER")]
@@ -191,7 +205,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(variable: &'static str, reason: impl Into<String>) -> Self {
-        Self { variable, reason: reason.into() }
+        Self {
+            variable,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -272,7 +289,10 @@ impl Config {
             ));
         }
         if args.session_idle_timeout.is_zero() || args.session_absolute_timeout.is_zero() {
-            return Err(ConfigError::new("PORTAL_SESSION_IDLE_TIMEOUT", "must be positive"));
+            return Err(ConfigError::new(
+                "PORTAL_SESSION_IDLE_TIMEOUT",
+                "must be positive",
+            ));
         }
         Ok(Self {
             listen: args.listen,
@@ -309,14 +329,20 @@ impl Config {
 fn validate_public_url(url: &Url) -> Result<Url, ConfigError> {
     check_base_url("PORTAL_PUBLIC_URL", url)?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new("PORTAL_PUBLIC_URL", "must not have a query or fragment"));
+        return Err(ConfigError::new(
+            "PORTAL_PUBLIC_URL",
+            "must not have a query or fragment",
+        ));
     }
     Ok(url.clone())
 }
 
 fn check_base_url(variable: &'static str, url: &Url) -> Result<(), ConfigError> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(variable, "must be an http(s) URL with a host"));
+        return Err(ConfigError::new(
+            variable,
+            "must be an http(s) URL with a host",
+        ));
     }
     Ok(())
 }
@@ -337,15 +363,24 @@ pub fn derived_public_url(listen: SocketAddr) -> Result<Url, ConfigError> {
 /// Parses `90`, `90s`, `30m`, `8h` or `2d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => return Ok(Duration::from_millis(n)),
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86_400,
-        _ => return Err(format!("invalid duration unit in {text:?} (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?} (use ms, s, m, h or d)"
+            ));
+        }
     };
     Ok(Duration::from_secs(secs))
 }

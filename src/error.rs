@@ -118,7 +118,11 @@ pub fn login_href(next: &str, reason: Option<&str>) -> String {
         s.append_pair("reason", r);
     }
     let q = s.finish();
-    if q.is_empty() { "/login".to_owned() } else { format!("/login?{q}") }
+    if q.is_empty() {
+        "/login".to_owned()
+    } else {
+        format!("/login?{q}")
+    }
 }
 
 impl AppError {
@@ -126,9 +130,19 @@ impl AppError {
     pub fn view(&self) -> ErrorView {
         use StatusCode as S;
         match self {
-            Self::LoginRequired { .. } | Self::ApiUnauthenticated => ErrorView::new(S::UNAUTHORIZED, "unauthenticated", "Log in required", "Log in to continue."),
+            Self::LoginRequired { .. } | Self::ApiUnauthenticated => ErrorView::new(
+                S::UNAUTHORIZED,
+                "unauthenticated",
+                "Log in required",
+                "Log in to continue.",
+            ),
             Self::Upstream { error, here } => upstream_view(error, here),
-            Self::BadRequest(m) => ErrorView::new(S::BAD_REQUEST, "bad_request", "That request could not be understood", m),
+            Self::BadRequest(m) => ErrorView::new(
+                S::BAD_REQUEST,
+                "bad_request",
+                "That request could not be understood",
+                m,
+            ),
             Self::NotFound(m) => ErrorView::new(S::NOT_FOUND, "not_found", "Not found", m),
             Self::NoPartner { csrf } => {
                 let mut v = ErrorView::new(
@@ -140,18 +154,37 @@ impl AppError {
                 v.logout_csrf = Some(csrf.clone());
                 v
             }
-            Self::Csrf => ErrorView::new(S::FORBIDDEN, "csrf", "Request refused", "The form was stale or came from another site. Go back, reload the page and try again."),
-            Self::LoginFailed { status, title, message } => {
+            Self::Csrf => ErrorView::new(
+                S::FORBIDDEN,
+                "csrf",
+                "Request refused",
+                "The form was stale or came from another site. Go back, reload the page and try again.",
+            ),
+            Self::LoginFailed {
+                status,
+                title,
+                message,
+            } => {
                 let mut v = ErrorView::new(*status, "login_failed", title, message);
                 v.login_href = Some("/login".into());
                 v
             }
             Self::Store(_) => {
-                let mut v = ErrorView::new(S::SERVICE_UNAVAILABLE, "store_unavailable", "Sessions are unavailable", "partner-portal cannot reach its session database right now. Try again in a moment.");
+                let mut v = ErrorView::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "Sessions are unavailable",
+                    "partner-portal cannot reach its session database right now. Try again in a moment.",
+                );
                 v.retry_href = Some(String::new());
                 v
             }
-            Self::Internal(_) => ErrorView::new(S::INTERNAL_SERVER_ERROR, "internal", "Something went wrong", "An unexpected error occurred. Quote the request id below if you report it."),
+            Self::Internal(_) => ErrorView::new(
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong",
+                "An unexpected error occurred. Quote the request id below if you report it.",
+            ),
         }
     }
 }
@@ -160,27 +193,62 @@ fn upstream_view(error: &UpstreamError, here: &str) -> ErrorView {
     use StatusCode as S;
     let mut v = match error {
         UpstreamError::Unauthorized => {
-            let mut v = ErrorView::new(S::UNAUTHORIZED, "reauthenticate", "Your WordPress.com login has ended", "WordPress.com no longer accepts this login. Log in again.");
+            let mut v = ErrorView::new(
+                S::UNAUTHORIZED,
+                "reauthenticate",
+                "Your WordPress.com login has ended",
+                "WordPress.com no longer accepts this login. Log in again.",
+            );
             v.login_href = Some(login_href(here, Some("expired")));
             return v;
         }
         UpstreamError::Forbidden { .. } => {
-            return ErrorView::new(S::FORBIDDEN, "forbidden", "No access", "WordPress.com says this account has no access to that partner or key. If that is unexpected, check which WordPress.com account owns your partner keys.");
+            return ErrorView::new(
+                S::FORBIDDEN,
+                "forbidden",
+                "No access",
+                "WordPress.com says this account has no access to that partner or key. If that is unexpected, check which WordPress.com account owns your partner keys.",
+            );
         }
         UpstreamError::NotFound { .. } => {
-            return ErrorView::new(S::NOT_FOUND, "not_found", "Not found", "WordPress.com has no such partner, key or report.");
+            return ErrorView::new(
+                S::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "WordPress.com has no such partner, key or report.",
+            );
         }
         UpstreamError::RateLimited { retry_after } => {
-            let wait = retry_after.map_or_else(|| "a moment".to_owned(), |s| format!("{s} seconds"));
-            ErrorView::new(S::SERVICE_UNAVAILABLE, "rate_limited", "WordPress.com is busy", &format!("WordPress.com asked us to slow down. Try again in {wait}."))
+            let wait =
+                retry_after.map_or_else(|| "a moment".to_owned(), |s| format!("{s} seconds"));
+            ErrorView::new(
+                S::SERVICE_UNAVAILABLE,
+                "rate_limited",
+                "WordPress.com is busy",
+                &format!("WordPress.com asked us to slow down. Try again in {wait}."),
+            )
         }
-        UpstreamError::Rejected { .. } => {
-            ErrorView::new(S::BAD_GATEWAY, "upstream_rejected", "WordPress.com refused the request", "WordPress.com did not accept a request partner-portal made. Check the filters and try again.")
-        }
-        UpstreamError::Timeout => ErrorView::new(S::GATEWAY_TIMEOUT, "upstream_timeout", "WordPress.com is unavailable", "WordPress.com did not answer in time. Try again in a moment."),
-        UpstreamError::Unavailable { .. } | UpstreamError::Transport | UpstreamError::Decode | UpstreamError::TooLarge(_) => {
-            ErrorView::new(S::BAD_GATEWAY, "upstream_unavailable", "WordPress.com is unavailable", "WordPress.com could not be reached or sent an answer we could not read. Try again in a moment.")
-        }
+        UpstreamError::Rejected { .. } => ErrorView::new(
+            S::BAD_GATEWAY,
+            "upstream_rejected",
+            "WordPress.com refused the request",
+            "WordPress.com did not accept a request partner-portal made. Check the filters and try again.",
+        ),
+        UpstreamError::Timeout => ErrorView::new(
+            S::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "WordPress.com is unavailable",
+            "WordPress.com did not answer in time. Try again in a moment.",
+        ),
+        UpstreamError::Unavailable { .. }
+        | UpstreamError::Transport
+        | UpstreamError::Decode
+        | UpstreamError::TooLarge(_) => ErrorView::new(
+            S::BAD_GATEWAY,
+            "upstream_unavailable",
+            "WordPress.com is unavailable",
+            "WordPress.com could not be reached or sent an answer we could not read. Try again in a moment.",
+        ),
     };
     v.retry_href = Some(here.to_owned());
     v
@@ -192,24 +260,30 @@ impl IntoResponse for AppError {
             Self::LoginRequired { next, reason } => {
                 return Redirect::to(&login_href(next, *reason)).into_response();
             }
-            Self::Upstream { error: UpstreamError::Unauthorized, here } => {
+            Self::Upstream {
+                error: UpstreamError::Unauthorized,
+                here,
+            } => {
                 return Redirect::to(&login_href(here, Some("expired"))).into_response();
             }
             Self::Store(cause) => tracing::error!(cause = %cause, "session store failure"),
             Self::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
-            Self::Upstream { error, .. } => tracing::warn!(error = ?error, "upstream failure shown to the user"),
+            Self::Upstream { error, .. } => {
+                tracing::warn!(error = ?error, "upstream failure shown to the user")
+            }
             _ => {}
         }
         let view = self.view();
         let mut response = view.status.into_response();
-        if let Some(wait) = match &self {
+        let wait = match &self {
             Self::Upstream { error, .. } => error.retry_after(),
             Self::Store(_) => Some(Duration::from_secs(2)),
             _ => None,
-        } {
-            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        };
+        if let Some(wait) = wait
+            && let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response.extensions_mut().insert(view);
         response

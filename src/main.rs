@@ -39,7 +39,9 @@ async fn main() -> ExitCode {
 }
 
 async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("{what}: cannot listen on {addr}: {e}"))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("{what}: cannot listen on {addr}: {e}"))
 }
 
 async fn serve(args: partner_portal::config::PortalArgs) -> anyhow::Result<()> {
@@ -58,7 +60,11 @@ async fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
     args.portal.listen = portal_listener.local_addr()?;
     args.portal.wpcom_url = sandbox_url.clone();
     let config = Config::from_args(&args.portal, true)?;
-    let sandbox = Sandbox::new(args.sandbox.clone(), config.redirect_uri(), sandbox_url.to_string());
+    let sandbox = Sandbox::new(
+        args.sandbox.clone(),
+        config.redirect_uri(),
+        sandbox_url.to_string(),
+    );
     tokio::spawn(async move {
         if let Err(e) = sandbox.serve(sandbox_listener).await {
             tracing::error!(error = %e, "sandbox stopped");
@@ -66,7 +72,10 @@ async fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
     });
     let public = config.public_url.clone();
     let app = Application::build(config, portal_listener).await?;
-    #[allow(clippy::print_stdout, reason = "the demo's one job is to tell the user where to go")]
+    #[allow(
+        clippy::print_stdout,
+        reason = "the demo's one job is to tell the user where to go"
+    )]
     {
         println!("partner-portal demo is running.");
         println!("  Open {public} and log in (the WordPress.com sandbox is at {sandbox_url}).");

@@ -16,7 +16,12 @@ pub struct Product {
 }
 
 const fn p(id: u64, slug: &'static str, name: &'static str, term: &'static str) -> Product {
-    Product { id, slug, name, term }
+    Product {
+        id,
+        slug,
+        name,
+        term,
+    }
 }
 
 /// Every known product.
@@ -29,43 +34,148 @@ pub const PRODUCTS: &[Product] = &[
     p(2005, "jetpack_personal", "Personal", "yearly"),
     p(2006, "jetpack_personal_monthly", "Personal", "monthly"),
     p(2010, "jetpack_security_daily", "Security Daily", "yearly"),
-    p(2011, "jetpack_security_daily_monthly", "Security Daily", "monthly"),
-    p(2012, "jetpack_security_realtime", "Security Real-time", "yearly"),
-    p(2013, "jetpack_security_realtime_monthly", "Security Real-time", "monthly"),
+    p(
+        2011,
+        "jetpack_security_daily_monthly",
+        "Security Daily",
+        "monthly",
+    ),
+    p(
+        2012,
+        "jetpack_security_realtime",
+        "Security Real-time",
+        "yearly",
+    ),
+    p(
+        2013,
+        "jetpack_security_realtime_monthly",
+        "Security Real-time",
+        "monthly",
+    ),
     p(2014, "jetpack_complete", "Complete", "yearly"),
     p(2015, "jetpack_complete_monthly", "Complete", "monthly"),
-    p(2016, "jetpack_security_t1_yearly", "Security (10 GB)", "yearly"),
-    p(2017, "jetpack_security_t1_monthly", "Security (10 GB)", "monthly"),
-    p(2019, "jetpack_security_t2_yearly", "Security (1 TB)", "yearly"),
-    p(2020, "jetpack_security_t2_monthly", "Security (1 TB)", "monthly"),
+    p(
+        2016,
+        "jetpack_security_t1_yearly",
+        "Security (10 GB)",
+        "yearly",
+    ),
+    p(
+        2017,
+        "jetpack_security_t1_monthly",
+        "Security (10 GB)",
+        "monthly",
+    ),
+    p(
+        2019,
+        "jetpack_security_t2_yearly",
+        "Security (1 TB)",
+        "yearly",
+    ),
+    p(
+        2020,
+        "jetpack_security_t2_monthly",
+        "Security (1 TB)",
+        "monthly",
+    ),
     p(2100, "jetpack_backup_daily", "Backup Daily", "yearly"),
-    p(2101, "jetpack_backup_daily_monthly", "Backup Daily", "monthly"),
-    p(2102, "jetpack_backup_realtime", "Backup Real-time", "yearly"),
-    p(2103, "jetpack_backup_realtime_monthly", "Backup Real-time", "monthly"),
+    p(
+        2101,
+        "jetpack_backup_daily_monthly",
+        "Backup Daily",
+        "monthly",
+    ),
+    p(
+        2102,
+        "jetpack_backup_realtime",
+        "Backup Real-time",
+        "yearly",
+    ),
+    p(
+        2103,
+        "jetpack_backup_realtime_monthly",
+        "Backup Real-time",
+        "monthly",
+    ),
     p(2104, "jetpack_search", "Search", "yearly"),
     p(2105, "jetpack_search_monthly", "Search", "monthly"),
     p(2106, "jetpack_scan", "Scan", "yearly"),
     p(2107, "jetpack_scan_monthly", "Scan", "monthly"),
     p(2108, "jetpack_scan_realtime", "Scan Real-time", "yearly"),
-    p(2109, "jetpack_scan_realtime_monthly", "Scan Real-time", "monthly"),
+    p(
+        2109,
+        "jetpack_scan_realtime_monthly",
+        "Scan Real-time",
+        "monthly",
+    ),
     p(2110, "jetpack_anti_spam", "Anti-spam", "yearly"),
     p(2111, "jetpack_anti_spam_monthly", "Anti-spam", "monthly"),
     p(2112, "jetpack_backup_t1_yearly", "Backup (10 GB)", "yearly"),
-    p(2113, "jetpack_backup_t1_monthly", "Backup (10 GB)", "monthly"),
+    p(
+        2113,
+        "jetpack_backup_t1_monthly",
+        "Backup (10 GB)",
+        "monthly",
+    ),
     p(2114, "jetpack_backup_t2_yearly", "Backup (1 TB)", "yearly"),
-    p(2115, "jetpack_backup_t2_monthly", "Backup (1 TB)", "monthly"),
+    p(
+        2115,
+        "jetpack_backup_t2_monthly",
+        "Backup (1 TB)",
+        "monthly",
+    ),
     p(2116, "jetpack_videopress", "VideoPress", "yearly"),
     p(2117, "jetpack_videopress_monthly", "VideoPress", "monthly"),
-    p(2140, "jetpack_backup_addon_storage_10gb_yearly", "Backup add-on 10 GB", "yearly"),
-    p(2141, "jetpack_backup_addon_storage_10gb_monthly", "Backup add-on 10 GB", "monthly"),
-    p(2144, "jetpack_backup_addon_storage_100gb_yearly", "Backup add-on 100 GB", "yearly"),
-    p(2145, "jetpack_backup_addon_storage_100gb_monthly", "Backup add-on 100 GB", "monthly"),
-    p(2148, "jetpack_backup_addon_storage_1tb_yearly", "Backup add-on 1 TB", "yearly"),
-    p(2149, "jetpack_backup_addon_storage_1tb_monthly", "Backup add-on 1 TB", "monthly"),
+    p(
+        2140,
+        "jetpack_backup_addon_storage_10gb_yearly",
+        "Backup add-on 10 GB",
+        "yearly",
+    ),
+    p(
+        2141,
+        "jetpack_backup_addon_storage_10gb_monthly",
+        "Backup add-on 10 GB",
+        "monthly",
+    ),
+    p(
+        2144,
+        "jetpack_backup_addon_storage_100gb_yearly",
+        "Backup add-on 100 GB",
+        "yearly",
+    ),
+    p(
+        2145,
+        "jetpack_backup_addon_storage_100gb_monthly",
+        "Backup add-on 100 GB",
+        "monthly",
+    ),
+    p(
+        2148,
+        "jetpack_backup_addon_storage_1tb_yearly",
+        "Backup add-on 1 TB",
+        "yearly",
+    ),
+    p(
+        2149,
+        "jetpack_backup_addon_storage_1tb_monthly",
+        "Backup add-on 1 TB",
+        "monthly",
+    ),
     p(2400, "jetpack_boost_monthly", "Boost", "monthly"),
     p(2401, "jetpack_boost_yearly", "Boost", "yearly"),
-    p(2503, "jetpack_social_basic_yearly", "Social Basic", "yearly"),
-    p(2504, "jetpack_social_basic_monthly", "Social Basic", "monthly"),
+    p(
+        2503,
+        "jetpack_social_basic_yearly",
+        "Social Basic",
+        "yearly",
+    ),
+    p(
+        2504,
+        "jetpack_social_basic_monthly",
+        "Social Basic",
+        "monthly",
+    ),
 ];
 
 /// Provisioning plan names and the yearly product they stand for.
@@ -98,7 +208,12 @@ pub fn resolve(item: &str) -> Option<u64> {
         .iter()
         .find(|p| p.slug == item)
         .map(|p| p.id)
-        .or_else(|| PROVISIONING_NAMES.iter().find(|(n, _)| *n == item).map(|(_, id)| *id))
+        .or_else(|| {
+            PROVISIONING_NAMES
+                .iter()
+                .find(|(n, _)| *n == item)
+                .map(|(_, id)| *id)
+        })
 }
 
 /// "Personal (yearly)", or "Product #id" when unknown.

@@ -99,7 +99,9 @@ impl SessionStore for SqlSessionStore {
             }
             record.id = Id::default();
         }
-        Err(session_store::Error::Backend("could not allocate a session id".into()))
+        Err(session_store::Error::Backend(
+            "could not allocate a session id".into(),
+        ))
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
@@ -109,10 +111,20 @@ impl SessionStore for SqlSessionStore {
         // Update only: a row deleted by logout or expiry stays deleted.
         let sql = "UPDATE sessions SET data = $1, expires_at = $2 WHERE id = $3";
         match &self.db {
-            Db::Sqlite(p) => sqlx::query(sql).bind(&data).bind(expires).bind(&id).execute(p).await.map(drop),
-            Db::Postgres(p) => {
-                sqlx::query(sql).bind(&data).bind(expires).bind(&id).execute(p).await.map(drop)
-            }
+            Db::Sqlite(p) => sqlx::query(sql)
+                .bind(&data)
+                .bind(expires)
+                .bind(&id)
+                .execute(p)
+                .await
+                .map(drop),
+            Db::Postgres(p) => sqlx::query(sql)
+                .bind(&data)
+                .bind(expires)
+                .bind(&id)
+                .execute(p)
+                .await
+                .map(drop),
         }
         .map_err(backend)?;
         Ok(())
@@ -123,26 +135,48 @@ impl SessionStore for SqlSessionStore {
         let sql = "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at >= $2";
         let row: Option<(String, i64)> = match &self.db {
             Db::Sqlite(p) => {
-                sqlx::query_as(sql).bind(id.to_string()).bind(now).fetch_optional(p).await
+                sqlx::query_as(sql)
+                    .bind(id.to_string())
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
             }
             Db::Postgres(p) => {
-                sqlx::query_as(sql).bind(id.to_string()).bind(now).fetch_optional(p).await
+                sqlx::query_as(sql)
+                    .bind(id.to_string())
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
             }
         }
         .map_err(backend)?;
-        let Some((data, expires_at)) = row else { return Ok(None) };
+        let Some((data, expires_at)) = row else {
+            return Ok(None);
+        };
         let data =
             serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = OffsetDateTime::from_unix_timestamp(expires_at)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date }))
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let sql = "DELETE FROM sessions WHERE id = $1";
         match &self.db {
-            Db::Sqlite(p) => sqlx::query(sql).bind(id.to_string()).execute(p).await.map(drop),
-            Db::Postgres(p) => sqlx::query(sql).bind(id.to_string()).execute(p).await.map(drop),
+            Db::Sqlite(p) => sqlx::query(sql)
+                .bind(id.to_string())
+                .execute(p)
+                .await
+                .map(drop),
+            Db::Postgres(p) => sqlx::query(sql)
+                .bind(id.to_string())
+                .execute(p)
+                .await
+                .map(drop),
         }
         .map_err(backend)?;
         Ok(())

@@ -61,11 +61,22 @@ pub struct Layout {
 impl Layout {
     /// A page for someone not logged in.
     pub fn anonymous(state: &AppState, title: &str) -> Self {
-        Self { title: title.to_owned(), demo: state.config.demo, ..Self::default() }
+        Self {
+            title: title.to_owned(),
+            demo: state.config.demo,
+            ..Self::default()
+        }
     }
 
     /// A page of a logged-in user, showing `key`.
-    pub fn for_user(state: &AppState, authed: &Authed, title: &str, nav: &'static str, path: &'static str, key: Option<&PartnerKey>) -> Self {
+    pub fn for_user(
+        state: &AppState,
+        authed: &Authed,
+        title: &str,
+        nav: &'static str,
+        path: &'static str,
+        key: Option<&PartnerKey>,
+    ) -> Self {
         let partner = authed.data.partner.as_ref();
         let keys = partner
             .map(|p| {
@@ -73,7 +84,11 @@ impl Layout {
                     .iter()
                     .map(|k| KeyChoice {
                         id: k.id,
-                        label: if k.is_disabled() { format!("{} (disabled)", k.name) } else { k.name.clone() },
+                        label: if k.is_disabled() {
+                            format!("{} (disabled)", k.name)
+                        } else {
+                            k.name.clone()
+                        },
                         selected: key.is_some_and(|s| s.id == k.id),
                     })
                     .collect()
@@ -95,13 +110,19 @@ impl Layout {
 
     /// `?key=N` for links that keep the selected key.
     pub fn key_query(&self) -> String {
-        if self.key_id == 0 { String::new() } else { format!("?key={}", self.key_id) }
+        if self.key_id == 0 {
+            String::new()
+        } else {
+            format!("?key={}", self.key_id)
+        }
     }
 }
 
 /// Renders a template as an HTML response with `status`.
 pub fn render<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
-    let html = page.render().map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    let html = page
+        .render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))?;
     Ok((status, Html(html)).into_response())
 }
 
@@ -119,7 +140,11 @@ fn new_request_id() -> String {
 
 /// Outermost middleware: gives the request an id, renders [`ErrorView`]s as pages (or JSON for
 /// `/api/`), sets security headers, and logs one line per request (never the query string).
-pub async fn finish_response(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn finish_response(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = std::time::Instant::now();
     let request_id = new_request_id();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -127,7 +152,10 @@ pub async fn finish_response(State(state): State<AppState>, mut req: Request, ne
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let mut response = next.run(req).await;
     if let Some(view) = response.extensions_mut().remove::<ErrorView>() {
         response = error_response(&state, &view, &path, &request_id, response);
@@ -139,15 +167,27 @@ pub async fn finish_response(State(state): State<AppState>, mut req: Request, ne
     set_security_headers(&state, &path, headers);
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let route = route.as_deref().unwrap_or(if status == 404 { "<unmatched>" } else { "" });
+    let route = route
+        .as_deref()
+        .unwrap_or(if status == 404 { "<unmatched>" } else { "" });
     tracing::info!(request_id = %request_id, method = %method, route, path = %path, status, latency_ms, "request");
     response
 }
 
-fn error_response(state: &AppState, view: &ErrorView, path: &str, request_id: &str, original: Response) -> Response {
+fn error_response(
+    state: &AppState,
+    view: &ErrorView,
+    path: &str,
+    request_id: &str,
+    original: Response,
+) -> Response {
     let (parts, _) = original.into_parts();
     let mut response = if path.starts_with("/api/") {
-        (view.status, Json(json!({ "error": view.code, "message": view.message, "request_id": request_id }))).into_response()
+        (
+            view.status,
+            Json(json!({ "error": view.code, "message": view.message, "request_id": request_id })),
+        )
+            .into_response()
     } else {
         let mut layout = Layout::anonymous(state, &view.title);
         layout.request_id = request_id.to_owned();
@@ -155,7 +195,10 @@ fn error_response(state: &AppState, view: &ErrorView, path: &str, request_id: &s
         if view.retry_href.as_deref() == Some("") {
             view.retry_href = Some(path.to_owned());
         }
-        let page = ErrorPage { layout, view: &view };
+        let page = ErrorPage {
+            layout,
+            view: &view,
+        };
         match page.render() {
             Ok(html) => (view.status, Html(html)).into_response(),
             Err(e) => {
@@ -175,9 +218,16 @@ fn error_response(state: &AppState, view: &ErrorView, path: &str, request_id: &s
 
 fn set_security_headers(state: &AppState, path: &str, headers: &mut axum::http::HeaderMap) {
     let set = |headers: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     };
-    set(headers, "content-security-policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    );
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "referrer-policy", "no-referrer");
     set(headers, "cross-origin-opener-policy", "same-origin");
@@ -186,7 +236,11 @@ fn set_security_headers(state: &AppState, path: &str, headers: &mut axum::http::
         set(headers, "cache-control", "no-store");
     }
     if state.config.is_https() {
-        set(headers, "strict-transport-security", "max-age=31536000; includeSubDomains");
+        set(
+            headers,
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
     }
 }
 
@@ -194,10 +248,20 @@ fn set_security_headers(state: &AppState, path: &str, headers: &mut axum::http::
 pub async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let (body, content_type): (&'static str, &str) = match file.as_str() {
         "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
-        "app.js" => (include_str!("../static/app.js"), "text/javascript; charset=utf-8"),
+        "app.js" => (
+            include_str!("../static/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return AppError::NotFound("No such file.".into()).into_response(),
     };
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Unknown paths.
@@ -210,7 +274,7 @@ pub fn fmt_int(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -223,7 +287,11 @@ pub fn fmt_money(minor: i64, currency: &str) -> String {
     let exp = currency_exponent(currency);
     let scale = 10i64.pow(exp);
     let major = fmt_int((minor / scale).abs());
-    let fraction = if exp == 0 { String::new() } else { format!(".{:0width$}", (minor % scale).abs(), width = exp as usize) };
+    let fraction = if exp == 0 {
+        String::new()
+    } else {
+        format!(".{:0width$}", (minor % scale).abs(), width = exp as usize)
+    };
     let code = currency.to_ascii_uppercase();
     let symbol = match code.as_str() {
         "USD" => "$",
@@ -236,7 +304,11 @@ pub fn fmt_money(minor: i64, currency: &str) -> String {
         _ => "",
     };
     let sign = if minor < 0 { "-" } else { "" };
-    if symbol.is_empty() { format!("{sign}{code} {major}{fraction}") } else { format!("{sign}{symbol}{major}{fraction}") }
+    if symbol.is_empty() {
+        format!("{sign}{code} {major}{fraction}")
+    } else {
+        format!("{sign}{symbol}{major}{fraction}")
+    }
 }
 
 /// `1 Mar 2024`.
@@ -257,7 +329,8 @@ pub fn fmt_opt_date(d: Option<&DateTime<Utc>>) -> String {
 /// The URL if it is an absolute http(s) URL with a host, else `None` (show it as text).
 pub fn safe_href(raw: &str) -> Option<String> {
     let url = url::Url::parse(raw.trim()).ok()?;
-    let ok = matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty());
+    let ok =
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty());
     ok.then(|| url.to_string())
 }
 
@@ -285,10 +358,23 @@ mod tests {
 
     #[test]
     fn only_http_urls_become_links() {
-        assert_eq!(safe_href("https://example.com/a").as_deref(), Some("https://example.com/a"));
+        assert_eq!(
+            safe_href("https://example.com/a").as_deref(),
+            Some("https://example.com/a")
+        );
         assert!(safe_href("http://example.com").is_some());
-        for bad in ["javascript:alert(1)", "JaVaScRiPt:alert(1)", " javascript:alert(1)", "java\tscript:alert(1)",
-                    "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "//evil.example", "evil.example", "", "http://"] {
+        for bad in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            " javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "//evil.example",
+            "evil.example",
+            "",
+            "http://",
+        ] {
             assert_eq!(safe_href(bad), None, "{bad:?}");
         }
         // Quotes are percent-encoded by the URL parser, so they cannot break out of an attribute.

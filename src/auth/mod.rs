@@ -58,7 +58,11 @@ struct LoginPage {
     notice: Option<&'static str>,
 }
 
-async fn login_get(State(state): State<AppState>, session: Session, Query(q): Query<LoginQuery>) -> Result<Response, AppError> {
+async fn login_get(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, AppError> {
     let next = SafeNext::parse(q.next.as_deref().unwrap_or("/"));
     if session::auth(&session).await?.is_some() && q.reason.is_none() {
         return Ok(Redirect::to(next.as_str()).into_response());
@@ -71,9 +75,18 @@ async fn login_get(State(state): State<AppState>, session: Session, Query(q): Qu
     let start_href = if next.as_str() == "/" {
         "/auth/start".to_owned()
     } else {
-        format!("/auth/start?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("next", next.as_str()).finish())
+        format!(
+            "/auth/start?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", next.as_str())
+                .finish()
+        )
     };
-    let page = LoginPage { layout: Layout::anonymous(&state, "Log in"), start_href, notice };
+    let page = LoginPage {
+        layout: Layout::anonymous(&state, "Log in"),
+        start_href,
+        notice,
+    };
     render(StatusCode::OK, &page)
 }
 
@@ -87,7 +100,11 @@ pub fn pkce_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-async fn start_get(State(state): State<AppState>, session: Session, Query(q): Query<StartQuery>) -> Result<Response, AppError> {
+async fn start_get(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<StartQuery>,
+) -> Result<Response, AppError> {
     let next = SafeNext::parse(q.next.as_deref().unwrap_or("/"));
     let login_state = random_token(16);
     let verifier = state.config.pkce.then(|| random_token(32));
@@ -105,7 +122,9 @@ async fn start_get(State(state): State<AppState>, session: Session, Query(q): Qu
     let excess = list.len().saturating_sub(MAX_PENDING);
     list.drain(..excess);
     session::set_pending(&session, &list).await?;
-    let target = state.wpcom.authorize_url(&login_state, challenge.as_deref());
+    let target = state
+        .wpcom
+        .authorize_url(&login_state, challenge.as_deref());
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, target.as_str())]).into_response())
 }
 
@@ -117,32 +136,67 @@ struct CallbackQuery {
 }
 
 fn login_failed(status: StatusCode, title: &'static str, message: impl Into<String>) -> AppError {
-    AppError::LoginFailed { status, title, message: message.into() }
+    AppError::LoginFailed {
+        status,
+        title,
+        message: message.into(),
+    }
 }
 
-async fn callback_get(State(state): State<AppState>, session: Session, Query(q): Query<CallbackQuery>) -> Result<Response, AppError> {
+async fn callback_get(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response, AppError> {
     // 1. State first: it must match a login started in this browser, and is consumed now.
-    let invalid = || login_failed(StatusCode::BAD_REQUEST, "This login link is not valid", "It was already used, or it was not started in this browser. Start the login again.");
-    let Some(returned) = q.state.as_deref().filter(|s| !s.is_empty()) else { return Err(invalid()) };
+    let invalid = || {
+        login_failed(
+            StatusCode::BAD_REQUEST,
+            "This login link is not valid",
+            "It was already used, or it was not started in this browser. Start the login again.",
+        )
+    };
+    let Some(returned) = q.state.as_deref().filter(|s| !s.is_empty()) else {
+        return Err(invalid());
+    };
     let mut list = session::pending(&session).await?;
-    let Some(pos) = list.iter().position(|p| constant_time_eq(p.state.expose(), returned)) else {
+    let Some(pos) = list
+        .iter()
+        .position(|p| constant_time_eq(p.state.expose(), returned))
+    else {
         return Err(invalid());
     };
     let pending = list.remove(pos);
     session::set_pending(&session, &list).await?;
     if now() - pending.created_at > state.config.login_timeout.as_secs() as i64 {
-        return Err(login_failed(StatusCode::BAD_REQUEST, "The login took too long", "Start the login again."));
+        return Err(login_failed(
+            StatusCode::BAD_REQUEST,
+            "The login took too long",
+            "Start the login again.",
+        ));
     }
     // 2. What WordPress.com said.
     if let Some(error) = q.error.as_deref() {
         return Err(if error == "access_denied" {
-            login_failed(StatusCode::FORBIDDEN, "Login cancelled", "You declined access on WordPress.com, so partner-portal cannot show your reports. Log in again and approve to continue.")
+            login_failed(
+                StatusCode::FORBIDDEN,
+                "Login cancelled",
+                "You declined access on WordPress.com, so partner-portal cannot show your reports. Log in again and approve to continue.",
+            )
         } else {
-            login_failed(StatusCode::BAD_REQUEST, "WordPress.com did not complete the login", "WordPress.com returned an error. Start the login again.")
+            login_failed(
+                StatusCode::BAD_REQUEST,
+                "WordPress.com did not complete the login",
+                "WordPress.com returned an error. Start the login again.",
+            )
         });
     }
     let Some(code) = q.code.filter(|c| !c.is_empty()).map(Secret::new) else {
-        return Err(login_failed(StatusCode::BAD_REQUEST, "WordPress.com did not complete the login", "The answer had no authorization code. Start the login again."));
+        return Err(login_failed(
+            StatusCode::BAD_REQUEST,
+            "WordPress.com did not complete the login",
+            "The answer had no authorization code. Start the login again.",
+        ));
     };
     // 3. Exchange, then who the user is and which partner they own.
     let grant = state.wpcom.exchange_code(&code, pending.verifier.as_ref()).await.map_err(|e| {
@@ -157,9 +211,17 @@ async fn callback_get(State(state): State<AppState>, session: Session, Query(q):
     }
     let unavailable = |e: UpstreamError| {
         tracing::warn!(error = %e, "reading the user after login failed");
-        login_failed(StatusCode::BAD_GATEWAY, "WordPress.com is unavailable", "Logged in, but WordPress.com did not return your account details. Try again in a moment.")
+        login_failed(
+            StatusCode::BAD_GATEWAY,
+            "WordPress.com is unavailable",
+            "Logged in, but WordPress.com did not return your account details. Try again in a moment.",
+        )
     };
-    let user = state.wpcom.me(&grant.access_token).await.map_err(unavailable)?;
+    let user = state
+        .wpcom
+        .me(&grant.access_token)
+        .await
+        .map_err(unavailable)?;
     let partner = match state.wpcom.partner(&grant.access_token).await {
         Ok(p) => p,
         // 403 is how the route says "this user owns no partner" (WPCOM_API.md §4.1).
@@ -176,12 +238,19 @@ async fn callback_get(State(state): State<AppState>, session: Session, Query(q):
         authenticated_at: now(),
         last_seen: now(),
     };
-    tracing::info!(user_id = data.user.id, partner = data.partner.as_ref().map(|p| p.id), "login completed");
+    tracing::info!(
+        user_id = data.user.id,
+        partner = data.partner.as_ref().map(|p| p.id),
+        "login completed"
+    );
     session::set_auth(&session, &data).await?;
     session.save().await?;
     Ok((
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, pending.next.as_str()), (header::REFERRER_POLICY, "no-referrer")],
+        [
+            (header::LOCATION, pending.next.as_str()),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
     )
         .into_response())
 }
@@ -191,33 +260,52 @@ struct LogoutForm {
     csrf: Option<String>,
 }
 
-/// Refuses cross-site POSTs: `Sec-Fetch-Site` must be same-origin (or none, for a typed
-/// request), and `Origin`, when present, must be the public origin.
+/// Refuses cross-site POSTs. `Sec-Fetch-Site`, when the browser sends it, decides: it must be
+/// `same-origin` (or `none`, for a request the user typed). Otherwise `Origin`, when present,
+/// must be the public origin. Browsers send `Origin: null` on form POSTs from pages with
+/// `Referrer-Policy: no-referrer`, so `null` alone proves nothing either way; the CSRF token is
+/// always required as well.
 pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if fetch_site.is_some_and(|s| s != "same-origin" && s != "none") {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
     }
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
+        None | Some("null") => true,
         Some(origin) => origin == state.config.public_url.origin().ascii_serialization(),
     }
 }
 
 /// Checks a form's CSRF token against the session's, and the request's origin.
-pub fn check_csrf(state: &AppState, headers: &HeaderMap, data: &AuthData, token: Option<&str>) -> Result<(), AppError> {
-    let ok = token.is_some_and(|t| constant_time_eq(t, data.csrf.expose())) && same_origin(state, headers);
+pub fn check_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    data: &AuthData,
+    token: Option<&str>,
+) -> Result<(), AppError> {
+    let ok = token.is_some_and(|t| constant_time_eq(t, data.csrf.expose()))
+        && same_origin(state, headers);
     if ok { Ok(()) } else { Err(AppError::Csrf) }
 }
 
-async fn logout_post(State(state): State<AppState>, session: Session, headers: HeaderMap, Form(form): Form<LogoutForm>) -> Result<Response, AppError> {
+async fn logout_post(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, AppError> {
     let Some(data) = session::auth(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
     check_csrf(&state, &headers, &data, form.csrf.as_deref())?;
     session.flush().await?;
     tracing::info!(user_id = data.user.id, "logged out");
-    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/login?reason=logged_out")]).into_response();
-    response.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cache\""));
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, "/login?reason=logged_out")],
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("clear-site-data", HeaderValue::from_static("\"cache\""));
     Ok(response)
 }

@@ -35,7 +35,9 @@ fn decoded_is_unsafe(raw: &str) -> bool {
     decoded.starts_with("//")
         || decoded.contains('\\')
         || decoded.chars().any(|c| c.is_control())
-        || decoded.get(1..).is_some_and(|rest| rest.trim_start().starts_with('/') && rest.starts_with(char::is_whitespace))
+        || decoded.get(1..).is_some_and(|rest| {
+            rest.trim_start().starts_with('/') && rest.starts_with(char::is_whitespace)
+        })
 }
 
 #[cfg(test)]
@@ -67,7 +69,10 @@ mod tests {
 
     #[test]
     fn same_origin_paths_are_kept() {
-        assert_eq!(SafeNext::parse("/activations?key=70&page=2").as_str(), "/activations?key=70&page=2");
+        assert_eq!(
+            SafeNext::parse("/activations?key=70&page=2").as_str(),
+            "/activations?key=70&page=2"
+        );
         assert_eq!(SafeNext::parse("/invoices").as_str(), "/invoices");
     }
 }

@@ -101,7 +101,12 @@ pub struct Authed {
 impl Authed {
     /// The partner, or the "not a partner" page.
     pub fn partner(&self) -> Result<&Partner, AppError> {
-        self.data.partner.as_ref().ok_or_else(|| AppError::NoPartner { csrf: self.data.csrf.expose().clone() })
+        self.data
+            .partner
+            .as_ref()
+            .ok_or_else(|| AppError::NoPartner {
+                csrf: self.data.csrf.expose().clone(),
+            })
     }
 
     /// Turns an upstream failure into the page to show; a rejected token ends the session.
@@ -112,7 +117,10 @@ impl Authed {
             }
             tracing::info!("WordPress.com rejected the token; session ended");
         }
-        AppError::Upstream { error, here: self.here.clone() }
+        AppError::Upstream {
+            error,
+            here: self.here.clone(),
+        }
     }
 }
 
@@ -125,26 +133,41 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
-        let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |o| o.0.clone());
-        let here = SafeNext::parse(uri.path_and_query().map_or("/", |pq| pq.as_str())).as_str().to_owned();
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
+        let here = SafeNext::parse(uri.path_and_query().map_or("/", |pq| pq.as_str()))
+            .as_str()
+            .to_owned();
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, m)| AppError::Internal(m.to_owned()))?;
         let Some(mut data) = auth(&session).await? else {
-            return Err(AppError::LoginRequired { next: here, reason: None });
+            return Err(AppError::LoginRequired {
+                next: here,
+                reason: None,
+            });
         };
         let now = now();
         let idle = app.config.idle_timeout.as_secs() as i64;
         let absolute = app.config.absolute_timeout.as_secs() as i64;
-        if now - data.last_seen > idle || now - data.authenticated_at > absolute {
+        if now - data.last_seen > idle || now - data.authenticated_at >= absolute {
             session.flush().await?;
-            return Err(AppError::LoginRequired { next: here, reason: Some("expired") });
+            return Err(AppError::LoginRequired {
+                next: here,
+                reason: Some("expired"),
+            });
         }
         if now - data.last_seen >= (idle / 4).max(1) {
             data.last_seen = now;
             set_auth(&session, &data).await?;
         }
-        Ok(Self { data, session, here })
+        Ok(Self {
+            data,
+            session,
+            here,
+        })
     }
 }
 

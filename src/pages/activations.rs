@@ -15,7 +15,7 @@ use crate::{
     auth::session::Authed,
     error::AppError,
     products,
-    upstream::{ActivationQuery, Activation},
+    upstream::{Activation, ActivationQuery},
     web::{Layout, fmt_date, fmt_int, fmt_opt_date, render, safe_href},
 };
 
@@ -45,15 +45,27 @@ impl Filter {
         let plans = q
             .all("plan")
             .iter()
-            .map(|p| products::resolve(p).ok_or_else(|| AppError::BadRequest(format!("Unknown plan {p:?}."))))
+            .map(|p| {
+                products::resolve(p)
+                    .ok_or_else(|| AppError::BadRequest(format!("Unknown plan {p:?}.")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let (from, to) = (q.date("from")?, q.date("to")?);
-        if let (Some(f), Some(t)) = (from, to) {
-            if f > t {
-                return Err(AppError::BadRequest("The start date is after the end date.".into()));
-            }
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(AppError::BadRequest(
+                "The start date is after the end date.".into(),
+            ));
         }
-        Ok(Self { key: q.key()?, page: q.int("page", 1, 1, 1_000_000)?, per_page: q.int("per_page", 20, 1, 100)?, plans, from, to })
+        Ok(Self {
+            key: q.key()?,
+            page: q.int("page", 1, 1, 1_000_000)?,
+            per_page: q.int("per_page", 20, 1, 100)?,
+            plans,
+            from,
+            to,
+        })
     }
 
     /// The upstream query. Inclusive dates become the upstream's exclusive bounds.
@@ -62,8 +74,16 @@ impl Filter {
             page: self.page,
             per_page: self.per_page,
             plans: self.plans.iter().map(u64::to_string).collect(),
-            activated_after: self.from.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| (t - Duration::seconds(1)).format("%Y-%m-%d %H:%M:%S").to_string()),
-            activated_before: self.to.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            activated_after: self.from.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| {
+                (t - Duration::seconds(1))
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            }),
+            activated_before: self
+                .to
+                .and_then(|d| d.succ_opt())
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
         }
     }
 
@@ -116,8 +136,13 @@ pub struct Row {
 impl Row {
     fn new(a: &Activation) -> Self {
         let url = a.site_url.clone().unwrap_or_default();
-        let product = a.product_id.map_or_else(|| "Unknown product".to_owned(), products::display_name);
-        let current_product = a.current_product_id.filter(|c| Some(*c) != a.product_id).map(products::display_name);
+        let product = a
+            .product_id
+            .map_or_else(|| "Unknown product".to_owned(), products::display_name);
+        let current_product = a
+            .current_product_id
+            .filter(|c| Some(*c) != a.product_id)
+            .map(products::display_name);
         let (status, status_class) = match (&a.cancelled_on, &a.disputed_on) {
             (_, Some(d)) => (format!("Disputed {}", fmt_date(d)), "bad"),
             (Some(c), None) => (format!("Cancelled {}", fmt_date(c)), "muted"),
@@ -169,15 +194,25 @@ struct ActivationsPage {
 }
 
 /// `GET /activations`.
-pub async fn activations_get(State(state): State<AppState>, authed: Authed, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+pub async fn activations_get(
+    State(state): State<AppState>,
+    authed: Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let filter = Filter::parse(&Pairs::parse(raw.as_deref()))?;
     let key = select_key(&authed, filter.key)?;
     let partner_id = authed.partner()?.id;
-    let list = match state.wpcom.activations(&authed.data.token, partner_id, key.id, &filter.upstream()).await {
+    let list = match state
+        .wpcom
+        .activations(&authed.data.token, partner_id, key.id, &filter.upstream())
+        .await
+    {
         Ok(l) => l,
         Err(e) => return Err(authed.upstream_failed(e).await),
     };
-    let pages = u32::try_from(list.total.div_ceil(u64::from(filter.per_page))).unwrap_or(u32::MAX).max(1);
+    let pages = u32::try_from(list.total.div_ceil(u64::from(filter.per_page)))
+        .unwrap_or(u32::MAX)
+        .max(1);
     let first = u64::from(filter.page - 1) * u64::from(filter.per_page) + 1;
     let last = first + list.activations.len() as u64 - 1;
     let range = if list.activations.is_empty() {
@@ -187,10 +222,21 @@ pub async fn activations_get(State(state): State<AppState>, authed: Authed, RawQ
     };
     let plans = products::PROVISIONING_NAMES
         .iter()
-        .map(|(_, id)| PlanChoice { id: *id, name: products::display_name(*id), checked: filter.plans.contains(id) })
+        .map(|(_, id)| PlanChoice {
+            id: *id,
+            name: products::display_name(*id),
+            checked: filter.plans.contains(id),
+        })
         .collect();
     let page = ActivationsPage {
-        layout: Layout::for_user(&state, &authed, "Activations", "activations", "/activations", Some(&key)),
+        layout: Layout::for_user(
+            &state,
+            &authed,
+            "Activations",
+            "activations",
+            "/activations",
+            Some(&key),
+        ),
         rows: list.activations.iter().map(Row::new).collect(),
         plans,
         from: filter.from.map(|d| d.to_string()).unwrap_or_default(),
@@ -215,19 +261,31 @@ mod tests {
 
     #[test]
     fn inclusive_dates_become_exclusive_upstream_bounds() {
-        let q = Pairs::parse(Some("from=2024-03-01&to=2024-03-31&plan=personal&plan=2106&page=2"));
+        let q = Pairs::parse(Some(
+            "from=2024-03-01&to=2024-03-31&plan=personal&plan=2106&page=2",
+        ));
         let f = Filter::parse(&q).unwrap();
         let up = f.upstream();
         assert_eq!(up.activated_after.as_deref(), Some("2024-02-29 23:59:59"));
         assert_eq!(up.activated_before.as_deref(), Some("2024-04-01 00:00:00"));
         assert_eq!(up.plans, vec!["2005", "2106"]);
         assert_eq!(up.page, 2);
-        assert_eq!(f.href(70, 3), "/activations?key=70&plan=2005&plan=2106&from=2024-03-01&to=2024-03-31&page=3");
+        assert_eq!(
+            f.href(70, 3),
+            "/activations?key=70&plan=2005&plan=2106&from=2024-03-01&to=2024-03-31&page=3"
+        );
     }
 
     #[test]
     fn invalid_filters_are_refused() {
-        for bad in ["page=0", "per_page=5000", "from=yesterday", "plan=nope", "from=2024-05-01&to=2024-04-01", "key=x"] {
+        for bad in [
+            "page=0",
+            "per_page=5000",
+            "from=yesterday",
+            "plan=nope",
+            "from=2024-05-01&to=2024-04-01",
+            "key=x",
+        ] {
             assert!(Filter::parse(&Pairs::parse(Some(bad))).is_err(), "{bad}");
         }
     }

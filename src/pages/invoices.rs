@@ -60,7 +60,11 @@ impl InvoiceView {
             _ => "–".into(),
         };
         Self {
-            number: i.number.clone().or_else(|| i.id.clone()).unwrap_or_else(|| "–".into()),
+            number: i
+                .number
+                .clone()
+                .or_else(|| i.id.clone())
+                .unwrap_or_else(|| "–".into()),
             period,
             created: fmt_opt_date(i.created.as_ref()),
             status: i.status.label(),
@@ -73,7 +77,11 @@ impl InvoiceView {
                 .lines
                 .iter()
                 .map(|l| LineView {
-                    description: l.description.clone().or_else(|| l.plan.clone()).unwrap_or_else(|| "–".into()),
+                    description: l
+                        .description
+                        .clone()
+                        .or_else(|| l.plan.clone())
+                        .unwrap_or_else(|| "–".into()),
                     quantity: l.quantity.map_or_else(String::new, |q| q.to_string()),
                     amount: fmt_money(l.amount, &i.currency),
                 })
@@ -91,9 +99,13 @@ pub struct PanelError {
 
 fn panel_error(e: &UpstreamError) -> PanelError {
     let message = match e {
-        UpstreamError::Forbidden { .. } => "WordPress.com says this account cannot see these invoices.".to_owned(),
+        UpstreamError::Forbidden { .. } => {
+            "WordPress.com says this account cannot see these invoices.".to_owned()
+        }
         UpstreamError::NotFound { .. } => "WordPress.com has no invoices for this key.".to_owned(),
-        UpstreamError::RateLimited { retry_after: Some(s) } => format!("WordPress.com is busy. Try again in {s} seconds."),
+        UpstreamError::RateLimited {
+            retry_after: Some(s),
+        } => format!("WordPress.com is busy. Try again in {s} seconds."),
         other => format!("Could not load this from WordPress.com: {other}. Try again in a moment."),
     };
     PanelError { message }
@@ -109,7 +121,11 @@ struct InvoicesPage {
 }
 
 /// `GET /invoices`.
-pub async fn invoices_get(State(state): State<AppState>, authed: Authed, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+pub async fn invoices_get(
+    State(state): State<AppState>,
+    authed: Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
     let key = select_key(&authed, q.key()?)?;
     let partner_id = authed.partner()?.id;
@@ -128,9 +144,22 @@ pub async fn invoices_get(State(state): State<AppState>, authed: Authed, RawQuer
         _ => {}
     }
     let page = InvoicesPage {
-        layout: Layout::for_user(&state, &authed, "Invoices", "invoices", "/invoices", Some(&key)),
-        upcoming: upcoming.as_ref().map(|u| u.as_ref().map(InvoiceView::new)).map_err(panel_error),
-        past: past.as_ref().map(|l| l.iter().map(InvoiceView::new).collect()).map_err(panel_error),
+        layout: Layout::for_user(
+            &state,
+            &authed,
+            "Invoices",
+            "invoices",
+            "/invoices",
+            Some(&key),
+        ),
+        upcoming: upcoming
+            .as_ref()
+            .map(|u| u.as_ref().map(InvoiceView::new))
+            .map_err(panel_error),
+        past: past
+            .as_ref()
+            .map(|l| l.iter().map(InvoiceView::new).collect())
+            .map_err(panel_error),
         retry_href: authed.here.clone(),
     };
     render(StatusCode::OK, &page)

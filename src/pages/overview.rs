@@ -110,7 +110,12 @@ pub fn chart(scale: Scale, points: &[SummaryPoint]) -> Option<Chart> {
     if points.is_empty() {
         return None;
     }
-    let max = points.iter().map(|p| p.total.max(p.new)).max().unwrap_or(0).max(1) as f64;
+    let max = points
+        .iter()
+        .map(|p| p.total.max(p.new))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let plot_w = W - LEFT - 8.0;
     let plot_h = H - BOTTOM - TOP;
     let slot = plot_w / points.len() as f64;
@@ -126,7 +131,12 @@ pub fn chart(scale: Scale, points: &[SummaryPoint]) -> Option<Chart> {
                 y: format!("{y:.1}"),
                 w: format!("{bar_w:.1}"),
                 h: format!("{:.1}", TOP + plot_h - y),
-                title: format!("{}: {} active, {} new", period_label(scale, p), fmt_int(p.total), fmt_int(p.new)),
+                title: format!(
+                    "{}: {} active, {} new",
+                    period_label(scale, p),
+                    fmt_int(p.total),
+                    fmt_int(p.new)
+                ),
             }
         })
         .collect();
@@ -138,14 +148,20 @@ pub fn chart(scale: Scale, points: &[SummaryPoint]) -> Option<Chart> {
         .join(" ");
     let y_ticks = [0.0, 0.5, 1.0]
         .iter()
-        .map(|f| Tick { pos: format!("{:.1}", TOP + plot_h - f * plot_h), label: fmt_int((max * f).round() as i64) })
+        .map(|f| Tick {
+            pos: format!("{:.1}", TOP + plot_h - f * plot_h),
+            label: fmt_int((max * f).round() as i64),
+        })
         .collect();
     let every = points.len().div_ceil(6).max(1);
     let x_ticks = points
         .iter()
         .enumerate()
         .filter(|(i, _)| i % every == 0)
-        .map(|(i, p)| Tick { pos: format!("{:.1}", LEFT + (i as f64 + 0.5) * slot), label: period_label(scale, p) })
+        .map(|(i, p)| Tick {
+            pos: format!("{:.1}", LEFT + (i as f64 + 0.5) * slot),
+            label: period_label(scale, p),
+        })
         .collect();
     let (first, last) = (points.first()?, points.last()?);
     let description = format!(
@@ -156,7 +172,13 @@ pub fn chart(scale: Scale, points: &[SummaryPoint]) -> Option<Chart> {
         fmt_int(first.total),
         fmt_int(last.total)
     );
-    Some(Chart { bars, new_line, y_ticks, x_ticks, description })
+    Some(Chart {
+        bars,
+        new_line,
+        y_ticks,
+        x_ticks,
+        description,
+    })
 }
 
 fn change_note(current: i64, previous: Option<i64>, unit: &str) -> String {
@@ -171,12 +193,17 @@ fn change_note(current: i64, previous: Option<i64>, unit: &str) -> String {
 }
 
 /// `GET /`.
-pub async fn overview_get(State(state): State<AppState>, authed: Authed, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+pub async fn overview_get(
+    State(state): State<AppState>,
+    authed: Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
     let key = select_key(&authed, q.key()?)?;
     let scale = match q.get("scale") {
         None => Scale::Month,
-        Some(s) => Scale::parse(s).ok_or_else(|| AppError::BadRequest("scale must be day, month or year.".into()))?,
+        Some(s) => Scale::parse(s)
+            .ok_or_else(|| AppError::BadRequest("scale must be day, month or year.".into()))?,
     };
     let points = match state.wpcom.summary(&authed.data.token, key.id, scale).await {
         Ok(p) => p,
@@ -189,11 +216,26 @@ pub async fn overview_get(State(state): State<AppState>, authed: Authed, RawQuer
     };
     let shown: &[SummaryPoint] = &points[points.len().saturating_sub(keep)..];
     let unit = scale.as_str();
-    let headlines = match (shown.last(), shown.len().checked_sub(2).and_then(|i| shown.get(i))) {
+    let headlines = match (
+        shown.last(),
+        shown.len().checked_sub(2).and_then(|i| shown.get(i)),
+    ) {
         (Some(last), prev) => vec![
-            Headline { label: "Active plans".into(), value: fmt_int(last.total), note: change_note(last.total, prev.map(|p| p.total), unit) },
-            Headline { label: format!("New this {unit}"), value: fmt_int(last.new), note: change_note(last.new, prev.map(|p| p.new), unit) },
-            Headline { label: "Activated since the first".into(), value: fmt_int(points.iter().map(|p| p.new).sum()), note: format!("over {} {unit}s", fmt_int(points.len() as i64)) },
+            Headline {
+                label: "Active plans".into(),
+                value: fmt_int(last.total),
+                note: change_note(last.total, prev.map(|p| p.total), unit),
+            },
+            Headline {
+                label: format!("New this {unit}"),
+                value: fmt_int(last.new),
+                note: change_note(last.new, prev.map(|p| p.new), unit),
+            },
+            Headline {
+                label: "Activated since the first".into(),
+                value: fmt_int(points.iter().map(|p| p.new).sum()),
+                note: format!("over {} {unit}s", fmt_int(points.len() as i64)),
+            },
         ],
         (None, _) => Vec::new(),
     };
@@ -205,7 +247,11 @@ pub async fn overview_get(State(state): State<AppState>, authed: Authed, RawQuer
     let rows = shown
         .iter()
         .rev()
-        .map(|p| Row { period: period_label(scale, p), new: fmt_int(p.new), total: fmt_int(p.total) })
+        .map(|p| Row {
+            period: period_label(scale, p),
+            new: fmt_int(p.new),
+            total: fmt_int(p.total),
+        })
         .collect();
     let page = OverviewPage {
         layout: Layout::for_user(&state, &authed, "Overview", "overview", "/", Some(&key)),

@@ -12,12 +12,20 @@ pub struct Pairs(Vec<(String, String)>);
 impl Pairs {
     /// Parses a raw query string.
     pub fn parse(raw: Option<&str>) -> Self {
-        Self(url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        Self(
+            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
     }
 
     /// The last non-empty value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of `name`, `name[]` or `name[N]`, comma lists split.
@@ -25,7 +33,11 @@ impl Pairs {
         self.0
             .iter()
             .filter(|(k, _)| k.split('[').next() == Some(name))
-            .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>())
+            .flat_map(|(_, v)| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .collect::<Vec<_>>()
+            })
             .filter(|s| !s.is_empty())
             .collect()
     }
@@ -39,14 +51,22 @@ impl Pairs {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| AppError::BadRequest(format!("{name} must be a whole number from {min} to {max}."))),
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "{name} must be a whole number from {min} to {max}."
+                    ))
+                }),
         }
     }
 
     /// The selected key id, if given.
     pub fn key(&self) -> Result<Option<u64>, AppError> {
         self.get("key")
-            .map(|v| v.trim().parse::<u64>().map_err(|_| AppError::BadRequest("key must be a key id.".into())))
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| AppError::BadRequest("key must be a key id.".into()))
+            })
             .transpose()
     }
 
@@ -54,8 +74,9 @@ impl Pairs {
     pub fn date(&self, name: &str) -> Result<Option<NaiveDate>, AppError> {
         self.get(name)
             .map(|v| {
-                NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-                    .map_err(|_| AppError::BadRequest(format!("{name} must be a date like 2024-03-31.")))
+                NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| {
+                    AppError::BadRequest(format!("{name} must be a date like 2024-03-31."))
+                })
             })
             .transpose()
     }

@@ -77,7 +77,9 @@ async fn add_fault(State(sb): State<Sandbox>, Json(fault): Json<Fault>) -> Statu
 
 async fn set_latency(State(sb): State<Sandbox>, Json(rule): Json<Latency>) -> StatusCode {
     let mut control = lock(&sb.inner.control);
-    control.latency.retain(|l| l.path_prefix != rule.path_prefix);
+    control
+        .latency
+        .retain(|l| l.path_prefix != rule.path_prefix);
     if rule.ms > 0 {
         control.latency.push(rule);
     }
@@ -88,9 +90,8 @@ async fn revoke(State(sb): State<Sandbox>, Json(r): Json<Revoke>) -> Json<Value>
     let mut tokens = lock(&sb.inner.tokens);
     let mut revoked = 0;
     for (token, info) in tokens.iter_mut() {
-        let hit = r.all
-            || r.token.as_deref() == Some(token.as_str())
-            || r.user_id == Some(info.user_id);
+        let hit =
+            r.all || r.token.as_deref() == Some(token.as_str()) || r.user_id == Some(info.user_id);
         if hit && !info.revoked {
             info.revoked = true;
             revoked += 1;
@@ -126,14 +127,21 @@ impl Sandbox {
 
 /// Counts every request, applies latency rules, and answers injected faults in the error shape
 /// of the path's namespace.
-pub(super) async fn faults_and_counts(State(sb): State<Sandbox>, req: Request, next: Next) -> Response {
+pub(super) async fn faults_and_counts(
+    State(sb): State<Sandbox>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/__sandbox/") {
         return next.run(req).await;
     }
     let (delay, fault) = {
         let mut control = lock(&sb.inner.control);
-        *control.counts.entry(format!("{} {}", req.method(), path)).or_default() += 1;
+        *control
+            .counts
+            .entry(format!("{} {}", req.method(), path))
+            .or_default() += 1;
         let delay: u64 = control
             .latency
             .iter()
@@ -141,29 +149,44 @@ pub(super) async fn faults_and_counts(State(sb): State<Sandbox>, req: Request, n
             .map(|l| l.ms)
             .max()
             .unwrap_or(0);
-        let fault = control.faults.iter_mut().find(|f| f.count > 0 && path.starts_with(&f.path_prefix)).map(|f| {
-            f.count -= 1;
-            f.clone()
-        });
+        let fault = control
+            .faults
+            .iter_mut()
+            .find(|f| f.count > 0 && path.starts_with(&f.path_prefix))
+            .map(|f| {
+                f.count -= 1;
+                f.clone()
+            });
         control.faults.retain(|f| f.count > 0);
         (delay, fault)
     };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let Some(fault) = fault else { return next.run(req).await };
+    let Some(fault) = fault else {
+        return next.run(req).await;
+    };
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (code, message) = if status == StatusCode::TOO_MANY_REQUESTS {
         ("rate_limited", "Too many requests. Slow down.")
     } else {
-        ("internal_server_error", "Something went wrong. Please try again later.")
+        (
+            "internal_server_error",
+            "Something went wrong. Please try again later.",
+        )
     };
-    let mut response = (status, Json(super::wpcom::error_body(&path, code, message, status))).into_response();
-    let retry_after = fault.retry_after.or((status == StatusCode::TOO_MANY_REQUESTS).then_some(1));
-    if let Some(secs) = retry_after {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    let mut response = (
+        status,
+        Json(super::wpcom::error_body(&path, code, message, status)),
+    )
+        .into_response();
+    let retry_after = fault
+        .retry_after
+        .or((status == StatusCode::TOO_MANY_REQUESTS).then_some(1));
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     response
 }

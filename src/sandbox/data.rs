@@ -174,8 +174,21 @@ const NAMES_A: &[&str] = &[
     "Cosy", "Bright", "Harbour", "Summit", "Wild",
 ];
 const NAMES_B: &[&str] = &[
-    "Bakery", "Studio", "Garden", "Photography", "Books", "Cycles", "Dental", "Yoga", "Coffee",
-    "Travel", "Law Office", "Music School", "Pottery", "Brewery", "Vet Clinic",
+    "Bakery",
+    "Studio",
+    "Garden",
+    "Photography",
+    "Books",
+    "Cycles",
+    "Dental",
+    "Yoga",
+    "Coffee",
+    "Travel",
+    "Law Office",
+    "Music School",
+    "Pottery",
+    "Brewery",
+    "Vet Clinic",
 ];
 const TLDS: &[&str] = &["com", "net", "org", "co.uk", "de", "example"];
 
@@ -199,7 +212,11 @@ impl SeedData {
     pub fn generate(n: usize, hostile: bool, anchor: DateTime<Utc>) -> Self {
         let mut rng = Rng::new(0x5EED_0007);
         let keys = vec![
-            Key { id: KEY_PRODUCTION, name: "Production", disabled_on: None },
+            Key {
+                id: KEY_PRODUCTION,
+                name: "Production",
+                disabled_on: None,
+            },
             Key {
                 id: KEY_STAGING,
                 name: "Staging",
@@ -274,9 +291,15 @@ impl SeedData {
             });
         }
         activations.sort_by(|x, y| {
-            y.activated_on.cmp(&x.activated_on).then_with(|| y.id.cmp(&x.id))
+            y.activated_on
+                .cmp(&x.activated_on)
+                .then_with(|| y.id.cmp(&x.id))
         });
-        Self { anchor, keys, activations }
+        Self {
+            anchor,
+            keys,
+            activations,
+        }
     }
 
     /// The key with this id.
@@ -292,7 +315,11 @@ pub fn month_start(d: NaiveDate) -> NaiveDate {
 
 /// First day of the month after the one of `d`.
 pub fn next_month(d: NaiveDate) -> NaiveDate {
-    let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
+    let (y, m) = if d.month() == 12 {
+        (d.year() + 1, 1)
+    } else {
+        (d.year(), d.month() + 1)
+    };
     NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(d)
 }
 
@@ -307,7 +334,10 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic_and_sorted() {
-        let anchor = Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).single().unwrap();
+        let anchor = Utc
+            .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
+            .single()
+            .unwrap();
         let a = SeedData::generate(150, false, anchor);
         let b = SeedData::generate(150, false, anchor);
         assert_eq!(a.activations.len(), 156);
@@ -315,9 +345,17 @@ mod tests {
             a.activations.iter().map(|x| x.id).collect::<Vec<_>>(),
             b.activations.iter().map(|x| x.id).collect::<Vec<_>>()
         );
-        assert!(a.activations.windows(2).all(|w| w[0].activated_on >= w[1].activated_on));
+        assert!(
+            a.activations
+                .windows(2)
+                .all(|w| w[0].activated_on >= w[1].activated_on)
+        );
         assert!(a.activations.iter().any(|x| x.cancelled_on.is_some()));
         assert!(a.activations.iter().any(|x| x.disputed_on.is_some()));
-        assert!(a.activations.iter().any(|x| x.current_product_id != x.product_id));
+        assert!(
+            a.activations
+                .iter()
+                .any(|x| x.current_product_id != x.product_id)
+        );
     }
 }

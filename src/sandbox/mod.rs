@@ -6,6 +6,9 @@
 //! unless enabled. The dashboard never links to this module: it only talks HTTP to whatever
 //! WordPress.com URL it is configured with.
 
+// Handlers here return early with ready-made error responses; boxing them buys nothing.
+#![allow(clippy::result_large_err)]
+
 pub mod control;
 pub mod data;
 pub mod oauth;
@@ -65,7 +68,11 @@ impl Derived {
         let anchor = data::midnight(Utc::now().date_naive());
         let seed = SeedData::generate(options.activations, options.hostile, anchor);
         let (invoices, upcoming) = wpcom::generate_invoices(&seed, options, public_url);
-        Self { seed, invoices, upcoming }
+        Self {
+            seed,
+            invoices,
+            upcoming,
+        }
     }
 }
 
@@ -105,11 +112,17 @@ impl Sandbox {
 
     /// Read access to the data.
     pub fn data(&self) -> RwLockReadGuard<'_, Derived> {
-        self.inner.data.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn data_mut(&self) -> RwLockWriteGuard<'_, Derived> {
-        self.inner.data.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Restores the seed data and clears faults, latency and counts. Tokens stay valid.
@@ -118,10 +131,18 @@ impl Sandbox {
         *lock(&self.inner.control) = control::ControlState::default();
     }
 
+    /// Every token issued so far (tests scan responses and logs for them).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.inner.tokens).keys().cloned().collect()
+    }
+
     /// The router serving every sandbox route.
     pub fn router(&self) -> Router {
         let mut router = Router::new()
-            .route("/oauth2/authorize", get(oauth::authorize_get).post(oauth::authorize_post))
+            .route(
+                "/oauth2/authorize",
+                get(oauth::authorize_get).post(oauth::authorize_post),
+            )
             .route("/oauth2/token", any(oauth::token))
             .route("/oauth2/token-info", get(oauth::token_info))
             .route("/rest/v1.1/{*rest}", any(wpcom::rest_v1))
@@ -133,7 +154,10 @@ impl Sandbox {
         }
         router
             .fallback(wpcom::fallback)
-            .layer(axum::middleware::from_fn_with_state(self.clone(), control::faults_and_counts))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                control::faults_and_counts,
+            ))
             .layer(axum::middleware::from_fn(wpcom::envelopes))
             .with_state(self.clone())
     }

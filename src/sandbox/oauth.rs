@@ -97,13 +97,21 @@ impl AuthorizeParams {
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, Json(json!({ "error": error, "error_description": description }))).into_response()
+    (
+        status,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
 }
 
 /// Checks the client and redirect URI; errors here are never redirected (`WPCOM_API.md` §9.3).
 fn check_client(sb: &Sandbox, p: &AuthorizeParams) -> Result<Url, Response> {
     if p.client_id() != CLIENT_ID {
-        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id."));
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Unknown client_id.",
+        ));
     }
     if p.redirect_uri() != sb.inner.redirect_uri {
         return Err(oauth_error(
@@ -113,18 +121,39 @@ fn check_client(sb: &Sandbox, p: &AuthorizeParams) -> Result<Url, Response> {
         ));
     }
     Url::parse(p.redirect_uri()).map_err(|_| {
-        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "The redirect_uri is not a URL.")
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The redirect_uri is not a URL.",
+        )
     })
 }
 
 /// Normalises the scope; `None` if it is not one WordPress.com knows.
 fn check_scope(scope: &str) -> Option<String> {
     const GRANULAR: &[&str] = &[
-        "users", "sites", "posts", "comments", "taxonomy", "follow", "sharing", "freshly-pressed",
-        "notifications", "insights", "read", "stats", "media", "menus", "batch", "videos",
+        "users",
+        "sites",
+        "posts",
+        "comments",
+        "taxonomy",
+        "follow",
+        "sharing",
+        "freshly-pressed",
+        "notifications",
+        "insights",
+        "read",
+        "stats",
+        "media",
+        "menus",
+        "batch",
+        "videos",
     ];
-    let items: Vec<&str> =
-        scope.split([' ', ',']).map(str::trim).filter(|s| !s.is_empty()).collect();
+    let items: Vec<&str> = scope
+        .split([' ', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     match items.as_slice() {
         [] => Some(String::new()),
         ["global"] => Some("global".into()),
@@ -146,7 +175,10 @@ fn with_state<'a>(p: &'a AuthorizeParams, pairs: &mut Vec<(&'a str, &'a str)>) {
 }
 
 /// `GET /oauth2/authorize`: validate, then show the consent page (or auto-approve).
-pub async fn authorize_get(State(sb): State<Sandbox>, Query(p): Query<AuthorizeParams>) -> Response {
+pub async fn authorize_get(
+    State(sb): State<Sandbox>,
+    Query(p): Query<AuthorizeParams>,
+) -> Response {
     let target = match check_client(&sb, &p) {
         Ok(t) => t,
         Err(r) => return r,
@@ -192,7 +224,13 @@ pub async fn authorize_post(State(sb): State<Sandbox>, Form(p): Form<AuthorizePa
     approve(&sb, &p, target, user, scope)
 }
 
-fn approve(sb: &Sandbox, p: &AuthorizeParams, target: Url, user_id: u64, scope: String) -> Response {
+fn approve(
+    sb: &Sandbox,
+    p: &AuthorizeParams,
+    target: Url,
+    user_id: u64,
+    scope: String,
+) -> Response {
     if !data::USERS.iter().any(|u| u.id == user_id) {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Unknown user.");
     }
@@ -210,7 +248,12 @@ fn approve(sb: &Sandbox, p: &AuthorizeParams, target: Url, user_id: u64, scope: 
     }
     let code = random_token(24);
     let challenge = p.code_challenge.clone().filter(|c| !c.is_empty()).map(|c| {
-        (c, p.code_challenge_method.clone().unwrap_or_else(|| "plain".into()))
+        (
+            c,
+            p.code_challenge_method
+                .clone()
+                .unwrap_or_else(|| "plain".into()),
+        )
     });
     lock(&sb.inner.codes).insert(
         code.clone(),
@@ -230,13 +273,23 @@ fn approve(sb: &Sandbox, p: &AuthorizeParams, target: Url, user_id: u64, scope: 
 /// Tokens contain `#%&()^@` so that encoding mistakes in clients show up.
 fn issue_token(sb: &Sandbox, user_id: u64, scope: String) -> String {
     let token = format!("{}#^@(%&)", random_token(24));
-    lock(&sb.inner.tokens).insert(token.clone(), TokenInfo { user_id, scope, revoked: false });
+    lock(&sb.inner.tokens).insert(
+        token.clone(),
+        TokenInfo {
+            user_id,
+            scope,
+            revoked: false,
+        },
+    );
     token
 }
 
 /// Looks up a live token.
 pub fn token_info_for(sb: &Sandbox, token: &str) -> Option<TokenInfo> {
-    lock(&sb.inner.tokens).get(token).filter(|t| !t.revoked).cloned()
+    lock(&sb.inner.tokens)
+        .get(token)
+        .filter(|t| !t.revoked)
+        .cloned()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -251,7 +304,10 @@ struct TokenForm {
 }
 
 async fn read_token_form(headers: &HeaderMap, req: Request) -> Option<TokenForm> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if content_type.starts_with("multipart/form-data") {
         let mut multipart = Multipart::from_request(req, &()).await.ok()?;
         let mut fields = serde_json::Map::new();
@@ -262,66 +318,120 @@ async fn read_token_form(headers: &HeaderMap, req: Request) -> Option<TokenForm>
         }
         serde_json::from_value(Value::Object(fields)).ok()
     } else {
-        Form::<TokenForm>::from_request(req, &()).await.ok().map(|Form(f)| f)
+        Form::<TokenForm>::from_request(req, &())
+            .await
+            .ok()
+            .map(|Form(f)| f)
     }
 }
 
 /// `POST /oauth2/token`.
 pub async fn token(State(sb): State<Sandbox>, headers: HeaderMap, req: Request) -> Response {
     if req.method() != axum::http::Method::POST {
-        return oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Use POST.");
+        return oauth_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "Use POST.",
+        );
     }
     let Some(form) = read_token_form(&headers, req).await else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Malformed request body.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Malformed request body.",
+        );
     };
     let (Some(client_id), Some(secret), Some(grant)) =
         (&form.client_id, &form.client_secret, &form.grant_type)
     else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameters.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameters.",
+        );
     };
     if client_id != CLIENT_ID || !constant_time_eq(secret, CLIENT_SECRET) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client or wrong secret.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Unknown client or wrong secret.",
+        );
     }
     match grant.as_str() {
         "authorization_code" => exchange_code(&sb, &form),
         "client_credentials" => {
             if form.scope.as_deref() != Some("jetpack-partner") {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "Unsupported scope.");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    "Unsupported scope.",
+                );
             }
             let token = issue_token(&sb, 0, "jetpack-partner".into());
-            Json(json!({ "access_token": token, "token_type": "bearer", "blog_id": 0,
-                         "blog_url": 0, "scope": "jetpack-partner" }))
+            Json(
+                json!({ "access_token": token, "token_type": "bearer", "blog_id": 0,
+                         "blog_url": 0, "scope": "jetpack-partner" }),
+            )
             .into_response()
         }
-        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant type."),
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Unsupported grant type.",
+        ),
     }
 }
 
 fn exchange_code(sb: &Sandbox, form: &TokenForm) -> Response {
     let (Some(code), Some(redirect_uri)) = (&form.code, &form.redirect_uri) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing code or redirect_uri.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing code or redirect_uri.",
+        );
     };
     // Removing the code first makes it single use, whatever happens next.
     let Some(pending) = lock(&sb.inner.codes).remove(code) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid or already used code.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Invalid or already used code.",
+        );
     };
     if pending.issued.elapsed() > CODE_LIFETIME {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "The code has expired.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "The code has expired.",
+        );
     }
     if &pending.redirect_uri != redirect_uri {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "redirect_uri mismatch.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "redirect_uri mismatch.",
+        );
     }
     if let Some((challenge, method)) = &pending.challenge {
         let Some(verifier) = &form.code_verifier else {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Missing code_verifier.");
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "Missing code_verifier.",
+            );
         };
         let computed = if method == "S256" {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(Sha256::digest(verifier.as_bytes()))
         } else {
             verifier.clone()
         };
         if !constant_time_eq(&computed, challenge) {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed.");
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "PKCE verification failed.",
+            );
         }
     }
     let scope = pending.scope.clone();
@@ -363,8 +473,14 @@ mod tests {
     fn scopes_follow_the_documented_rules() {
         assert_eq!(check_scope("global").as_deref(), Some("global"));
         assert_eq!(check_scope("").as_deref(), Some(""));
-        assert_eq!(check_scope("posts comments").as_deref(), Some("posts comments"));
-        assert_eq!(check_scope("posts,comments").as_deref(), Some("posts comments"));
+        assert_eq!(
+            check_scope("posts comments").as_deref(),
+            Some("posts comments")
+        );
+        assert_eq!(
+            check_scope("posts,comments").as_deref(),
+            Some("posts comments")
+        );
         assert_eq!(check_scope("global posts"), None);
         assert_eq!(check_scope("admin"), None);
     }

@@ -47,21 +47,37 @@ fn v1_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 fn no_route() -> Response {
-    v2_error(StatusCode::NOT_FOUND, "rest_no_route", "No route was found matching the URL and request method.")
+    v2_error(
+        StatusCode::NOT_FOUND,
+        "rest_no_route",
+        "No route was found matching the URL and request method.",
+    )
 }
 
 fn forbidden() -> Response {
-    v2_error(StatusCode::FORBIDDEN, "rest_forbidden", "Sorry, you are not allowed to do that.")
+    v2_error(
+        StatusCode::FORBIDDEN,
+        "rest_forbidden",
+        "Sorry, you are not allowed to do that.",
+    )
 }
 
 fn not_found(what: &str) -> Response {
-    v2_error(StatusCode::NOT_FOUND, "not_found", &format!("{what} not found."))
+    v2_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("{what} not found."),
+    )
 }
 
 /// Unknown paths anywhere else.
 pub async fn fallback(uri: Uri) -> Response {
     if uri.path().starts_with("/rest/") {
-        return v1_error(StatusCode::NOT_FOUND, "unknown_endpoint", "Unknown endpoint.");
+        return v1_error(
+            StatusCode::NOT_FOUND,
+            "unknown_endpoint",
+            "Unknown endpoint.",
+        );
     }
     no_route()
 }
@@ -73,9 +89,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `/rest/v1.1/*`: only `me` exists here.
-pub async fn rest_v1(State(sb): State<Sandbox>, method: Method, Path(rest): Path<String>, headers: HeaderMap) -> Response {
+pub async fn rest_v1(
+    State(sb): State<Sandbox>,
+    method: Method,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if rest.trim_end_matches('/') != "me" || method != Method::GET {
-        return v1_error(StatusCode::NOT_FOUND, "unknown_endpoint", "Unknown endpoint.");
+        return v1_error(
+            StatusCode::NOT_FOUND,
+            "unknown_endpoint",
+            "Unknown endpoint.",
+        );
     }
     let required = || {
         v1_error(
@@ -84,11 +109,19 @@ pub async fn rest_v1(State(sb): State<Sandbox>, method: Method, Path(rest): Path
             "An active access token must be used to query information about the current user.",
         )
     };
-    let Some(token) = bearer(&headers) else { return required() };
-    let Some(info) = token_info_for(&sb, token) else {
-        return v1_error(StatusCode::BAD_REQUEST, "invalid_token", "The OAuth2 token is invalid.");
+    let Some(token) = bearer(&headers) else {
+        return required();
     };
-    let Some(user) = data::USERS.iter().find(|u| u.id == info.user_id) else { return required() };
+    let Some(info) = token_info_for(&sb, token) else {
+        return v1_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "The OAuth2 token is invalid.",
+        );
+    };
+    let Some(user) = data::USERS.iter().find(|u| u.id == info.user_id) else {
+        return required();
+    };
     Json(json!({
         "ID": user.id, "display_name": user.display_name, "username": user.username,
         "email": user.email, "avatar_URL": "", "profile_URL": format!("https://gravatar.example/{}", user.username),
@@ -104,10 +137,18 @@ pub async fn rest_v1(State(sb): State<Sandbox>, method: Method, Path(rest): Path
 /// Authenticates a `/wpcom/v2` request (`WPCOM_API.md` §9.5 rules).
 fn authenticate(sb: &Sandbox, headers: &HeaderMap) -> Result<TokenInfo, Response> {
     let Some(token) = bearer(headers) else {
-        return Err(v2_error(StatusCode::UNAUTHORIZED, "rest_forbidden", "Sorry, you are not allowed to do that."));
+        return Err(v2_error(
+            StatusCode::UNAUTHORIZED,
+            "rest_forbidden",
+            "Sorry, you are not allowed to do that.",
+        ));
     };
     let Some(info) = token_info_for(sb, token) else {
-        return Err(v2_error(StatusCode::UNAUTHORIZED, "invalid_token", "The OAuth2 token is invalid."));
+        return Err(v2_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "The OAuth2 token is invalid.",
+        ));
     };
     if info.scope != "global" {
         return Err(forbidden());
@@ -116,11 +157,15 @@ fn authenticate(sb: &Sandbox, headers: &HeaderMap) -> Result<TokenInfo, Response
 }
 
 fn owns_partner(info: &TokenInfo) -> bool {
-    data::USERS.iter().any(|u| u.id == info.user_id && u.partner)
+    data::USERS
+        .iter()
+        .any(|u| u.id == info.user_id && u.partner)
 }
 
 fn numeric(s: &str) -> Option<u64> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
 }
 
 /// `/wpcom/v2/*`, dispatched by path segments so that the route regexes (`\d+`) and
@@ -133,7 +178,9 @@ pub async fn wpcom_v2(
     uri: Uri,
 ) -> Response {
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let Some((&"jetpack-partners", tail)) = segments.split_first() else { return no_route() };
+    let Some((&"jetpack-partners", tail)) = segments.split_first() else {
+        return no_route();
+    };
     let query = parse_query(uri.query().unwrap_or(""));
     let is_get = method == Method::GET;
     let is_edit = matches!(method, Method::POST | Method::PUT | Method::PATCH);
@@ -148,9 +195,13 @@ pub async fn wpcom_v2(
         [p, "key", k, "activations"] if is_get => Route::Activations(p, k),
         [p, "key", k, action @ ("disable" | "enable")] if is_edit => Route::Toggle(p, k, action),
         [p, "key", k, "activation", a] if method == Method::DELETE => Route::Cancel(p, k, a),
-        [p, "key", k, "stripe", what @ ("invoices" | "subscription" | "upcoming-invoice")] if is_get => {
-            Route::Stripe(p, k, what)
-        }
+        [
+            p,
+            "key",
+            k,
+            "stripe",
+            what @ ("invoices" | "subscription" | "upcoming-invoice"),
+        ] if is_get => Route::Stripe(p, k, what),
         [p, "stripe", "customer"] if is_get => Route::Customer(p),
         _ => return no_route(),
     };
@@ -167,14 +218,21 @@ pub async fn wpcom_v2(
             forbidden()
         }
         Route::Partners => {
-            if query.get("all").and_then(|v| v.first()).and_then(|v| lenient::boolean(&json!(v))) == Some(true) {
+            if query
+                .get("all")
+                .and_then(|v| v.first())
+                .and_then(|v| lenient::boolean(&json!(v)))
+                == Some(true)
+            {
                 return forbidden();
             }
             Json(json!([partner_json(&sb.data().seed)])).into_response()
         }
         Route::Capabilities => Json(json!({ "partner_ids": [PARTNER_ID] })).into_response(),
         Route::Summary => summary(&sb, &query),
-        Route::Partner(p) => with_partner(p, || Json(partner_json(&sb.data().seed)).into_response()),
+        Route::Partner(p) => {
+            with_partner(p, || Json(partner_json(&sb.data().seed)).into_response())
+        }
         Route::Admin(p) => with_partner(p, || {
             sb.record_write(format!("{method} /jetpack-partners/{p}/key"));
             forbidden()
@@ -186,7 +244,9 @@ pub async fn wpcom_v2(
             }
             Json(key).into_response()
         }),
-        Route::Activations(p, k) => with_key(&sb, p, k, |_| activations(&sb, numeric(k).unwrap_or(0), &query)),
+        Route::Activations(p, k) => with_key(&sb, p, k, |_| {
+            activations(&sb, numeric(k).unwrap_or(0), &query)
+        }),
         Route::Toggle(p, k, action) => with_key(&sb, p, k, |_| {
             sb.record_write(format!("{method} /jetpack-partners/{p}/key/{k}/{action}"));
             let id = numeric(k).unwrap_or(0);
@@ -198,10 +258,19 @@ pub async fn wpcom_v2(
             Json(derived.seed.key(id).map(key_json).unwrap_or(Value::Null)).into_response()
         }),
         Route::Cancel(p, k, a) => with_key(&sb, p, k, |_| {
-            sb.record_write(format!("DELETE /jetpack-partners/{p}/key/{k}/activation/{a}"));
-            let (Some(key), Some(id)) = (numeric(k), numeric(a)) else { return no_route() };
+            sb.record_write(format!(
+                "DELETE /jetpack-partners/{p}/key/{k}/activation/{a}"
+            ));
+            let (Some(key), Some(id)) = (numeric(k), numeric(a)) else {
+                return no_route();
+            };
             let mut derived = sb.data_mut();
-            match derived.seed.activations.iter_mut().find(|x| x.id == id && x.key_id == key) {
+            match derived
+                .seed
+                .activations
+                .iter_mut()
+                .find(|x| x.id == id && x.key_id == key)
+            {
                 Some(row) => {
                     row.cancelled_on.get_or_insert(Utc::now());
                     Json(json!({ "success": true })).into_response()
@@ -209,7 +278,9 @@ pub async fn wpcom_v2(
                 None => not_found("Activation"),
             }
         }),
-        Route::Stripe(p, k, what) => with_key(&sb, p, k, |_| stripe(&sb, numeric(k).unwrap_or(0), what)),
+        Route::Stripe(p, k, what) => {
+            with_key(&sb, p, k, |_| stripe(&sb, numeric(k).unwrap_or(0), what))
+        }
         Route::Customer(p) => with_partner(p, || {
             Json(json!({ "id": "cus_FakeHost7", "object": "customer", "email": "billing@host.example",
                          "name": "Example Hosting", "currency": "usd" }))
@@ -241,7 +312,9 @@ fn with_partner(p: &str, f: impl FnOnce() -> Response) -> Response {
 }
 
 fn with_key(sb: &Sandbox, p: &str, k: &str, f: impl FnOnce(Value) -> Response) -> Response {
-    let Some(key_id) = numeric(k) else { return no_route() };
+    let Some(key_id) = numeric(k) else {
+        return no_route();
+    };
     with_partner(p, || {
         let key = sb.data().seed.key(key_id).map(key_json);
         match key {
@@ -281,20 +354,47 @@ fn invalid_param(name: &str, reason: &str) -> Response {
         .into_response()
 }
 
-fn int_param(query: &BTreeMap<String, Vec<String>>, name: &str, default: i64, min: i64, max: i64) -> Result<i64, Response> {
-    let Some(raw) = query.get(name).and_then(|v| v.last()).filter(|v| !v.is_empty()) else {
+fn int_param(
+    query: &BTreeMap<String, Vec<String>>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, Response> {
+    let Some(raw) = query
+        .get(name)
+        .and_then(|v| v.last())
+        .filter(|v| !v.is_empty())
+    else {
         return Ok(default);
     };
     match raw.trim().parse::<i64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        Ok(_) if max == i64::MAX => Err(invalid_param(name, &format!("{name} must be greater than or equal to {min}"))),
-        Ok(_) => Err(invalid_param(name, &format!("{name} must be between {min} (inclusive) and {max} (inclusive)"))),
-        Err(_) => Err(invalid_param(name, &format!("{name} is not of type integer."))),
+        Ok(_) if max == i64::MAX => Err(invalid_param(
+            name,
+            &format!("{name} must be greater than or equal to {min}"),
+        )),
+        Ok(_) => Err(invalid_param(
+            name,
+            &format!("{name} must be between {min} (inclusive) and {max} (inclusive)"),
+        )),
+        Err(_) => Err(invalid_param(
+            name,
+            &format!("{name} is not of type integer."),
+        )),
     }
 }
 
-fn date_param(query: &BTreeMap<String, Vec<String>>, name: &str) -> Result<Option<DateTime<Utc>>, Response> {
-    match query.get(name).and_then(|v| v.last()).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+fn date_param(
+    query: &BTreeMap<String, Vec<String>>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, Response> {
+    match query
+        .get(name)
+        .and_then(|v| v.last())
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
         None => Ok(None),
         Some(s) => lenient::parse_datetime(s)
             .map(Some)
@@ -325,7 +425,9 @@ fn activations(sb: &Sandbox, key_id: u64, query: &BTreeMap<String, Vec<String>>)
     let derived = sb.data();
     let matches = |a: &&Activation| {
         a.key_id == key_id
-            && (plans.is_empty() || plans.contains(&a.product_id) || plans.contains(&a.current_product_id))
+            && (plans.is_empty()
+                || plans.contains(&a.product_id)
+                || plans.contains(&a.current_product_id))
             && after.is_none_or(|t| a.activated_on > t)
             && before.is_none_or(|t| a.activated_on < t)
     };
@@ -345,7 +447,11 @@ fn activations(sb: &Sandbox, key_id: u64, query: &BTreeMap<String, Vec<String>>)
 }
 
 fn num(n: u64, strings: bool) -> Value {
-    if strings { Value::String(n.to_string()) } else { json!(n) }
+    if strings {
+        Value::String(n.to_string())
+    } else {
+        json!(n)
+    }
 }
 
 fn activation_json(a: &Activation, strings: bool) -> Value {
@@ -370,11 +476,19 @@ fn activation_json(a: &Activation, strings: bool) -> Value {
 }
 
 fn summary(sb: &Sandbox, query: &BTreeMap<String, Vec<String>>) -> Response {
-    let scale = query.get("scale").and_then(|v| v.last()).map(String::as_str).unwrap_or("month");
+    let scale = query
+        .get("scale")
+        .and_then(|v| v.last())
+        .map(String::as_str)
+        .unwrap_or("month");
     if !matches!(scale, "day" | "month" | "year") {
         return invalid_param("scale", "scale is not one of day, month, and year.");
     }
-    let key = match query.get("key_id").and_then(|v| v.last()).filter(|v| !v.is_empty()) {
+    let key = match query
+        .get("key_id")
+        .and_then(|v| v.last())
+        .filter(|v| !v.is_empty())
+    {
         None => None,
         Some(k) => match numeric(k) {
             Some(id) if sb.data().seed.key(id).is_some() => Some(id),
@@ -383,7 +497,13 @@ fn summary(sb: &Sandbox, query: &BTreeMap<String, Vec<String>>) -> Response {
     };
     let derived = sb.data();
     let truncated = sb.options().summary_date_style == SummaryDateStyle::Truncated;
-    Json(Value::Array(summary_points(&derived.seed, key, scale, truncated))).into_response()
+    Json(Value::Array(summary_points(
+        &derived.seed,
+        key,
+        scale,
+        truncated,
+    )))
+    .into_response()
 }
 
 /// Index of the period containing `d`, counted from `origin` (both period starts).
@@ -391,7 +511,10 @@ fn period_index(scale: &str, origin: chrono::NaiveDate, d: chrono::NaiveDate) ->
     match scale {
         "day" => (d - origin).num_days(),
         "year" => i64::from(d.year() - origin.year()),
-        _ => i64::from(d.year() - origin.year()) * 12 + i64::from(d.month()) - i64::from(origin.month()),
+        _ => {
+            i64::from(d.year() - origin.year()) * 12 + i64::from(d.month())
+                - i64::from(origin.month())
+        }
     }
 }
 
@@ -407,14 +530,27 @@ fn nth_period(scale: &str, origin: chrono::NaiveDate, n: i64) -> chrono::NaiveDa
     match scale {
         "day" => origin + chrono::Duration::days(n),
         "year" => chrono::NaiveDate::from_ymd_opt(origin.year() + n as i32, 1, 1).unwrap_or(origin),
-        _ => origin.checked_add_months(chrono::Months::new(n as u32)).unwrap_or(origin),
+        _ => origin
+            .checked_add_months(chrono::Months::new(n as u32))
+            .unwrap_or(origin),
     }
 }
 
 /// Summary rows: `new` activated in the period, `total` active at its end (`WPCOM_API.md` §9.5).
-pub fn summary_points(seed: &SeedData, key: Option<u64>, scale: &str, truncated: bool) -> Vec<Value> {
-    let rows: Vec<&Activation> = seed.activations.iter().filter(|a| key.is_none_or(|k| a.key_id == k)).collect();
-    let Some(first) = rows.iter().map(|a| a.activated_on.date_naive()).min() else { return Vec::new() };
+pub fn summary_points(
+    seed: &SeedData,
+    key: Option<u64>,
+    scale: &str,
+    truncated: bool,
+) -> Vec<Value> {
+    let rows: Vec<&Activation> = seed
+        .activations
+        .iter()
+        .filter(|a| key.is_none_or(|k| a.key_id == k))
+        .collect();
+    let Some(first) = rows.iter().map(|a| a.activated_on.date_naive()).min() else {
+        return Vec::new();
+    };
     let origin = period_start(scale, first);
     let last = period_index(scale, origin, seed.anchor.date_naive());
     let len = usize::try_from(last + 1).unwrap_or(0);
@@ -463,7 +599,11 @@ fn stripe(sb: &Sandbox, key_id: u64, what: &str) -> Response {
         }
         "upcoming-invoice" => match derived.upcoming.get(&key_id) {
             Some(inv) => Json(inv.clone()).into_response(),
-            None => v2_error(StatusCode::NOT_FOUND, "invoice_upcoming_none", "No upcoming invoices for customer."),
+            None => v2_error(
+                StatusCode::NOT_FOUND,
+                "invoice_upcoming_none",
+                "No upcoming invoices for customer.",
+            ),
         },
         _ => {
             let start = data::midnight(data::month_start(derived.seed.anchor.date_naive()));
@@ -486,7 +626,9 @@ pub fn generate_invoices(
     let this_month = data::month_start(seed.anchor.date_naive());
     let mut past = Vec::new();
     for back in 1..=12u32 {
-        let Some(start) = this_month.checked_sub_months(chrono::Months::new(back)) else { continue };
+        let Some(start) = this_month.checked_sub_months(chrono::Months::new(back)) else {
+            continue;
+        };
         let number = 13 - back;
         let status = match back {
             1 => "open",
@@ -494,7 +636,15 @@ pub fn generate_invoices(
             _ => "paid",
         };
         let id = format!("in_1Fake{:04}K70", number);
-        past.push(invoice_json(seed, options, public_url, Some(&id), number, start, status));
+        past.push(invoice_json(
+            seed,
+            options,
+            public_url,
+            Some(&id),
+            number,
+            start,
+            status,
+        ));
     }
     let upcoming = invoice_json(seed, options, public_url, None, 0, this_month, "draft");
     let invoices = BTreeMap::from([(KEY_PRODUCTION, past), (data::KEY_STAGING, Vec::new())]);
@@ -513,9 +663,17 @@ fn invoice_json(
     let period_start = data::midnight(start);
     let period_end = data::midnight(data::next_month(start));
     // For the upcoming invoice the quantities are those of today.
-    let counted_at = if id.is_none() { seed.anchor } else { period_end };
+    let counted_at = if id.is_none() {
+        seed.anchor
+    } else {
+        period_end
+    };
     let mut counts: BTreeMap<u64, i64> = BTreeMap::new();
-    for a in seed.activations.iter().filter(|a| a.key_id == KEY_PRODUCTION && a.active_at(counted_at)) {
+    for a in seed
+        .activations
+        .iter()
+        .filter(|a| a.key_id == KEY_PRODUCTION && a.active_at(counted_at))
+    {
         if data::unit_price(a.current_product_id) > 0 {
             *counts.entry(a.current_product_id).or_default() += 1;
         }
@@ -540,10 +698,12 @@ fn invoice_json(
                               "product": format!("prod_Fake{product}") } })
         })
         .collect();
-    lines.push(json!({ "id": format!("ii_{number}_credit"), "object": "line_item", "type": "invoiceitem",
+    lines.push(
+        json!({ "id": format!("ii_{number}_credit"), "object": "line_item", "type": "invoiceitem",
                        "description": "Credit", "amount": 0, "currency": "usd", "quantity": 1,
                        "period": { "start": period_end.timestamp(), "end": period_end.timestamp() },
-                       "proration": false, "plan": null }));
+                       "proration": false, "plan": null }),
+    );
     let total: i64 = lines.iter().filter_map(|l| l["amount"].as_i64()).sum();
     let paid = status == "paid";
     let open = status == "open";
@@ -565,30 +725,46 @@ fn invoice_json(
     if let (Some(id), Some(obj)) = (id, inv.as_object_mut()) {
         obj.insert("id".into(), json!(id));
     }
-    if options.stripe_legacy {
-        if let Some(obj) = inv.as_object_mut() {
-            for gone in ["status", "number", "hosted_invoice_url", "invoice_pdf", "collection_method"] {
-                obj.remove(gone);
-            }
-            if let Some(created) = obj.remove("created") {
-                obj.insert("date".into(), created);
-            }
-            obj.insert("closed".into(), json!(paid || status == "void"));
-            obj.insert("forgiven".into(), json!(false));
+    if options.stripe_legacy
+        && let Some(obj) = inv.as_object_mut()
+    {
+        for gone in [
+            "status",
+            "number",
+            "hosted_invoice_url",
+            "invoice_pdf",
+            "collection_method",
+        ] {
+            obj.remove(gone);
         }
+        if let Some(created) = obj.remove("created") {
+            obj.insert("date".into(), created);
+        }
+        obj.insert("closed".into(), json!(paid || status == "void"));
+        obj.insert("forgiven".into(), json!(false));
     }
     inv
 }
 
 /// A hosted invoice page (stand-in for Stripe's).
 pub async fn hosted_invoice(Path(id): Path<String>) -> Html<String> {
-    let safe: String = id.chars().filter(char::is_ascii_alphanumeric).take(40).collect();
-    Html(format!("<!doctype html><title>Invoice {safe}</title><h1>Sandbox invoice {safe}</h1><p>Stand-in for Stripe's hosted invoice page.</p>"))
+    let safe: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect();
+    Html(format!(
+        "<!doctype html><title>Invoice {safe}</title><h1>Sandbox invoice {safe}</h1><p>Stand-in for Stripe's hosted invoice page.</p>"
+    ))
 }
 
 /// A tiny PDF (stand-in for Stripe's invoice PDF).
 pub async fn invoice_pdf(Path(id): Path<String>) -> Response {
-    let safe: String = id.chars().filter(char::is_ascii_alphanumeric).take(40).collect();
+    let safe: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect();
     let body = format!("%PDF-1.4\n% Sandbox invoice {safe}\n%%EOF\n");
     ([(header::CONTENT_TYPE, "application/pdf")], body).into_response()
 }
@@ -597,7 +773,12 @@ pub async fn invoice_pdf(Path(id): Path<String>) -> Response {
 pub async fn envelopes(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let query = parse_query(req.uri().query().unwrap_or(""));
-    let truthy = |k: &str| query.get(k).and_then(|v| v.last()).is_some_and(|v| v == "1" || v == "true");
+    let truthy = |k: &str| {
+        query
+            .get(k)
+            .and_then(|v| v.last())
+            .is_some_and(|v| v == "1" || v == "true")
+    };
     let v2 = path.starts_with("/wpcom/v2");
     let v1 = path.starts_with("/rest/v1");
     let envelope = (v2 && query.contains_key("_envelope")) || (v1 && truthy("http_envelope"));
@@ -623,7 +804,11 @@ pub async fn envelopes(req: Request, next: Next) -> Response {
         };
         status = StatusCode::OK;
     }
-    let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) };
+    let text = if pretty {
+        serde_json::to_string_pretty(&value)
+    } else {
+        serde_json::to_string(&value)
+    };
     let mut response = Response::from_parts(parts, Body::from(text.unwrap_or_default()));
     *response.status_mut() = status;
     response.headers_mut().remove(header::CONTENT_LENGTH);
@@ -645,13 +830,20 @@ mod tests {
 
     #[test]
     fn summary_totals_are_active_counts_at_period_end() {
-        let anchor = Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).single().unwrap();
+        let anchor = Utc
+            .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
+            .single()
+            .unwrap();
         let seed = SeedData::generate(300, false, anchor);
         let points = summary_points(&seed, Some(KEY_PRODUCTION), "month", false);
         let news: i64 = points.iter().map(|p| p["new"].as_i64().unwrap()).sum();
         assert_eq!(news, 300);
         let last = points.last().unwrap();
-        let active_now = seed.activations.iter().filter(|a| a.key_id == KEY_PRODUCTION && a.active_at(anchor)).count();
+        let active_now = seed
+            .activations
+            .iter()
+            .filter(|a| a.key_id == KEY_PRODUCTION && a.active_at(anchor))
+            .count();
         // The last period ends after the anchor; only cancellations in the future could differ.
         assert_eq!(last["total"].as_i64().unwrap(), active_now as i64);
         assert_eq!(last["date"], "2026-11-01");

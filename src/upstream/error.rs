@@ -65,13 +65,21 @@ impl UpstreamError {
 
     /// Builds the error from reqwest's, dropping the URL so nothing of it reaches a log.
     pub fn from_reqwest(e: &reqwest::Error) -> Self {
-        if e.is_timeout() { Self::Timeout } else if e.is_decode() { Self::Decode } else { Self::Transport }
+        if e.is_timeout() {
+            Self::Timeout
+        } else if e.is_decode() {
+            Self::Decode
+        } else {
+            Self::Transport
+        }
     }
 
     /// How long the user should wait before trying again, if known.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after: Some(s) } => Some(Duration::from_secs(*s)),
+            Self::RateLimited {
+                retry_after: Some(s),
+            } => Some(Duration::from_secs(*s)),
             _ => None,
         }
     }

@@ -11,7 +11,9 @@ use serde_json::Value;
 pub fn int(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64)
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
         }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
@@ -57,7 +59,11 @@ pub fn datetime(v: &Value) -> Option<DateTime<Utc>> {
 
 fn epoch(secs: i64) -> Option<DateTime<Utc>> {
     // Zero is how several PHP backends say "never".
-    if secs <= 0 { None } else { Utc.timestamp_opt(secs, 0).single() }
+    if secs <= 0 {
+        None
+    } else {
+        Utc.timestamp_opt(secs, 0).single()
+    }
 }
 
 /// Parses one datetime string; see [`datetime`].
@@ -82,7 +88,9 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
             return Some(dt.with_timezone(&Utc));
         }
     }
-    parse_date(s).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|n| n.and_utc())
+    parse_date(s)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|n| n.and_utc())
 }
 
 /// Parses `YYYY-MM-DD`, `YYYY-MM` or `YYYY` (a period start).
@@ -143,7 +151,10 @@ mod tests {
         let day = Utc.with_ymd_and_hms(2019, 3, 1, 0, 0, 0).single();
         assert_eq!(datetime(&json!("2019-03-01")), day);
         assert_eq!(datetime(&json!("2019-03")), day);
-        assert_eq!(datetime(&json!("2019")), Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).single());
+        assert_eq!(
+            datetime(&json!("2019")),
+            Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).single()
+        );
         assert_eq!(datetime(&json!(null)), None);
         assert_eq!(datetime(&json!("")), None);
         assert_eq!(datetime(&json!("0000-00-00 00:00:00")), None);
@@ -154,7 +165,10 @@ mod tests {
     #[test]
     fn lists_come_in_three_wrappers() {
         assert_eq!(list(&json!([1, 2])).map(Vec::len), Some(2));
-        assert_eq!(list(&json!({"object": "list", "data": [1]})).map(Vec::len), Some(1));
+        assert_eq!(
+            list(&json!({"object": "list", "data": [1]})).map(Vec::len),
+            Some(1)
+        );
         assert_eq!(list(&json!({"items": [1, 2, 3]})).map(Vec::len), Some(3));
         assert!(list(&json!({"other": 1})).is_none());
     }

@@ -157,7 +157,14 @@ impl WpClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("partner-portal/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { base, http, client_id, client_secret, redirect_uri, deadline })
+        Ok(Self {
+            base,
+            http,
+            client_id,
+            client_secret,
+            redirect_uri,
+            deadline,
+        })
     }
 
     /// The OAuth client id.
@@ -185,7 +192,8 @@ impl WpClient {
                 .append_pair("scope", "global")
                 .append_pair("state", state);
             if let Some(challenge) = code_challenge {
-                q.append_pair("code_challenge", challenge).append_pair("code_challenge_method", "S256");
+                q.append_pair("code_challenge", challenge)
+                    .append_pair("code_challenge_method", "S256");
             }
         }
         url
@@ -216,32 +224,52 @@ impl WpClient {
             .await
             .map_err(|e| ExchangeError::Upstream(UpstreamError::from_reqwest(&e)))?;
         let status = response.status();
-        let body = read_capped(response).await.map_err(ExchangeError::Upstream)?;
-        tracing::info!(endpoint = "token", status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "upstream call");
+        let body = read_capped(response)
+            .await
+            .map_err(ExchangeError::Upstream)?;
+        tracing::info!(
+            endpoint = "token",
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "upstream call"
+        );
         let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if status.is_success() {
             let token = lenient::string(&json["access_token"])
                 .ok_or(ExchangeError::Upstream(UpstreamError::Decode))?;
-            return Ok(TokenGrant { access_token: Secret::new(token), scope: lenient::string(&json["scope"]) });
+            return Ok(TokenGrant {
+                access_token: Secret::new(token),
+                scope: lenient::string(&json["scope"]),
+            });
         }
         if status.is_server_error() {
-            return Err(ExchangeError::Upstream(UpstreamError::Unavailable { status: status.as_u16() }));
+            return Err(ExchangeError::Upstream(UpstreamError::Unavailable {
+                status: status.as_u16(),
+            }));
         }
-        Err(ExchangeError::Rejected(error_code(&json).unwrap_or_else(|| status.as_u16().to_string())))
+        Err(ExchangeError::Rejected(
+            error_code(&json).unwrap_or_else(|| status.as_u16().to_string()),
+        ))
     }
 
     /// `GET /rest/v1.1/me`.
     pub async fn me(&self, token: &BearerToken) -> Result<Me, UpstreamError> {
-        let v = self.get_json("me", token, &["rest", "v1.1", "me"], &[]).await?;
+        let v = self
+            .get_json("me", token, &["rest", "v1.1", "me"], &[])
+            .await?;
         Me::from_value(&v).ok_or(UpstreamError::Decode)
     }
 
     /// `GET /wpcom/v2/jetpack-partners`: the user's partner (`None` if the list is empty).
     pub async fn partner(&self, token: &BearerToken) -> Result<Option<Partner>, UpstreamError> {
-        let v = self.get_json("partners", token, &["wpcom", "v2", "jetpack-partners"], &[]).await?;
+        let v = self
+            .get_json("partners", token, &["wpcom", "v2", "jetpack-partners"], &[])
+            .await?;
         match &v {
             Value::Array(items) if items.is_empty() => Ok(None),
-            _ => Partner::from_value(&v).map(Some).ok_or(UpstreamError::Decode),
+            _ => Partner::from_value(&v)
+                .map(Some)
+                .ok_or(UpstreamError::Decode),
         }
     }
 
@@ -254,8 +282,18 @@ impl WpClient {
         query: &ActivationQuery,
     ) -> Result<ActivationsPage, UpstreamError> {
         let (p, k) = (partner_id.to_string(), key_id.to_string());
-        let path = ["wpcom", "v2", "jetpack-partners", &p, "key", &k, "activations"];
-        let v = self.get_json("activations", token, &path, &query.to_pairs()).await?;
+        let path = [
+            "wpcom",
+            "v2",
+            "jetpack-partners",
+            &p,
+            "key",
+            &k,
+            "activations",
+        ];
+        let v = self
+            .get_json("activations", token, &path, &query.to_pairs())
+            .await?;
         ActivationsPage::from_value(&v).ok_or(UpstreamError::Decode)
     }
 
@@ -266,9 +304,17 @@ impl WpClient {
         key_id: u64,
         scale: Scale,
     ) -> Result<Vec<SummaryPoint>, UpstreamError> {
-        let query = [("key_id".to_owned(), key_id.to_string()), ("scale".to_owned(), scale.as_str().to_owned())];
+        let query = [
+            ("key_id".to_owned(), key_id.to_string()),
+            ("scale".to_owned(), scale.as_str().to_owned()),
+        ];
         let v = self
-            .get_json("summary", token, &["wpcom", "v2", "jetpack-partners", "activations"], &query)
+            .get_json(
+                "summary",
+                token,
+                &["wpcom", "v2", "jetpack-partners", "activations"],
+                &query,
+            )
             .await?;
         summary_from_value(&v).ok_or(UpstreamError::Decode)
     }
@@ -281,7 +327,16 @@ impl WpClient {
         key_id: u64,
     ) -> Result<Vec<Invoice>, UpstreamError> {
         let (p, k) = (partner_id.to_string(), key_id.to_string());
-        let path = ["wpcom", "v2", "jetpack-partners", &p, "key", &k, "stripe", "invoices"];
+        let path = [
+            "wpcom",
+            "v2",
+            "jetpack-partners",
+            &p,
+            "key",
+            &k,
+            "stripe",
+            "invoices",
+        ];
         let v = self.get_json("invoices", token, &path, &[]).await?;
         invoices_from_value(&v, Utc::now()).ok_or(UpstreamError::Decode)
     }
@@ -294,14 +349,25 @@ impl WpClient {
         key_id: u64,
     ) -> Result<Option<Invoice>, UpstreamError> {
         let (p, k) = (partner_id.to_string(), key_id.to_string());
-        let path = ["wpcom", "v2", "jetpack-partners", &p, "key", &k, "stripe", "upcoming-invoice"];
+        let path = [
+            "wpcom",
+            "v2",
+            "jetpack-partners",
+            &p,
+            "key",
+            &k,
+            "stripe",
+            "upcoming-invoice",
+        ];
         match self.get_json("upcoming_invoice", token, &path, &[]).await {
             // "Nothing upcoming" may arrive as a 404, `null`, `{}` or `[]` (`WPCOM_API.md` §5.2).
             Err(UpstreamError::NotFound { .. }) => Ok(None),
             Ok(Value::Null) => Ok(None),
             Ok(Value::Object(m)) if m.is_empty() => Ok(None),
             Ok(Value::Array(a)) if a.is_empty() => Ok(None),
-            Ok(v) => Invoice::from_value(&v, Utc::now()).map(Some).ok_or(UpstreamError::Decode),
+            Ok(v) => Invoice::from_value(&v, Utc::now())
+                .map(Some)
+                .ok_or(UpstreamError::Decode),
             Err(e) => Err(e),
         }
     }
@@ -336,14 +402,25 @@ impl WpClient {
             };
             match retry_in {
                 Some(wait)
-                    if attempt < MAX_ATTEMPTS
-                        && started.elapsed() + wait < self.deadline =>
+                    if attempt < MAX_ATTEMPTS && started.elapsed() + wait < self.deadline =>
                 {
-                    tracing::info!(endpoint, attempt, outcome, wait_ms = wait.as_millis() as u64, "upstream call failed, retrying");
+                    tracing::info!(
+                        endpoint,
+                        attempt,
+                        outcome,
+                        wait_ms = wait.as_millis() as u64,
+                        "upstream call failed, retrying"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 _ => {
-                    tracing::info!(endpoint, attempt, outcome, elapsed_ms = started.elapsed().as_millis() as u64, "upstream call");
+                    tracing::info!(
+                        endpoint,
+                        attempt,
+                        outcome,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "upstream call"
+                    );
                     return result;
                 }
             }
@@ -375,7 +452,11 @@ impl WpClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
         let body = read_capped(response).await?;
-        Ok(RawResponse { status, body, retry_after })
+        Ok(RawResponse {
+            status,
+            body,
+            retry_after,
+        })
     }
 
     /// A GET that must answer 2xx JSON; other statuses become [`UpstreamError`]s.
@@ -400,13 +481,18 @@ pub fn classify(raw: &RawResponse) -> Result<(), UpstreamError> {
     }
     let json: Value = serde_json::from_slice(&raw.body).unwrap_or(Value::Null);
     let code = error_code(&json).unwrap_or_default();
-    let auth_code = matches!(code.as_str(), "invalid_token" | "authorization_required" | "rest_unauthorized");
+    let auth_code = matches!(
+        code.as_str(),
+        "invalid_token" | "authorization_required" | "rest_unauthorized"
+    );
     Err(match status.as_u16() {
         401 => UpstreamError::Unauthorized,
         400 | 403 if auth_code => UpstreamError::Unauthorized,
         403 => UpstreamError::Forbidden { code },
         404 => UpstreamError::NotFound { code },
-        429 => UpstreamError::RateLimited { retry_after: raw.retry_after },
+        429 => UpstreamError::RateLimited {
+            retry_after: raw.retry_after,
+        },
         s @ 500..=599 => UpstreamError::Unavailable { status: s },
         s => UpstreamError::Rejected { status: s, code },
     })
@@ -414,15 +500,24 @@ pub fn classify(raw: &RawResponse) -> Result<(), UpstreamError> {
 
 /// The error code of any of the three error shapes (`code`, `error`).
 fn error_code(json: &Value) -> Option<String> {
-    json["code"].as_str().or_else(|| json["error"].as_str()).map(|c| {
-        // Codes are slugs; keep them short and printable before they reach a log line.
-        c.chars().filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_').take(64).collect()
-    })
+    json["code"]
+        .as_str()
+        .or_else(|| json["error"].as_str())
+        .map(|c| {
+            // Codes are slugs; keep them short and printable before they reach a log line.
+            c.chars()
+                .filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+                .take(64)
+                .collect()
+        })
 }
 
 fn retry_delay_for_status(raw: &RawResponse, attempt: u32) -> Option<Duration> {
     match raw.status.as_u16() {
-        429 => raw.retry_after.map(Duration::from_secs).or(Some(backoff(attempt))),
+        429 => raw
+            .retry_after
+            .map(Duration::from_secs)
+            .or(Some(backoff(attempt))),
         502..=504 => Some(backoff(attempt)),
         _ => None,
     }
@@ -430,17 +525,26 @@ fn retry_delay_for_status(raw: &RawResponse, attempt: u32) -> Option<Duration> {
 
 /// Full-jitter exponential backoff: uniform in `[0, min(cap, base * 2^attempt))`.
 fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(8)).min(BACKOFF_CAP);
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1 << attempt.min(8))
+        .min(BACKOFF_CAP);
     let millis = ceiling.as_millis().max(1) as u64;
     Duration::from_millis(rand::rng().random_range(0..millis))
 }
 
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
-    if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
         return Err(UpstreamError::TooLarge(MAX_BODY));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| UpstreamError::from_reqwest(&e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| UpstreamError::from_reqwest(&e))?
+    {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(UpstreamError::TooLarge(MAX_BODY));
         }
@@ -477,12 +581,28 @@ mod tests {
     #[test]
     fn other_statuses_map_to_actionable_errors() {
         assert_eq!(
-            classify(&raw(403, r#"{"code":"rest_forbidden","data":{"status":403}}"#)),
-            Err(UpstreamError::Forbidden { code: "rest_forbidden".into() })
+            classify(&raw(
+                403,
+                r#"{"code":"rest_forbidden","data":{"status":403}}"#
+            )),
+            Err(UpstreamError::Forbidden {
+                code: "rest_forbidden".into()
+            })
         );
-        assert!(matches!(classify(&raw(404, "")), Err(UpstreamError::NotFound { .. })));
-        assert_eq!(classify(&raw(429, "")), Err(UpstreamError::RateLimited { retry_after: Some(2) }));
-        assert_eq!(classify(&raw(503, "<html>")), Err(UpstreamError::Unavailable { status: 503 }));
+        assert!(matches!(
+            classify(&raw(404, "")),
+            Err(UpstreamError::NotFound { .. })
+        ));
+        assert_eq!(
+            classify(&raw(429, "")),
+            Err(UpstreamError::RateLimited {
+                retry_after: Some(2)
+            })
+        );
+        assert_eq!(
+            classify(&raw(503, "<html>")),
+            Err(UpstreamError::Unavailable { status: 503 })
+        );
         assert!(classify(&raw(200, "{}")).is_ok());
     }
 
@@ -503,9 +623,15 @@ mod tests {
             Duration::from_secs(1),
         )
         .unwrap();
-        assert_eq!(c.url(&["rest", "v1.1", "me"]).as_str(), "http://h.example/prefix/rest/v1.1/me");
+        assert_eq!(
+            c.url(&["rest", "v1.1", "me"]).as_str(),
+            "http://h.example/prefix/rest/v1.1/me"
+        );
         let auth = c.authorize_url("st", Some("ch"));
-        assert!(auth.as_str().contains("redirect_uri=http%3A%2F%2Fapp%2Fauth%2Fcallback"));
+        assert!(
+            auth.as_str()
+                .contains("redirect_uri=http%3A%2F%2Fapp%2Fauth%2Fcallback")
+        );
         assert!(auth.as_str().contains("code_challenge_method=S256"));
     }
 }

@@ -27,7 +27,11 @@ impl Me {
         let id = lenient::id(&v["ID"])?;
         let username = lenient::string(&v["username"]).unwrap_or_else(|| format!("user {id}"));
         let display_name = lenient::string(&v["display_name"]).unwrap_or_else(|| username.clone());
-        Some(Self { id, username, display_name })
+        Some(Self {
+            id,
+            username,
+            display_name,
+        })
     }
 }
 
@@ -78,12 +82,20 @@ impl Partner {
             .as_array()
             .map(|keys| keys.iter().filter_map(PartnerKey::from_value).collect())
             .unwrap_or_default();
-        Some(Self { id, name, partner_type: lenient::string(&obj["partner_type"]), keys })
+        Some(Self {
+            id,
+            name,
+            partner_type: lenient::string(&obj["partner_type"]),
+            keys,
+        })
     }
 
     /// The key to show when none is chosen: the first enabled one, else the first.
     pub fn default_key(&self) -> Option<&PartnerKey> {
-        self.keys.iter().find(|k| !k.is_disabled()).or_else(|| self.keys.first())
+        self.keys
+            .iter()
+            .find(|k| !k.is_disabled())
+            .or_else(|| self.keys.first())
     }
 
     /// The key with this id.
@@ -102,7 +114,11 @@ impl PartnerKey {
                 .filter(|d| *d)
                 .map(|_| DateTime::<Utc>::UNIX_EPOCH)
         });
-        Some(Self { id, name, disabled_on })
+        Some(Self {
+            id,
+            name,
+            disabled_on,
+        })
     }
 }
 
@@ -321,9 +337,11 @@ fn money(v: &Value, currency: &str) -> Option<i64> {
     let scale = 10f64.powi(currency_exponent(currency) as i32);
     match v {
         Value::Number(n) if n.is_f64() => n.as_f64().map(|f| (f * scale).round() as i64),
-        Value::String(s) if s.contains('.') => {
-            s.trim().parse::<f64>().ok().map(|f| (f * scale).round() as i64)
-        }
+        Value::String(s) if s.contains('.') => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|f| (f * scale).round() as i64),
         _ => lenient::int(v),
     }
 }
@@ -334,7 +352,9 @@ impl Invoice {
         if !v.is_object() {
             return None;
         }
-        let currency = lenient::string(&v["currency"]).unwrap_or_else(|| "usd".into()).to_lowercase();
+        let currency = lenient::string(&v["currency"])
+            .unwrap_or_else(|| "usd".into())
+            .to_lowercase();
         let total = money(&v["total"], &currency)
             .or_else(|| money(&v["amount_due"], &currency))
             .or_else(|| money(&v["subtotal"], &currency))?;
@@ -344,7 +364,11 @@ impl Invoice {
         let lines = v
             .get("lines")
             .and_then(lenient::list)
-            .map(|l| l.iter().filter_map(|line| InvoiceLine::from_value(line, &currency)).collect())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|line| InvoiceLine::from_value(line, &currency))
+                    .collect()
+            })
             .unwrap_or_default();
         Some(Self {
             id: lenient::string(&v["id"]),
@@ -389,7 +413,11 @@ fn derive_status(
     // Open and either past its due date or already attempted and failed: past due.
     let overdue = due_date.is_some_and(|d| d < now)
         || (due_date.is_none() && attempted && lenient::int(&v["attempt_count"]).unwrap_or(0) > 0);
-    if status == InvoiceStatus::Open && overdue { InvoiceStatus::PastDue } else { status }
+    if status == InvoiceStatus::Open && overdue {
+        InvoiceStatus::PastDue
+    } else {
+        status
+    }
 }
 
 impl InvoiceLine {
@@ -414,9 +442,11 @@ impl InvoiceLine {
 
 /// Reads the past-invoices body (list object, bare array or `{items}`), newest first.
 pub fn invoices_from_value(v: &Value, now: DateTime<Utc>) -> Option<Vec<Invoice>> {
-    let mut invoices: Vec<Invoice> =
-        lenient::list(v)?.iter().filter_map(|i| Invoice::from_value(i, now)).collect();
-    invoices.sort_by(|a, b| b.created.cmp(&a.created));
+    let mut invoices: Vec<Invoice> = lenient::list(v)?
+        .iter()
+        .filter_map(|i| Invoice::from_value(i, now))
+        .collect();
+    invoices.sort_by_key(|i| std::cmp::Reverse(i.created));
     Some(invoices)
 }
 
@@ -450,15 +480,24 @@ mod tests {
         assert_eq!(inv.status, InvoiceStatus::Paid);
         assert!(inv.created.is_some());
         let forgiven = json!({"paid": false, "forgiven": true, "total": 100});
-        assert_eq!(Invoice::from_value(&forgiven, now()).unwrap().status, InvoiceStatus::Uncollectible);
+        assert_eq!(
+            Invoice::from_value(&forgiven, now()).unwrap().status,
+            InvoiceStatus::Uncollectible
+        );
     }
 
     #[test]
     fn open_invoices_past_their_due_date_are_past_due() {
         let v = json!({"status": "open", "total": 5, "due_date": "2025-12-01 00:00:00"});
-        assert_eq!(Invoice::from_value(&v, now()).unwrap().status, InvoiceStatus::PastDue);
+        assert_eq!(
+            Invoice::from_value(&v, now()).unwrap().status,
+            InvoiceStatus::PastDue
+        );
         let v = json!({"status": "open", "total": 5, "due_date": "2026-02-01 00:00:00"});
-        assert_eq!(Invoice::from_value(&v, now()).unwrap().status, InvoiceStatus::Open);
+        assert_eq!(
+            Invoice::from_value(&v, now()).unwrap().status,
+            InvoiceStatus::Open
+        );
     }
 
     #[test]

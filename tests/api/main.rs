@@ -1,1 +1,15 @@
+//! Integration tests: the real app over HTTP against the WordPress.com sandbox.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
 
+mod api;
+mod browser;
+mod errors;
+mod helpers;
+mod login;
+mod pages;
+mod security;

@@ -1,0 +1,314 @@
+//! The harness: the real app on a random port, the sandbox on another, a fresh SQLite file per
+//! test, and a cookie-keeping HTTP client that does not follow redirects.
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use partner_portal::{
+    app::{AppState, Application},
+    config::{Config, LogFormat, PortalArgs, SandboxOptions},
+    sandbox::Sandbox,
+};
+use reqwest::{StatusCode, header};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use url::Url;
+
+/// Everything every test wrote to the log, for secret scanning.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(Default::default)
+}
+
+#[derive(Clone)]
+struct BufWriter;
+impl Write for BufWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        log_buffer().lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        // Everything at trace level, as SECURITY.md F01 asks: secrets must not appear even there.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(|| BufWriter)
+            .try_init();
+    });
+}
+
+/// How to start a test app.
+#[derive(Clone)]
+pub struct Options {
+    pub sandbox: SandboxOptions,
+    pub idle: Duration,
+    pub absolute: Duration,
+    pub deadline: Duration,
+    pub pkce: bool,
+    pub demo: bool,
+    pub public_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sandbox: SandboxOptions {
+                control: true,
+                ..SandboxOptions::default()
+            },
+            idle: Duration::from_secs(1800),
+            absolute: Duration::from_secs(8 * 3600),
+            deadline: Duration::from_secs(12),
+            pkce: true,
+            demo: false,
+            public_url: None,
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT` of the dashboard.
+    pub addr: String,
+    /// `http://127.0.0.1:PORT` of the sandbox.
+    pub sandbox_url: String,
+    pub sandbox: Sandbox,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(opts: Options) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("portal.db");
+    let portal_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sandbox_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", portal_listener.local_addr().unwrap());
+    let sandbox_url = format!("http://{}", sandbox_listener.local_addr().unwrap());
+    let args = PortalArgs {
+        listen: portal_listener.local_addr().unwrap(),
+        public_url: opts.public_url.as_deref().map(|u| Url::parse(u).unwrap()),
+        wpcom_url: Url::parse(&sandbox_url).unwrap(),
+        client_id: Some("11111".into()),
+        client_secret: Some("fake-secret".into()),
+        client_secret_file: None,
+        pkce: opts.pkce,
+        database_url: Some(format!("sqlite://{}", db_path.display())),
+        session_idle_timeout: opts.idle,
+        session_absolute_timeout: opts.absolute,
+        upstream_deadline: opts.deadline,
+        log_format: LogFormat::Text,
+    };
+    let config = Config::from_args(&args, opts.demo).unwrap();
+    let sandbox = Sandbox::new(
+        opts.sandbox.clone(),
+        config.redirect_uri(),
+        sandbox_url.clone(),
+    );
+    tokio::spawn(sandbox.clone().serve(sandbox_listener));
+    let app = Application::build(config, portal_listener).await.unwrap();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        sandbox_url,
+        sandbox,
+        state,
+        client: new_client(),
+        db_path,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_with(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET /auth/start?next=…` → the authorize URL on the sandbox.
+    pub async fn start_login_with(&self, client: &reqwest::Client, next: Option<&str>) -> Url {
+        let mut url = Url::parse(&self.url("/auth/start")).unwrap();
+        if let Some(n) = next {
+            url.query_pairs_mut().append_pair("next", n);
+        }
+        let r = client.get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        Url::parse(location(&r)).unwrap()
+    }
+
+    /// Submits the sandbox consent form as `user` with `decision`; returns the callback URL.
+    pub async fn consent(&self, authorize: &Url, user: u64, decision: &str) -> Url {
+        let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+        form.push(("decision".into(), decision.into()));
+        form.push(("user_id".into(), user.to_string()));
+        let r = new_client()
+            .post(format!("{}/oauth2/authorize", self.sandbox_url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "consent should redirect");
+        Url::parse(location(&r)).unwrap()
+    }
+
+    /// The whole login as `user` with `client`; returns the callback's response.
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        user: u64,
+        next: Option<&str>,
+    ) -> reqwest::Response {
+        let authorize = self.start_login_with(client, next).await;
+        let callback = self.consent(&authorize, user, "approve").await;
+        client.get(callback).send().await.unwrap()
+    }
+
+    /// Logs the default client in as the partner owner and checks it landed.
+    pub async fn login(&self) {
+        let r = self.login_with(&self.client, 1001, None).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), "/");
+    }
+
+    /// The CSRF token of the logged-in session, read from a page's logout form.
+    pub async fn csrf(&self) -> String {
+        let body = self.get("/").await.text().await.unwrap();
+        let doc = scraper::Html::parse_document(&body);
+        let sel = scraper::Selector::parse("form.logout input[name=csrf]").unwrap();
+        doc.select(&sel)
+            .next()
+            .expect("logout form")
+            .value()
+            .attr("value")
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn control(&self, path: &str, body: Value) {
+        let r = new_client()
+            .post(format!("{}/__sandbox/{path}", self.sandbox_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "control {path}: {}", r.status());
+    }
+
+    pub async fn fault(&self, prefix: &str, status: u16, count: u64, retry_after: Option<u64>) {
+        self.control("faults", serde_json::json!({"path_prefix": prefix, "status": status, "count": count, "retry_after": retry_after})).await;
+    }
+
+    /// How often the sandbox saw `METHOD path`.
+    pub async fn count(&self, route: &str) -> u64 {
+        let state: Value = new_client()
+            .get(format!("{}/__sandbox/state", self.sandbox_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state["counts"][route].as_u64().unwrap_or(0)
+    }
+
+    pub async fn live_sessions(&self) -> i64 {
+        self.state.sessions.count_live().await.unwrap()
+    }
+}
+
+pub fn location(r: &reqwest::Response) -> &str {
+    r.headers()
+        .get(header::LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+}
+
+pub fn html(body: &str) -> scraper::Html {
+    scraper::Html::parse_document(body)
+}
+
+/// Texts of the elements matching `selector`.
+pub fn texts(doc: &scraper::Html, selector: &str) -> Vec<String> {
+    let sel = scraper::Selector::parse(selector).unwrap();
+    doc.select(&sel)
+        .map(|e| {
+            e.text()
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Values of `attr` on the elements matching `selector`.
+pub fn attrs(doc: &scraper::Html, selector: &str, attr: &str) -> Vec<String> {
+    let sel = scraper::Selector::parse(selector).unwrap();
+    doc.select(&sel)
+        .filter_map(|e| e.value().attr(attr).map(str::to_owned))
+        .collect()
+}
+
+pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A client that carries exactly this cookie header (to replay an old session id).
+pub fn client_with_cookie(cookie: &str) -> reqwest::Client {
+    let mut headers = header::HeaderMap::new();
+    headers.insert(header::COOKIE, cookie.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `name=value` of the session cookie set by `r`.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    set_cookies(r)
+        .into_iter()
+        .find(|c| c.contains("portal_session=") && !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
