@@ -45,44 +45,69 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct PortalArgs {
     /// Address the dashboard listens on.
-    #[arg(long, env = "PORTAL_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "PORTAL_LISTEN",
+        value_name = "PORTAL_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
     /// External origin of the dashboard (the OAuth redirect URI is built from it).
-    #[arg(long, env = "PORTAL_PUBLIC_URL")]
+    #[arg(long, env = "PORTAL_PUBLIC_URL", value_name = "PORTAL_PUBLIC_URL")]
     pub public_url: Option<Url>,
     /// Base URL of WordPress.com.
     #[arg(
         long,
         env = "PORTAL_WPCOM_URL",
+        value_name = "PORTAL_WPCOM_URL",
         default_value = "https://public-api.wordpress.com"
     )]
     pub wpcom_url: Url,
     /// OAuth client id of the WordPress.com app.
-    #[arg(long, env = "PORTAL_WPCOM_CLIENT_ID")]
+    #[arg(
+        long,
+        env = "PORTAL_WPCOM_CLIENT_ID",
+        value_name = "PORTAL_WPCOM_CLIENT_ID"
+    )]
     pub client_id: Option<String>,
     /// OAuth client secret of the WordPress.com app.
-    #[arg(long, env = "PORTAL_WPCOM_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PORTAL_WPCOM_CLIENT_SECRET",
+        value_name = "PORTAL_WPCOM_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub client_secret: Option<String>,
     /// File holding the OAuth client secret (takes precedence over the variable).
-    #[arg(long, env = "PORTAL_WPCOM_CLIENT_SECRET_FILE")]
+    #[arg(
+        long,
+        env = "PORTAL_WPCOM_CLIENT_SECRET_FILE",
+        value_name = "PORTAL_WPCOM_CLIENT_SECRET_FILE"
+    )]
     pub client_secret_file: Option<PathBuf>,
     /// Send PKCE (S256) with the authorization request.
-    #[arg(long, env = "PORTAL_WPCOM_PKCE", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "PORTAL_WPCOM_PKCE", value_name = "PORTAL_WPCOM_PKCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub pkce: bool,
     /// Database URL: `sqlite://path` or `postgres://...`.
-    #[arg(long, env = "PORTAL_DATABASE_URL")]
+    #[arg(long, env = "PORTAL_DATABASE_URL", value_name = "PORTAL_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Log a session out after this long without a request (e.g. `30m`).
-    #[arg(long, env = "PORTAL_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, env = "PORTAL_SESSION_IDLE_TIMEOUT", value_name = "PORTAL_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
     pub session_idle_timeout: Duration,
     /// Log a session out this long after login, whatever its activity (e.g. `8h`).
-    #[arg(long, env = "PORTAL_SESSION_ABSOLUTE_TIMEOUT", default_value = "8h", value_parser = parse_duration)]
+    #[arg(long, env = "PORTAL_SESSION_ABSOLUTE_TIMEOUT", value_name = "PORTAL_SESSION_ABSOLUTE_TIMEOUT", default_value = "8h", value_parser = parse_duration)]
     pub session_absolute_timeout: Duration,
     /// Deadline for the upstream calls behind one page (e.g. `12s`).
-    #[arg(long, env = "PORTAL_UPSTREAM_DEADLINE", default_value = "12s", value_parser = parse_duration)]
+    #[arg(long, env = "PORTAL_UPSTREAM_DEADLINE", value_name = "PORTAL_UPSTREAM_DEADLINE", default_value = "12s", value_parser = parse_duration)]
     pub upstream_deadline: Duration,
     /// Log format.
-    #[arg(long, env = "PORTAL_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        env = "PORTAL_LOG_FORMAT",
+        value_name = "PORTAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -96,7 +121,12 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub sandbox: SandboxOptions,
     /// Address the sandbox listens on.
-    #[arg(long, env = "PORTAL_SANDBOX_LISTEN", default_value = "127.0.0.1:8081")]
+    #[arg(
+        long,
+        env = "PORTAL_SANDBOX_LISTEN",
+        value_name = "PORTAL_SANDBOX_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
     pub sandbox_listen: SocketAddr,
 }
 
@@ -107,17 +137,29 @@ pub struct SandboxArgs {
     #[command(flatten)]
     pub sandbox: SandboxOptions,
     /// Address the sandbox listens on.
-    #[arg(long, env = "PORTAL_SANDBOX_LISTEN", default_value = "127.0.0.1:8081")]
+    #[arg(
+        long,
+        env = "PORTAL_SANDBOX_LISTEN",
+        value_name = "PORTAL_SANDBOX_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
     pub listen: SocketAddr,
     /// The redirect URI registered for the sandbox's OAuth app (exact match).
     #[arg(
         long,
         env = "SANDBOX_REDIRECT_URI",
+        value_name = "SANDBOX_REDIRECT_URI",
         default_value = "http://127.0.0.1:8080/auth/callback"
     )]
     pub redirect_uri: Url,
     /// Log format.
-    #[arg(long, env = "PORTAL_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        env = "PORTAL_LOG_FORMAT",
+        value_name = "PORTAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -125,18 +167,24 @@ pub struct SandboxArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SandboxOptions {
     /// Number of generated activations on the production key.
-    #[arg(long, env = "SANDBOX_ACTIVATIONS", default_value_t = 150)]
+    #[arg(
+        long,
+        env = "SANDBOX_ACTIVATIONS",
+        value_name = "SANDBOX_ACTIVATIONS",
+        default_value_t = 150
+    )]
     pub activations: usize,
     /// Emit ids and `blog_id` as numeric strings.
-    #[arg(long, env = "SANDBOX_NUMERIC_STRINGS", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SANDBOX_NUMERIC_STRINGS", value_name = "SANDBOX_NUMERIC_STRINGS", default_value_t = false, action = clap::ArgAction::Set)]
     pub numeric_strings: bool,
     /// Serve 2017-era Stripe invoices (no status, `date` instead of `created`).
-    #[arg(long, env = "SANDBOX_STRIPE_LEGACY", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SANDBOX_STRIPE_LEGACY", value_name = "SANDBOX_STRIPE_LEGACY", default_value_t = false, action = clap::ArgAction::Set)]
     pub stripe_legacy: bool,
     /// Shape of the past-invoices body.
     #[arg(
         long,
         env = "SANDBOX_INVOICES_STYLE",
+        value_name = "SANDBOX_INVOICES_STYLE",
         value_enum,
         default_value = "list"
     )]
@@ -145,18 +193,23 @@ pub struct SandboxOptions {
     #[arg(
         long,
         env = "SANDBOX_SUMMARY_DATE_STYLE",
+        value_name = "SANDBOX_SUMMARY_DATE_STYLE",
         value_enum,
         default_value = "full"
     )]
     pub summary_date_style: SummaryDateStyle,
     /// Skip the consent page and approve as this user id.
-    #[arg(long, env = "SANDBOX_AUTO_APPROVE_USER")]
+    #[arg(
+        long,
+        env = "SANDBOX_AUTO_APPROVE_USER",
+        value_name = "SANDBOX_AUTO_APPROVE_USER"
+    )]
     pub auto_approve_user: Option<u64>,
     /// Put hostile strings (script tags, javascript: URLs) into site names, URLs and invoice lines.
-    #[arg(long, env = "SANDBOX_HOSTILE", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SANDBOX_HOSTILE", value_name = "SANDBOX_HOSTILE", default_value_t = false, action = clap::ArgAction::Set)]
     pub hostile: bool,
     /// Enable the test control API under `/__sandbox/` (faults, latency, revocation, counts).
-    #[arg(long, env = "SANDBOX_CONTROL", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SANDBOX_CONTROL", value_name = "SANDBOX_CONTROL", default_value_t = false, action = clap::ArgAction::Set)]
     pub control: bool,
 }
 

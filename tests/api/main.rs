@@ -7,9 +7,12 @@
 )]
 
 mod api;
+mod binary;
 mod browser;
+mod client;
 mod errors;
 mod helpers;
 mod login;
 mod pages;
+mod sandbox;
 mod security;
