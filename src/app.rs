@@ -7,7 +7,14 @@ use tokio::net::TcpListener;
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::{
-    api, auth, config::Config, db::Db, pages, session_store::SqlSessionStore, upstream::WpClient,
+    api, auth,
+    cache::UpstreamCache,
+    config::Config,
+    db::Db,
+    index::{Index, IndexSettings},
+    pages,
+    session_store::SqlSessionStore,
+    upstream::WpClient,
     web,
 };
 
@@ -22,6 +29,10 @@ pub struct AppState {
     pub db: Db,
     /// The session store (for maintenance and counts).
     pub sessions: SqlSessionStore,
+    /// The local activations index.
+    pub index: Index,
+    /// Cache of the summary and invoice endpoints.
+    pub cache: UpstreamCache,
 }
 
 /// The session cookie's name: `__Host-` prefixed when served over https.
@@ -87,11 +98,20 @@ impl Application {
             config.upstream_deadline,
         )?;
         let sessions = SqlSessionStore::new(db.clone());
+        let settings = IndexSettings {
+            max_age: config.index_max_age,
+            page_size: config.index_page_size,
+            ..IndexSettings::default()
+        };
+        let index = Index::new(db.clone(), wpcom.clone(), settings);
+        let cache = UpstreamCache::new(config.cache_ttl);
         let state = AppState {
             config: Arc::new(config),
             wpcom,
             db,
             sessions,
+            index,
+            cache,
         };
         Ok(Self { listener, state })
     }

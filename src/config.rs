@@ -100,6 +100,19 @@ pub struct PortalArgs {
     /// Deadline for the upstream calls behind one page (e.g. `12s`).
     #[arg(long, env = "PORTAL_UPSTREAM_DEADLINE", value_name = "PORTAL_UPSTREAM_DEADLINE", default_value = "12s", value_parser = parse_duration)]
     pub upstream_deadline: Duration,
+    /// Refresh a key's activations index in the background when older than this.
+    #[arg(long, env = "PORTAL_INDEX_MAX_AGE", value_name = "PORTAL_INDEX_MAX_AGE", default_value = "15m", value_parser = parse_duration)]
+    pub index_max_age: Duration,
+    /// Activations per upstream page when syncing the index (WordPress.com declares no maximum;
+    /// the sandbox allows 1000).
+    #[arg(long, env = "PORTAL_INDEX_PAGE_SIZE", value_name = "PORTAL_INDEX_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub index_page_size: u32,
+    /// How long summary and invoice answers are cached.
+    #[arg(long, env = "PORTAL_CACHE_TTL", value_name = "PORTAL_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+    /// How often a session's partner keys are re-checked with WordPress.com.
+    #[arg(long, env = "PORTAL_ACCESS_RECHECK", value_name = "PORTAL_ACCESS_RECHECK", default_value = "60s", value_parser = parse_duration)]
+    pub access_recheck: Duration,
     /// Log format.
     #[arg(
         long,
@@ -290,6 +303,14 @@ pub struct Config {
     pub upstream_deadline: Duration,
     /// How long a started login may take.
     pub login_timeout: Duration,
+    /// Background refresh age of the activations index.
+    pub index_max_age: Duration,
+    /// Rows per upstream page when syncing.
+    pub index_page_size: u32,
+    /// Upstream cache TTL.
+    pub cache_ttl: Duration,
+    /// Partner-key re-check interval.
+    pub access_recheck: Duration,
     /// Whether pages say the data comes from the sandbox.
     pub demo: bool,
 }
@@ -359,6 +380,10 @@ impl Config {
             absolute_timeout: args.session_absolute_timeout,
             upstream_deadline: args.upstream_deadline,
             login_timeout: Duration::from_secs(600),
+            index_max_age: args.index_max_age,
+            index_page_size: args.index_page_size,
+            cache_ttl: args.cache_ttl,
+            access_recheck: args.access_recheck,
             demo,
         })
     }

@@ -102,3 +102,214 @@ fn prepare_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A value bound to a `$n` placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Text(String),
+    /// An integer or NULL.
+    OptInt(Option<i64>),
+    /// A string or NULL.
+    OptText(Option<String>),
+}
+
+/// SQL built at run time with `$1, $2, ...` placeholders, which both SQLite and PostgreSQL
+/// accept, so one statement serves both backends.
+#[derive(Debug, Clone, Default)]
+pub struct Sql {
+    /// The statement.
+    pub text: String,
+    /// Values, in placeholder order.
+    pub binds: Vec<Bind>,
+}
+
+impl Sql {
+    /// Starts a statement.
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            binds: Vec::new(),
+        }
+    }
+
+    /// Appends text.
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn bind(&mut self, value: Bind) -> &mut Self {
+        self.binds.push(value);
+        let n = self.binds.len();
+        self.text.push_str(&format!("${n}"));
+        self
+    }
+
+    /// Appends `$a, $b, ...` for each integer.
+    pub fn bind_list(&mut self, values: &[i64]) -> &mut Self {
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(Bind::Int(*v));
+        }
+        self
+    }
+}
+
+macro_rules! bound {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Int(i) => q.bind(*i),
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::OptInt(i) => q.bind(*i),
+                Bind::OptText(t) => q.bind(t.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// Rows that decode on both backends (tuples of `i64`, `String` and their `Option`s do).
+pub trait AnyRow:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + Send
+    + Unpin
+    + 'static
+{
+}
+impl<T> AnyRow for T where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+        + 'static
+{
+}
+
+impl Db {
+    /// Runs a statement; returns the rows affected.
+    pub async fn execute(&self, sql: &Sql) -> Result<u64, sqlx::Error> {
+        Ok(match self {
+            Self::Sqlite(p) => bound!(sqlx::query(&sql.text), &sql.binds)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            Self::Postgres(p) => bound!(sqlx::query(&sql.text), &sql.binds)
+                .execute(p)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// All rows of a query.
+    pub async fn fetch_all<T: AnyRow>(&self, sql: &Sql) -> Result<Vec<T>, sqlx::Error> {
+        match self {
+            Self::Sqlite(p) => {
+                bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
+                    .fetch_all(p)
+                    .await
+            }
+            Self::Postgres(p) => {
+                bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
+                    .fetch_all(p)
+                    .await
+            }
+        }
+    }
+
+    /// At most one row.
+    pub async fn fetch_optional<T: AnyRow>(&self, sql: &Sql) -> Result<Option<T>, sqlx::Error> {
+        match self {
+            Self::Sqlite(p) => {
+                bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
+                    .fetch_optional(p)
+                    .await
+            }
+            Self::Postgres(p) => {
+                bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
+                    .fetch_optional(p)
+                    .await
+            }
+        }
+    }
+
+    /// One row of `n` integer columns. For statements whose column count is only known at run
+    /// time (one count per period or product group).
+    pub async fn fetch_ints(&self, sql: &Sql, n: usize) -> Result<Vec<i64>, sqlx::Error> {
+        use sqlx::Row as _;
+        match self {
+            Self::Sqlite(p) => {
+                let row = bound!(sqlx::query(&sql.text), &sql.binds)
+                    .fetch_one(p)
+                    .await?;
+                (0..n).map(|i| row.try_get::<i64, _>(i)).collect()
+            }
+            Self::Postgres(p) => {
+                let row = bound!(sqlx::query(&sql.text), &sql.binds)
+                    .fetch_one(p)
+                    .await?;
+                (0..n).map(|i| row.try_get::<i64, _>(i)).collect()
+            }
+        }
+    }
+
+    /// Streams the rows of a query into `tx` until it is closed; for exports that must not be
+    /// built in memory.
+    pub async fn stream_into<T: AnyRow>(
+        &self,
+        sql: Sql,
+        tx: tokio::sync::mpsc::Sender<Result<T, sqlx::Error>>,
+    ) {
+        use futures_util::StreamExt as _;
+        match self {
+            Self::Sqlite(p) => {
+                let mut rows = bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds).fetch(p);
+                while let Some(row) = rows.next().await {
+                    if tx.send(row).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Self::Postgres(p) => {
+                let mut rows = bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds).fetch(p);
+                while let Some(row) = rows.next().await {
+                    if tx.send(row).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs several statements in one transaction.
+    pub async fn transaction(&self, statements: &[Sql]) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for sql in statements {
+                    bound!(sqlx::query(&sql.text), &sql.binds)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await
+            }
+            Self::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for sql in statements {
+                    bound!(sqlx::query(&sql.text), &sql.binds)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await
+            }
+        }
+    }
+}

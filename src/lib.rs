@@ -8,9 +8,12 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod export;
+pub mod index;
 pub mod pages;
 pub mod products;
 pub mod sandbox;

@@ -311,6 +311,18 @@ pub fn fmt_money(minor: i64, currency: &str) -> String {
     }
 }
 
+/// `just now`, `3 minutes ago`, `2 hours ago`, `5 days ago`.
+pub fn fmt_age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (n, unit) = match s {
+        0..=59 => return "just now".to_owned(),
+        60..=3599 => (s / 60, "minute"),
+        3600..=86_399 => (s / 3600, "hour"),
+        _ => (s / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
 /// `1 Mar 2024`.
 pub fn fmt_date(d: &DateTime<Utc>) -> String {
     d.format("%-d %b %Y").to_string()

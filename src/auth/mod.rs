@@ -237,6 +237,7 @@ async fn callback_get(
         csrf: Secret::new(random_token(32)),
         authenticated_at: now(),
         last_seen: now(),
+        partner_checked_at: now(),
     };
     tracing::info!(
         user_id = data.user.id,

@@ -18,7 +18,7 @@ use crate::{
     app::AppState,
     error::AppError,
     secret::Secret,
-    upstream::{BearerToken, Me, Partner},
+    upstream::{BearerToken, Me, Partner, UpstreamError},
 };
 
 const AUTH_KEY: &str = "portal.auth";
@@ -41,6 +41,9 @@ pub struct AuthData {
     pub authenticated_at: i64,
     /// Unix seconds of the last recorded activity.
     pub last_seen: i64,
+    /// Unix seconds when `partner` was last confirmed with WordPress.com.
+    #[serde(default)]
+    pub partner_checked_at: i64,
 }
 
 /// A login started in this browser and not yet finished.
@@ -159,8 +162,35 @@ where
                 reason: Some("expired"),
             });
         }
+        let mut changed = false;
         if now - data.last_seen >= (idle / 4).max(1) {
             data.last_seen = now;
+            changed = true;
+        }
+        // Which keys this token may see is WordPress.com's decision; confirm it regularly so a
+        // user who lost access to a key stops seeing its indexed data.
+        if now - data.partner_checked_at >= app.config.access_recheck.as_secs() as i64 {
+            match app.wpcom.partner(&data.token).await {
+                Ok(partner) => data.partner = partner,
+                Err(UpstreamError::Forbidden { .. }) => data.partner = None,
+                Err(UpstreamError::Unauthorized) => {
+                    session.flush().await?;
+                    tracing::info!(
+                        "WordPress.com rejected the token at the access re-check; session ended"
+                    );
+                    return Err(AppError::LoginRequired {
+                        next: here,
+                        reason: Some("expired"),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "partner re-check failed; keeping the last known keys")
+                }
+            }
+            data.partner_checked_at = now;
+            changed = true;
+        }
+        if changed {
             set_auth(&session, &data).await?;
         }
         Ok(Self {

@@ -13,8 +13,8 @@ use crate::{app::AppState, auth::session::Authed, error::AppError, upstream::Par
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview::overview_get))
-        .route("/activations", get(activations::activations_get))
-        .route("/invoices", get(invoices::invoices_get))
+        .merge(activations::router())
+        .merge(invoices::router())
 }
 
 /// The key named by `?key=`, or the partner's default key. A key the session's partner does not

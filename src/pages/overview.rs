@@ -8,13 +8,18 @@ use axum::{
     response::Response,
 };
 
-use super::{query::Pairs, select_key};
+use chrono::{Datelike as _, Months, NaiveDate, Utc};
+
+use super::{activations, query::Pairs, select_key};
 use crate::{
     app::AppState,
     auth::session::Authed,
+    cache::{Cached, Freshness},
     error::AppError,
-    upstream::{Scale, SummaryPoint},
-    web::{Layout, fmt_int, render},
+    index::query::{Filter, Status},
+    products,
+    upstream::{Scale, SummaryPoint, UpstreamError},
+    web::{Layout, fmt_age, fmt_int, render},
 };
 
 /// One bar of the chart.
@@ -78,17 +83,80 @@ pub struct Headline {
     pub note: String,
 }
 
+/// A panel that could not be filled, with a reason.
+#[derive(Debug, Clone)]
+pub struct PanelError {
+    /// What to tell the user.
+    pub message: String,
+}
+
+/// A month of the index table.
+#[derive(Debug, Clone)]
+pub struct MonthRow {
+    /// "Mar 2026".
+    pub month: String,
+    /// New.
+    pub new: String,
+    /// Cancelled.
+    pub cancelled: String,
+    /// Net, signed.
+    pub net: String,
+    /// Link to the month's activations.
+    pub href: String,
+}
+
+/// Active plans of one product.
+#[derive(Debug, Clone)]
+pub struct ProductRow {
+    /// Name.
+    pub name: String,
+    /// Count.
+    pub count: String,
+    /// Link to them.
+    pub href: String,
+}
+
+/// What the index contributes to the overview.
+#[derive(Debug, Clone)]
+pub struct IndexPanels {
+    /// Headline figures for the chosen period.
+    pub headlines: Vec<Headline>,
+    /// Last 12 months, newest first.
+    pub months: Vec<MonthRow>,
+    /// Active plans per product.
+    pub products: Vec<ProductRow>,
+    /// Freshness bar.
+    pub fresh: crate::pages::activations::Freshness,
+}
+
+/// The summary chart panel.
+#[derive(Debug, Clone)]
+pub struct SummaryPanel {
+    /// Headline figures from the summary.
+    pub headlines: Vec<Headline>,
+    /// The chart.
+    pub chart: Option<Chart>,
+    /// Table rows.
+    pub rows: Vec<Row>,
+    /// Periods shown.
+    pub shown: usize,
+    /// Periods available.
+    pub total_periods: usize,
+    /// Set when the upstream failed and this is the last good answer.
+    pub stale: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
     layout: Layout,
     scale: &'static str,
     scales: Vec<(&'static str, &'static str, String)>,
-    headlines: Vec<Headline>,
-    chart: Option<Chart>,
-    rows: Vec<Row>,
-    shown: usize,
-    total_periods: usize,
+    period_label: &'static str,
+    periods: Vec<(&'static str, &'static str, String)>,
+    summary: Result<SummaryPanel, PanelError>,
+    index: Result<IndexPanels, String>,
+    retry_href: String,
 }
 
 const W: f64 = 720.0;
@@ -187,8 +255,216 @@ fn change_note(current: i64, previous: Option<i64>, unit: &str) -> String {
         Some(prev) => {
             let diff = current - prev;
             let sign = if diff > 0 { "+" } else { "" };
-            format!("{sign}{} vs previous {unit}", fmt_int(diff))
+            format!("{sign}{} vs {unit}", fmt_int(diff))
         }
+    }
+}
+
+/// A `[start, end)` span in Unix seconds.
+pub type Span = (i64, i64);
+
+/// The chosen period and the one before it, with how to name the earlier one.
+pub fn periods(period: &str, today: NaiveDate) -> Option<(Span, Span, &'static str)> {
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
+    let tomorrow = today.succ_opt()?;
+    match period {
+        "month" => {
+            let start = today.with_day(1)?;
+            let prev_start = start.checked_sub_months(Months::new(1))?;
+            Some((
+                (midnight(start)?, midnight(tomorrow)?),
+                (midnight(prev_start)?, midnight(start)?),
+                "last month",
+            ))
+        }
+        "30d" => {
+            let start = today - chrono::Duration::days(29);
+            let prev = start - chrono::Duration::days(30);
+            Some((
+                (midnight(start)?, midnight(tomorrow)?),
+                (midnight(prev)?, midnight(start)?),
+                "the 30 days before",
+            ))
+        }
+        "year" => {
+            let start = NaiveDate::from_ymd_opt(today.year(), 1, 1)?;
+            let prev = NaiveDate::from_ymd_opt(today.year() - 1, 1, 1)?;
+            Some((
+                (midnight(start)?, midnight(tomorrow)?),
+                (midnight(prev)?, midnight(start)?),
+                "last year",
+            ))
+        }
+        _ => None,
+    }
+}
+
+async fn index_panels(
+    state: &AppState,
+    authed: &Authed,
+    key: &crate::upstream::PartnerKey,
+    period: &str,
+) -> Result<IndexPanels, String> {
+    let partner_id = authed.partner().map_err(|_| "no partner".to_owned())?.id;
+    let store = |e: sqlx::Error| {
+        tracing::error!(error = %e, "index query failed");
+        "The activations index could not be read. Try again in a moment.".to_owned()
+    };
+    let (sync, _) = state
+        .index
+        .ensure_fresh(&authed.data.token, partner_id, key.id, false)
+        .await
+        .map_err(store)?;
+    if !sync.has_copy() {
+        return Err(format!(
+            "The activations index for this key is being built ({}). These figures appear when it is ready.",
+            activations::progress(&sync)
+        ));
+    }
+    let today = Utc::now().date_naive();
+    let (current, previous, unit) =
+        periods(period, today).ok_or_else(|| "Unknown period.".to_owned())?;
+    let months: Vec<(i64, i64, NaiveDate)> = (0..12u32)
+        .filter_map(|back| {
+            let start = today.with_day(1)?.checked_sub_months(Months::new(back))?;
+            let end = start.checked_add_months(Months::new(1))?;
+            Some((
+                start.and_hms_opt(0, 0, 0)?.and_utc().timestamp(),
+                end.and_hms_opt(0, 0, 0)?.and_utc().timestamp(),
+                start,
+            ))
+        })
+        .collect();
+    let mut spans: Vec<(i64, i64)> = vec![current, previous];
+    spans.extend(months.iter().map(|(a, b, _)| (*a, *b)));
+    let generation = sync.generation;
+    let active_filter = Filter {
+        status: Status::Active,
+        ..Filter::default()
+    };
+    let (stats, active_now, active_before, by_product) = tokio::try_join!(
+        state.index.period_stats(key.id, generation, &spans),
+        state
+            .index
+            .active_at(key.id, generation, Utc::now().timestamp()),
+        state.index.active_at(key.id, generation, current.0 - 1),
+        state
+            .index
+            .product_counts(key.id, generation, &active_filter),
+    )
+    .map_err(store)?;
+    let (cur, prev) = (
+        stats.first().copied().unwrap_or_default(),
+        stats.get(1).copied().unwrap_or_default(),
+    );
+    let headlines = vec![
+        Headline {
+            label: "Active now".into(),
+            value: fmt_int(active_now),
+            note: change_note(active_now, Some(active_before), "the start of the period"),
+        },
+        Headline {
+            label: "New".into(),
+            value: fmt_int(cur.new),
+            note: change_note(cur.new, Some(prev.new), unit),
+        },
+        Headline {
+            label: "Cancelled".into(),
+            value: fmt_int(cur.cancelled),
+            note: change_note(cur.cancelled, Some(prev.cancelled), unit),
+        },
+        Headline {
+            label: "Net".into(),
+            value: signed(cur.new - cur.cancelled),
+            note: change_note(
+                cur.new - cur.cancelled,
+                Some(prev.new - prev.cancelled),
+                unit,
+            ),
+        },
+    ];
+    let months = months
+        .iter()
+        .zip(stats.iter().skip(2))
+        .map(|((_, _, start), st)| {
+            let last = start
+                .checked_add_months(Months::new(1))
+                .and_then(|d| d.pred_opt())
+                .unwrap_or(*start);
+            MonthRow {
+                month: start.format("%b %Y").to_string(),
+                new: fmt_int(st.new),
+                cancelled: fmt_int(st.cancelled),
+                net: signed(st.new - st.cancelled),
+                href: format!("/activations?key={}&from={start}&to={last}", key.id),
+            }
+        })
+        .collect();
+    let products = by_product
+        .iter()
+        .map(|(p, n)| ProductRow {
+            name: products::display_name(*p as u64),
+            count: fmt_int(*n),
+            href: format!("/activations?key={}&status=active&plan={p}", key.id),
+        })
+        .collect();
+    Ok(IndexPanels {
+        headlines,
+        months,
+        products,
+        fresh: activations::Freshness::new(&sync, authed, key.id),
+    })
+}
+
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{}", fmt_int(n))
+    } else {
+        fmt_int(n)
+    }
+}
+
+fn summary_panel(scale: Scale, points: &[SummaryPoint], stale: Option<String>) -> SummaryPanel {
+    let keep = match scale {
+        Scale::Day => 60,
+        Scale::Month => 24,
+        Scale::Year => usize::MAX,
+    };
+    let shown: &[SummaryPoint] = &points[points.len().saturating_sub(keep)..];
+    let unit = format!("previous {}", scale.as_str());
+    let headlines = match (
+        shown.last(),
+        shown.len().checked_sub(2).and_then(|i| shown.get(i)),
+    ) {
+        (Some(last), prev) => vec![
+            Headline {
+                label: "Active plans".into(),
+                value: fmt_int(last.total),
+                note: change_note(last.total, prev.map(|p| p.total), &unit),
+            },
+            Headline {
+                label: format!("New this {}", scale.as_str()),
+                value: fmt_int(last.new),
+                note: change_note(last.new, prev.map(|p| p.new), &unit),
+            },
+        ],
+        (None, _) => Vec::new(),
+    };
+    SummaryPanel {
+        headlines,
+        chart: chart(scale, shown),
+        rows: shown
+            .iter()
+            .rev()
+            .map(|p| Row {
+                period: period_label(scale, p),
+                new: fmt_int(p.new),
+                total: fmt_int(p.total),
+            })
+            .collect(),
+        shown: shown.len(),
+        total_periods: points.len(),
+        stale,
     }
 }
 
@@ -205,63 +481,82 @@ pub async fn overview_get(
         Some(s) => Scale::parse(s)
             .ok_or_else(|| AppError::BadRequest("scale must be day, month or year.".into()))?,
     };
-    let points = match state.wpcom.summary(&authed.data.token, key.id, scale).await {
-        Ok(p) => p,
-        Err(e) => return Err(authed.upstream_failed(e).await),
+    let period: &'static str = match q.get("period") {
+        None | Some("month") => "month",
+        Some("30d") => "30d",
+        Some("year") => "year",
+        Some(_) => {
+            return Err(AppError::BadRequest(
+                "period must be month, 30d or year.".into(),
+            ));
+        }
     };
-    let keep = match scale {
-        Scale::Day => 60,
-        Scale::Month => 24,
-        Scale::Year => usize::MAX,
+    let token = authed.data.token.clone();
+    let wpcom = state.wpcom.clone();
+    let key_id = key.id;
+    let cache_key = ("summary", key_id, scale.as_str().to_owned());
+    let (summary, index) = tokio::join!(
+        state.cache.get(cache_key, move || async move {
+            wpcom
+                .summary(&token, key_id, scale)
+                .await
+                .map(Cached::Summary)
+        }),
+        index_panels(&state, &authed, &key, period),
+    );
+    let summary = match summary {
+        Err(UpstreamError::Unauthorized) => {
+            return Err(authed.upstream_failed(UpstreamError::Unauthorized).await);
+        }
+        Err(e) => Err(PanelError {
+            message: format!(
+                "The activations summary could not be loaded from WordPress.com: {e}."
+            ),
+        }),
+        Ok((entry, freshness)) => {
+            let stale = match freshness {
+                Freshness::Fresh => None,
+                Freshness::Stale { reason } => Some(format!(
+                    "WordPress.com could not be reached ({reason}); showing figures from {}.",
+                    fmt_age(Utc::now().timestamp() - entry.fetched_at)
+                )),
+            };
+            match &entry.value {
+                Cached::Summary(points) => Ok(summary_panel(scale, points, stale)),
+                _ => Err(PanelError {
+                    message: "Unexpected cache entry.".into(),
+                }),
+            }
+        }
     };
-    let shown: &[SummaryPoint] = &points[points.len().saturating_sub(keep)..];
-    let unit = scale.as_str();
-    let headlines = match (
-        shown.last(),
-        shown.len().checked_sub(2).and_then(|i| shown.get(i)),
-    ) {
-        (Some(last), prev) => vec![
-            Headline {
-                label: "Active plans".into(),
-                value: fmt_int(last.total),
-                note: change_note(last.total, prev.map(|p| p.total), unit),
-            },
-            Headline {
-                label: format!("New this {unit}"),
-                value: fmt_int(last.new),
-                note: change_note(last.new, prev.map(|p| p.new), unit),
-            },
-            Headline {
-                label: "Activated since the first".into(),
-                value: fmt_int(points.iter().map(|p| p.new).sum()),
-                note: format!("over {} {unit}s", fmt_int(points.len() as i64)),
-            },
-        ],
-        (None, _) => Vec::new(),
-    };
-    let key_param = format!("key={}", key.id);
+    let key_param = format!("key={key_id}");
     let scales = [("day", "Day"), ("month", "Month"), ("year", "Year")]
         .into_iter()
-        .map(|(v, l)| (v, l, format!("/?{key_param}&scale={v}")))
+        .map(|(v, l)| (v, l, format!("/?{key_param}&period={period}&scale={v}")))
         .collect();
-    let rows = shown
-        .iter()
-        .rev()
-        .map(|p| Row {
-            period: period_label(scale, p),
-            new: fmt_int(p.new),
-            total: fmt_int(p.total),
-        })
-        .collect();
+    let periods = [
+        ("month", "This month"),
+        ("30d", "Last 30 days"),
+        ("year", "This year"),
+    ]
+    .into_iter()
+    .map(|(v, l)| {
+        (
+            v,
+            l,
+            format!("/?{key_param}&period={v}&scale={}", scale.as_str()),
+        )
+    })
+    .collect();
     let page = OverviewPage {
         layout: Layout::for_user(&state, &authed, "Overview", "overview", "/", Some(&key)),
         scale: scale.as_str(),
         scales,
-        headlines,
-        chart: chart(scale, shown),
-        rows,
-        shown: shown.len(),
-        total_periods: points.len(),
+        period_label: period,
+        periods,
+        summary,
+        index,
+        retry_href: authed.here.clone(),
     };
     render(StatusCode::OK, &page)
 }

@@ -23,6 +23,13 @@ pub struct ControlState {
     latency: Vec<Latency>,
     counts: BTreeMap<String, u64>,
     writes: Vec<String>,
+    /// Keys the partner listing leaves out and the key routes refuse (access removed).
+    hidden_keys: Vec<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HideKeys {
+    hide: Vec<u64>,
 }
 
 /// Make the next `count` requests under `path_prefix` fail.
@@ -38,6 +45,9 @@ pub struct Fault {
     /// `Retry-After` seconds to send.
     #[serde(default)]
     pub retry_after: Option<u64>,
+    /// Let this many matching requests through before failing.
+    #[serde(default)]
+    pub skip: u64,
 }
 
 fn one() -> u64 {
@@ -68,6 +78,7 @@ pub(super) fn router() -> Router<Sandbox> {
         .route("/__sandbox/tokens/revoke", post(revoke))
         .route("/__sandbox/state", get(state))
         .route("/__sandbox/reset", post(reset))
+        .route("/__sandbox/partner/keys", post(hide_keys))
 }
 
 async fn add_fault(State(sb): State<Sandbox>, Json(fault): Json<Fault>) -> StatusCode {
@@ -113,6 +124,18 @@ async fn state(State(sb): State<Sandbox>) -> Json<Value> {
     }))
 }
 
+async fn hide_keys(State(sb): State<Sandbox>, Json(h): Json<HideKeys>) -> StatusCode {
+    lock(&sb.inner.control).hidden_keys = h.hide;
+    StatusCode::NO_CONTENT
+}
+
+impl Sandbox {
+    /// Whether access to `key` was removed through the control API.
+    pub(super) fn key_hidden(&self, key: u64) -> bool {
+        lock(&self.inner.control).hidden_keys.contains(&key)
+    }
+}
+
 async fn reset(State(sb): State<Sandbox>) -> StatusCode {
     sb.reset();
     StatusCode::NO_CONTENT
@@ -153,9 +176,13 @@ pub(super) async fn faults_and_counts(
             .faults
             .iter_mut()
             .find(|f| f.count > 0 && path.starts_with(&f.path_prefix))
-            .map(|f| {
+            .and_then(|f| {
+                if f.skip > 0 {
+                    f.skip -= 1;
+                    return None;
+                }
                 f.count -= 1;
-                f.clone()
+                Some(f.clone())
             });
         control.faults.retain(|f| f.count > 0);
         (delay, fault)

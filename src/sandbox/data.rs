@@ -195,6 +195,7 @@ const TLDS: &[&str] = &["com", "net", "org", "co.uk", "de", "example"];
 /// Strings every page must render as text (`SECURITY.md` §4.2 D).
 pub const HOSTILE_NAMES: &[&str] = &[
     "<script>alert(1)</script>",
+    "=HYPERLINK(\"http://evil.example\",\"click\")",
     "\"><img src=x onerror=alert(1)>",
     "\u{202e}evil\u{202c} name",
 ];
@@ -242,7 +243,11 @@ impl SeedData {
             let activated_on = anchor - Duration::seconds(ago);
             let created_on = activated_on - Duration::seconds(rng.below(300) as i64 + 5);
             let site_registered = created_on - Duration::seconds(rng.below(900) as i64 + 15);
-            let current_product_id = if rng.chance(5) {
+            if i == 5 {
+                product = 2005;
+            }
+            // Row 5 is always an upgrade, so every seed has one to show.
+            let current_product_id = if i == 5 || rng.chance(5) {
                 match product {
                     2005 => 2000,
                     2000 => 2001,

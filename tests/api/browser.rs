@@ -174,9 +174,21 @@ async fn headless_chromium_logs_in_through_the_consent_page_and_lands_on_the_ove
     // SameSite=Lax carries the session cookie on WordPress.com's cross-site redirect back.
     let landed = driver.wait_for_url(&app.url("/activations")).await;
     assert_eq!(landed, app.url("/activations"));
-    let doc = html(&driver.source().await);
+    // The first view builds the activations index; the page refreshes itself until it is ready.
+    let mut doc = html(&driver.source().await);
+    for _ in 0..100 {
+        if !texts(&doc, "#activations tbody tr").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        doc = html(&driver.source().await);
+    }
     assert_eq!(texts(&doc, "h1"), vec!["Activations"]);
-    assert_eq!(texts(&doc, "#activations tbody tr").len(), 20);
+    assert_eq!(
+        texts(&doc, "#activations tbody tr").len(),
+        20,
+        "the page updated without a manual reload"
+    );
     assert_eq!(texts(&doc, "#demo-banner strong"), vec!["Sandbox data."]);
     // The overview, with its chart, from the navigation.
     driver.click("nav[aria-label=Main] a[href^='/?']").await;

@@ -62,6 +62,10 @@ pub struct Options {
     pub pkce: bool,
     pub demo: bool,
     pub public_url: Option<String>,
+    pub index_max_age: Duration,
+    pub cache_ttl: Duration,
+    pub access_recheck: Duration,
+    pub index_page_size: u32,
 }
 
 impl Default for Options {
@@ -77,6 +81,10 @@ impl Default for Options {
             pkce: true,
             demo: false,
             public_url: None,
+            index_max_age: Duration::from_secs(900),
+            cache_ttl: Duration::from_secs(60),
+            access_recheck: Duration::from_secs(60),
+            index_page_size: 1000,
         }
     }
 }
@@ -90,6 +98,7 @@ pub struct TestApp {
     pub state: AppState,
     pub client: reqwest::Client,
     pub db_path: PathBuf,
+    pub config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -125,6 +134,10 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         session_idle_timeout: opts.idle,
         session_absolute_timeout: opts.absolute,
         upstream_deadline: opts.deadline,
+        index_max_age: opts.index_max_age,
+        index_page_size: opts.index_page_size,
+        cache_ttl: opts.cache_ttl,
+        access_recheck: opts.access_recheck,
         log_format: LogFormat::Text,
     };
     let config = Config::from_args(&args, opts.demo).unwrap();
@@ -134,7 +147,9 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         sandbox_url.clone(),
     );
     tokio::spawn(sandbox.clone().serve(sandbox_listener));
-    let app = Application::build(config, portal_listener).await.unwrap();
+    let app = Application::build(config.clone(), portal_listener)
+        .await
+        .unwrap();
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -144,6 +159,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         state,
         client: new_client(),
         db_path,
+        config,
         _dir: dir,
     }
 }
@@ -245,6 +261,35 @@ impl TestApp {
             .await
             .unwrap();
         state["counts"][route].as_u64().unwrap_or(0)
+    }
+
+    /// Another replica: same database, same sandbox, its own port (and its own process state).
+    pub async fn spawn_replica(&self) -> (String, AppState) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let app = Application::build(self.config.clone(), listener)
+            .await
+            .unwrap();
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        (addr, state)
+    }
+
+    /// Opens `/activations` until the index is built; returns the page's HTML.
+    pub async fn wait_for_index(&self, key: u64) -> String {
+        for _ in 0..200 {
+            let body = self
+                .get(&format!("/activations?key={key}"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            if !body.contains("id=\"building\"") {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the index of key {key} was never built");
     }
 
     pub async fn live_sessions(&self) -> i64 {

@@ -25,9 +25,13 @@ fn sandbox_with(f: impl FnOnce(&mut SandboxOptions)) -> Options {
 }
 
 #[tokio::test]
-async fn overview_shows_headlines_chart_and_table_from_the_summary() {
+async fn overview_shows_the_summary_chart_and_table_and_the_index_figures() {
     let app = spawn_app().await;
     app.login().await;
+    // The first view starts the index and says so; the summary panel works meanwhile.
+    let first = page(&app, "/").await;
+    assert_eq!(texts(&first, "#summary-chart rect.bar").len(), 24);
+    app.wait_for_index(70).await;
     let doc = page(&app, "/").await;
     let active_now = {
         let seed = &app.sandbox.data().seed;
@@ -36,11 +40,23 @@ async fn overview_shows_headlines_chart_and_table_from_the_summary() {
             .filter(|a| a.key_id == KEY_PRODUCTION && a.active_at(Utc::now()))
             .count()
     };
-    let cards = texts(&doc, ".card .value");
-    assert_eq!(cards[0], fmt_int(active_now as i64), "active plans now");
-    assert_eq!(cards[2], "150", "every activation of the key");
+    let summary_cards = texts(&doc, "#summary .card .value");
+    assert_eq!(
+        summary_cards[0],
+        fmt_int(active_now as i64),
+        "active plans per the summary"
+    );
+    let index_cards = texts(&doc, "#index-cards .card .value");
+    assert_eq!(
+        index_cards[0],
+        fmt_int(active_now as i64),
+        "the index agrees with the summary"
+    );
+    assert_eq!(
+        texts(&doc, "#index-cards .card .label"),
+        vec!["Active now", "New", "Cancelled", "Net"]
+    );
     // 24 months of bars and table rows, newest first in the table.
-    assert_eq!(texts(&doc, "#summary-chart rect.bar").len(), 24);
     let rows = texts(&doc, "#summary-table tbody tr");
     assert_eq!(rows.len(), 24);
     assert!(
@@ -48,103 +64,24 @@ async fn overview_shows_headlines_chart_and_table_from_the_summary() {
         "{}",
         rows[0]
     );
-    assert_eq!(
-        attrs(&doc, ".tabs a[aria-current=page]", "href"),
-        vec!["/?key=70&scale=month"]
-    );
-    // Other scales.
+    assert_eq!(texts(&doc, "#months-table tbody tr").len(), 12);
+    assert!(!texts(&doc, "#products-table tbody tr").is_empty());
+    // Other scales and periods.
     let doc = page(&app, "/?scale=year").await;
     assert_eq!(texts(&doc, "#summary-table tbody tr").len(), 3);
-    let doc = page(&app, "/?scale=day").await;
+    let doc = page(&app, "/?scale=day&period=year").await;
     assert_eq!(texts(&doc, "#summary-chart rect.bar").len(), 60);
+    assert_eq!(
+        attrs(&doc, "#period .tabs a[aria-current=page]", "href"),
+        vec!["/?key=70&period=year&scale=day"]
+    );
     assert_eq!(
         app.get("/?scale=week").await.status(),
         StatusCode::BAD_REQUEST
     );
-}
-
-#[tokio::test]
-async fn activations_list_pages_and_filters_through_the_upstream() {
-    let app = spawn_app().await;
-    app.login().await;
-    let doc = page(&app, "/activations").await;
-    let seed_rows: Vec<_> = app
-        .sandbox
-        .data()
-        .seed
-        .activations
-        .iter()
-        .filter(|a| a.key_id == KEY_PRODUCTION)
-        .cloned()
-        .collect();
-    let names = texts(&doc, "#activations tbody tr .name");
-    assert_eq!(names.len(), 20);
-    assert_eq!(names[0], seed_rows[0].site_name);
     assert_eq!(
-        texts(&doc, "#result-count"),
-        vec!["Showing 1–20 of 150 activations."]
-    );
-    assert_eq!(texts(&doc, ".pager span"), vec!["Page 1 of 8"]);
-    let next = attrs(&doc, ".pager a[rel=next]", "href").remove(0);
-    assert_eq!(next, "/activations?key=70&page=2");
-    let doc = page(&app, &next).await;
-    assert_eq!(
-        texts(&doc, "#activations tbody tr .name")[0],
-        seed_rows[20].site_name
-    );
-    // Site links only for http(s) URLs, with rel=noopener.
-    let hrefs = attrs(&doc, "#activations tbody a", "href");
-    assert!(
-        hrefs
-            .iter()
-            .all(|h| h.starts_with("http://") || h.starts_with("https://"))
-    );
-    assert!(
-        attrs(&doc, "#activations tbody a", "rel")
-            .iter()
-            .all(|r| r == "noopener noreferrer")
-    );
-    // Plan filter: every row is that product.
-    let personal = seed_rows
-        .iter()
-        .filter(|a| a.product_id == 2005 || a.current_product_id == 2005)
-        .count();
-    let doc = page(&app, "/activations?key=70&plan=2005&per_page=100").await;
-    assert_eq!(
-        texts(&doc, "#result-count"),
-        vec![format!(
-            "Showing 1–{personal} of {personal} activations matching the filters."
-        )]
-    );
-    assert!(
-        texts(&doc, "#activations tbody tr td:nth-child(2)")
-            .iter()
-            .all(|p| p.contains("Personal"))
-    );
-    assert_eq!(
-        attrs(&doc, "input[name=plan][checked]", "value"),
-        vec!["2005"]
-    );
-    // Date filter (inclusive days).
-    let day = seed_rows[0].activated_on.date_naive();
-    let on_day = seed_rows
-        .iter()
-        .filter(|a| a.activated_on.date_naive() == day)
-        .count();
-    let doc = page(&app, &format!("/activations?key=70&from={day}&to={day}")).await;
-    assert_eq!(texts(&doc, "#activations tbody tr").len(), on_day);
-    // An empty result says what to change.
-    let doc = page(&app, "/activations?key=70&from=2001-01-01&to=2001-01-31").await;
-    assert_eq!(
-        texts(&doc, ".empty"),
-        vec!["No activations match these filters. Widen the dates or pick more plans."]
-    );
-    // Invalid input is a 400 page, not a 500.
-    let r = app.get("/activations?per_page=abc").await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        texts(&html(&r.text().await.unwrap()), "h1"),
-        vec!["That request could not be understood"]
+        app.get("/?period=decade").await.status(),
+        StatusCode::BAD_REQUEST
     );
 }
 
@@ -173,8 +110,12 @@ async fn invoices_show_past_statuses_amounts_links_and_the_upcoming_estimate() {
             expected_total % 100
         )
     );
-    let links = attrs(&doc, "#invoices tbody a", "href");
+    let links = attrs(&doc, "#invoices tbody td:last-child a", "href");
     assert_eq!(links.len(), 24, "view and PDF for each");
+    assert_eq!(
+        attrs(&doc, "#invoices tbody a.detail", "href")[0],
+        "/invoices/in_1Fake0012K70?key=70"
+    );
     assert!(links[0].starts_with(&app.sandbox_url));
     assert_eq!(texts(&doc, "#upcoming h2 .tag"), vec!["estimate"]);
     assert!(!texts(&doc, "#upcoming tbody tr").is_empty());
@@ -196,6 +137,7 @@ async fn invoices_show_past_statuses_amounts_links_and_the_upcoming_estimate() {
 async fn the_key_selector_lists_keys_marks_disabled_ones_and_refuses_unknown_keys() {
     let app = spawn_app().await;
     app.login().await;
+    app.wait_for_index(71).await;
     let doc = page(&app, "/activations?key=71").await;
     assert_eq!(
         texts(&doc, "#key option"),
@@ -244,64 +186,58 @@ async fn demo_mode_marks_every_page_as_sandbox_data() {
 async fn hostile_upstream_strings_are_escaped_and_never_become_links() {
     let app = spawn_with(sandbox_with(|s| s.hostile = true)).await;
     app.login().await;
-    let seed: Vec<_> = app
-        .sandbox
-        .data()
-        .seed
-        .activations
-        .iter()
-        .filter(|a| a.site_name.contains('<') || !a.site_url.starts_with("http"))
-        .cloned()
-        .collect();
-    assert!(!seed.is_empty());
-    // Find the pages those rows are on: fetch everything in one page.
-    let body = app
-        .get("/activations?per_page=100")
+    app.wait_for_index(70).await;
+    let list = app
+        .get("/activations?per_page=500")
         .await
         .text()
         .await
         .unwrap();
-    let mut all = body.clone();
-    all.push_str(
-        &app.get("/activations?per_page=100&page=2")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
-    all.push_str(&app.get("/invoices").await.text().await.unwrap());
-    assert!(!all.contains("<script>alert"), "raw script tag rendered");
-    assert!(!all.contains("<img src=x"), "raw img tag rendered");
-    assert!(
-        all.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
-            || all.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
-    );
-    let docs = [
-        html(&body),
-        html(
-            &app.get("/activations?per_page=100&page=2")
-                .await
-                .text()
-                .await
-                .unwrap(),
-        ),
-    ];
-    for doc in &docs {
-        for href in attrs(doc, "a", "href") {
+    let detail = app
+        .get("/activations/100000?key=70")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let invoice = app
+        .get("/invoices/in_1Fake0012K70?key=70")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (what, body) in [("list", &list), ("detail", &detail), ("invoice", &invoice)] {
+        assert!(
+            !body.contains("<script>alert"),
+            "raw script tag rendered in the {what}"
+        );
+        assert!(
+            !body.contains("<img src=x"),
+            "raw img tag rendered in the {what}"
+        );
+        for href in attrs(&html(body), "a", "href") {
+            let h = href.to_ascii_lowercase();
             assert!(
-                !href.to_ascii_lowercase().contains("javascript:")
-                    && !href.starts_with("data:")
-                    && !href.starts_with("//"),
-                "{href}"
+                !h.contains("javascript:") && !h.starts_with("data:") && !h.starts_with("//"),
+                "{href} in the {what}"
             );
         }
     }
-    // The javascript: URL is shown, as text.
-    assert!(docs.iter().any(|d| {
-        texts(d, "#activations .url")
+    assert!(
+        texts(&html(&list), "#activations .url")
             .iter()
-            .any(|t| t == "javascript:alert(1)")
-    }));
+            .any(|t| t == "javascript:alert(1)"),
+        "shown as text"
+    );
+    assert_eq!(
+        texts(&html(&detail), "h1"),
+        vec!["<script>alert(1)</script>"],
+        "the name is shown literally"
+    );
+    assert!(
+        texts(&html(&invoice), "#lines td")
+            .iter()
+            .any(|t| t == "<script>alert('invoice')</script>")
+    );
 }
 
 #[tokio::test]
@@ -315,7 +251,15 @@ async fn numeric_strings_bare_invoice_arrays_and_truncated_dates_render_the_same
     }))
     .await;
     lenient.login().await;
-    for path in ["/", "/?scale=year", "/activations", "/invoices"] {
+    plain.wait_for_index(70).await;
+    lenient.wait_for_index(70).await;
+    for path in [
+        "/",
+        "/?scale=year",
+        "/activations",
+        "/invoices",
+        "/invoices/in_1Fake0008K70?key=70",
+    ] {
         let a = html(&plain.get(path).await.text().await.unwrap());
         let b = html(&lenient.get(path).await.text().await.unwrap());
         for sel in ["main table tbody tr", ".card .value", "#summary-chart rect"] {
@@ -339,7 +283,7 @@ async fn legacy_stripe_invoices_get_statuses_from_their_flags() {
         "legacy `date` read as created"
     );
     assert!(
-        attrs(&doc, "#invoices tbody a", "href").is_empty(),
+        attrs(&doc, "#invoices tbody td:last-child a", "href").is_empty(),
         "no hosted links in legacy invoices"
     );
 }

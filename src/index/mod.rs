@@ -1,0 +1,155 @@
+//! The local activations index: a per-key copy of the activations list in the portal's
+//! database, so that support and finance questions (search, status, counts, sort) are answered
+//! at once for partners with 100,000 activations.
+//!
+//! - [`sync`] pages through WordPress.com and writes each page as it arrives; at most one sync
+//!   runs per key, enforced by a lease row that works across replicas.
+//! - [`query`] answers the pages' questions from the visible generation.
+//! - Access is decided by the caller: a key is served only to a session whose partner data
+//!   (re-checked with WordPress.com regularly) lists it.
+
+pub mod query;
+pub mod sync;
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use crate::{
+    db::{Bind, Db, Sql},
+    secret::random_token,
+    upstream::WpClient,
+};
+
+/// The state of one key's copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncState {
+    /// Visible generation (0 = no complete copy yet).
+    pub generation: i64,
+    /// When the visible generation was completed (Unix seconds).
+    pub synced_at: Option<i64>,
+    /// A sync holds the lease now.
+    pub running: bool,
+    /// When the running sync started.
+    pub started_at: Option<i64>,
+    /// Pages written by the running sync.
+    pub pages_done: i64,
+    /// Pages to write (known after the first page).
+    pub pages_total: Option<i64>,
+    /// Rows written by the running sync.
+    pub rows_done: i64,
+    /// Rows to write (known after the first page).
+    pub rows_total: Option<i64>,
+    /// Why the last sync failed, if the last one did.
+    pub last_error: Option<String>,
+    /// When it failed.
+    pub failed_at: Option<i64>,
+}
+
+impl SyncState {
+    /// Whether there is a complete copy to show.
+    pub fn has_copy(&self) -> bool {
+        self.generation > 0
+    }
+}
+
+/// Settings of the index.
+#[derive(Debug, Clone)]
+pub struct IndexSettings {
+    /// Refresh in the background when the copy is older than this.
+    pub max_age: Duration,
+    /// Rows per upstream page.
+    pub page_size: u32,
+    /// Upstream pages in flight at once.
+    pub concurrency: usize,
+    /// A sync that has not reported progress for this long loses its lease.
+    pub lease: Duration,
+}
+
+impl Default for IndexSettings {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(900),
+            page_size: 1000,
+            concurrency: 4,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The index. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Index {
+    db: Db,
+    wpcom: WpClient,
+    settings: IndexSettings,
+    /// This process's lease owner id.
+    owner: String,
+    /// Keys this process is syncing (saves a database round trip per view).
+    local: Arc<Mutex<HashSet<u64>>>,
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+type StateRow = (
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+impl Index {
+    /// An index on `db`, syncing through `wpcom`.
+    pub fn new(db: Db, wpcom: WpClient, settings: IndexSettings) -> Self {
+        Self {
+            db,
+            wpcom,
+            settings,
+            owner: random_token(12),
+            local: Arc::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &IndexSettings {
+        &self.settings
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The state of `key`'s copy.
+    pub async fn state(&self, key: u64) -> Result<SyncState, sqlx::Error> {
+        let mut sql = Sql::new(
+            "SELECT generation, synced_at, lease_until, started_at, pages_done, pages_total, rows_done, \
+             rows_total, last_error, failed_at FROM key_syncs WHERE key_id = ",
+        );
+        sql.bind(Bind::Int(key as i64));
+        let row: Option<StateRow> = self.db.fetch_optional(&sql).await?;
+        Ok(row.map_or_else(SyncState::default, |r| SyncState {
+            generation: r.0,
+            synced_at: r.1,
+            running: r.2.is_some_and(|until| until >= now()),
+            started_at: r.3,
+            pages_done: r.4,
+            pages_total: r.5,
+            rows_done: r.6,
+            rows_total: r.7,
+            last_error: r.8,
+            failed_at: r.9,
+        }))
+    }
+}

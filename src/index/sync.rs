@@ -1,0 +1,350 @@
+//! One sync of one key: lease, page through WordPress.com with a few pages in flight, write each
+//! page as it arrives, then switch the visible generation. Memory stays flat: at most
+//! `concurrency` pages are held at once.
+
+use futures_util::{StreamExt as _, stream};
+
+use super::{Index, SyncState, now};
+use crate::{
+    db::{Bind, Sql},
+    upstream::{Activation, ActivationQuery, BearerToken, UpstreamError},
+};
+
+/// How long views wait after a failed sync before starting another one by themselves.
+const RETRY_BACKOFF_SECS: i64 = 60;
+
+/// Rows per INSERT statement (16 columns each, well under both backends' bind limits).
+const INSERT_CHUNK: usize = 250;
+
+/// Why a sync did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// WordPress.com failed (after the client's retries).
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Another process took the lease over (this one stalled).
+    #[error("the sync lost its lease")]
+    LeaseLost,
+}
+
+/// What [`Index::start`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// A new sync runs in the background.
+    Started,
+    /// One was already running (here or on another replica).
+    AlreadyRunning,
+}
+
+impl Index {
+    /// Starts a sync of `key` unless one is running; `force` ignores the copy's age.
+    /// Returns the state as it is now.
+    pub async fn ensure_fresh(
+        &self,
+        token: &BearerToken,
+        partner_id: u64,
+        key: u64,
+        force: bool,
+    ) -> Result<(SyncState, Option<Started>), sqlx::Error> {
+        let state = self.state(key).await?;
+        let stale = state
+            .synced_at
+            .is_none_or(|t| now() - t >= self.settings.max_age.as_secs() as i64);
+        // After a failure, views do not restart the sync at once (that would hide the failure and
+        // hammer a struggling WordPress.com); "Try again" / "Refresh now" force one.
+        let backing_off = state
+            .failed_at
+            .is_some_and(|t| now() - t < RETRY_BACKOFF_SECS);
+        if state.running || !(force || stale || !state.has_copy()) || (backing_off && !force) {
+            return Ok((state, None));
+        }
+        let started = self.start(token.clone(), partner_id, key).await?;
+        Ok((self.state(key).await?, Some(started)))
+    }
+
+    /// Takes the lease and spawns the sync.
+    pub async fn start(
+        &self,
+        token: BearerToken,
+        partner_id: u64,
+        key: u64,
+    ) -> Result<Started, sqlx::Error> {
+        {
+            let mut local = self
+                .local
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !local.insert(key) {
+                return Ok(Started::AlreadyRunning);
+            }
+        }
+        let taken = self.take_lease(key).await;
+        let generation = match taken {
+            Ok(Some(g)) => g,
+            other => {
+                self.release_local(key);
+                return other.map(|_| Started::AlreadyRunning);
+            }
+        };
+        let index = self.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = index.run(&token, partner_id, key, generation).await;
+            index.finish(key, generation, result, started).await;
+            index.release_local(key);
+        });
+        Ok(Started::Started)
+    }
+
+    fn release_local(&self, key: u64) {
+        self.local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
+    }
+
+    /// The lease is one conditional UPDATE, atomic on both backends: only one process can move
+    /// an expired lease to itself.
+    async fn take_lease(&self, key: u64) -> Result<Option<i64>, sqlx::Error> {
+        let k = key as i64;
+        let mut insert = Sql::new("INSERT INTO key_syncs (key_id) VALUES (");
+        insert
+            .bind(Bind::Int(k))
+            .push(") ON CONFLICT (key_id) DO NOTHING");
+        self.db.execute(&insert).await?;
+        let t = now();
+        let mut take = Sql::new("UPDATE key_syncs SET lease_owner = ");
+        take.bind(Bind::Text(self.owner.clone()))
+            .push(", lease_until = ")
+            .bind(Bind::Int(t + self.settings.lease.as_secs() as i64))
+            .push(", running_generation = generation + 1, started_at = ")
+            .bind(Bind::Int(t))
+            .push(", pages_done = 0, pages_total = NULL, rows_done = 0, rows_total = NULL WHERE key_id = ")
+            .bind(Bind::Int(k))
+            .push(" AND (lease_until IS NULL OR lease_until < ")
+            .bind(Bind::Int(t))
+            .push(")");
+        if self.db.execute(&take).await? == 0 {
+            return Ok(None);
+        }
+        let mut read = Sql::new("SELECT running_generation FROM key_syncs WHERE key_id = ");
+        read.bind(Bind::Int(k));
+        let generation: Option<(Option<i64>,)> = self.db.fetch_optional(&read).await?;
+        let generation = generation.and_then(|g| g.0).unwrap_or(1);
+        // Leftovers of a run that died without cleaning up.
+        self.db
+            .execute(&delete_generation(key, generation, "="))
+            .await?;
+        Ok(Some(generation))
+    }
+
+    async fn run(
+        &self,
+        token: &BearerToken,
+        partner_id: u64,
+        key: u64,
+        generation: i64,
+    ) -> Result<(), SyncError> {
+        let per_page = self.settings.page_size;
+        let query = |page: u32| ActivationQuery {
+            page,
+            per_page,
+            ..ActivationQuery::default()
+        };
+        let first = self
+            .wpcom
+            .activations(token, partner_id, key, &query(1))
+            .await?;
+        let pages = u32::try_from(first.total.div_ceil(u64::from(per_page)))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        self.write_page(
+            key,
+            generation,
+            &first.activations,
+            Some((pages, first.total)),
+        )
+        .await?;
+        let mut rest = stream::iter(2..=pages)
+            .map(|page| {
+                let wpcom = self.wpcom.clone();
+                let q = query(page);
+                async move { wpcom.activations(token, partner_id, key, &q).await }
+            })
+            .buffer_unordered(self.settings.concurrency.max(1));
+        while let Some(page) = rest.next().await {
+            self.write_page(key, generation, &page?.activations, None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes one page and records progress, in one transaction; the progress update also
+    /// renews the lease, and fails if another process holds it.
+    async fn write_page(
+        &self,
+        key: u64,
+        generation: i64,
+        rows: &[Activation],
+        totals: Option<(u32, u64)>,
+    ) -> Result<(), SyncError> {
+        let mut statements: Vec<Sql> = rows
+            .chunks(INSERT_CHUNK)
+            .map(|c| insert_rows(key, generation, c))
+            .collect();
+        let mut progress =
+            Sql::new("UPDATE key_syncs SET pages_done = pages_done + 1, rows_done = rows_done + ");
+        progress
+            .bind(Bind::Int(rows.len() as i64))
+            .push(", lease_until = ")
+            .bind(Bind::Int(now() + self.settings.lease.as_secs() as i64));
+        if let Some((pages, total)) = totals {
+            progress
+                .push(", pages_total = ")
+                .bind(Bind::Int(i64::from(pages)))
+                .push(", rows_total = ")
+                .bind(Bind::Int(total as i64));
+        }
+        progress
+            .push(" WHERE key_id = ")
+            .bind(Bind::Int(key as i64))
+            .push(" AND lease_owner = ")
+            .bind(Bind::Text(self.owner.clone()));
+        statements.push(progress);
+        self.db.transaction(&statements).await?;
+        let mut check = Sql::new("SELECT lease_owner FROM key_syncs WHERE key_id = ");
+        check.bind(Bind::Int(key as i64));
+        let owner: Option<(Option<String>,)> = self.db.fetch_optional(&check).await?;
+        if owner.and_then(|o| o.0).as_deref() != Some(self.owner.as_str()) {
+            return Err(SyncError::LeaseLost);
+        }
+        Ok(())
+    }
+
+    /// Switches the visible generation on success; on failure keeps the old copy and records
+    /// the reason. Either way the lease is released.
+    async fn finish(
+        &self,
+        key: u64,
+        generation: i64,
+        result: Result<(), SyncError>,
+        started: std::time::Instant,
+    ) {
+        let k = Bind::Int(key as i64);
+        let owner = Bind::Text(self.owner.clone());
+        let outcome = match &result {
+            Ok(()) => {
+                let mut switch = Sql::new("UPDATE key_syncs SET generation = ");
+                switch
+                    .bind(Bind::Int(generation))
+                    .push(", synced_at = ")
+                    .bind(Bind::Int(now()))
+                    .push(", running_generation = NULL, lease_owner = NULL, lease_until = NULL, last_error = NULL, failed_at = NULL WHERE key_id = ")
+                    .bind(k)
+                    .push(" AND lease_owner = ")
+                    .bind(owner);
+                let old = delete_generation(key, generation, "<");
+                self.db.transaction(&[switch, old]).await
+            }
+            Err(e) => {
+                let mut failed = Sql::new(
+                    "UPDATE key_syncs SET running_generation = NULL, lease_owner = NULL, lease_until = NULL, last_error = ",
+                );
+                failed
+                    .bind(Bind::Text(e.to_string()))
+                    .push(", failed_at = ")
+                    .bind(Bind::Int(now()))
+                    .push(" WHERE key_id = ")
+                    .bind(k)
+                    .push(" AND lease_owner = ")
+                    .bind(owner);
+                let partial = delete_generation(key, generation, "=");
+                self.db.transaction(&[failed, partial]).await
+            }
+        };
+        match (&result, outcome) {
+            (Ok(()), Ok(())) => tracing::info!(
+                key,
+                generation,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "index sync completed"
+            ),
+            (Err(e), Ok(())) => {
+                tracing::warn!(key, error = %e, "index sync failed; the previous copy stays visible")
+            }
+            (_, Err(e)) => {
+                tracing::error!(key, error = %e, "could not record the end of an index sync")
+            }
+        }
+    }
+}
+
+/// Deletes one generation of a key (`op` is `=` or `<`).
+fn delete_generation(key: u64, generation: i64, op: &str) -> Sql {
+    let mut sql = Sql::new("DELETE FROM activations WHERE key_id = ");
+    sql.bind(Bind::Int(key as i64))
+        .push(&format!(" AND generation {op} "))
+        .bind(Bind::Int(generation));
+    sql
+}
+
+fn opt(v: Option<u64>) -> Bind {
+    Bind::OptInt(v.and_then(|n| i64::try_from(n).ok()))
+}
+
+fn insert_rows(key: u64, generation: i64, rows: &[Activation]) -> Sql {
+    let mut sql = Sql::new(
+        "INSERT INTO activations (key_id, generation, id, blog_id, user_id, external_user_id, product_id, \
+         current_product_id, created_on, activated_on, cancelled_on, disputed_on, site_registered, site_url, \
+         site_name, search) VALUES ",
+    );
+    for (i, a) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        let time =
+            |t: &Option<chrono::DateTime<chrono::Utc>>| Bind::OptInt(t.map(|t| t.timestamp()));
+        let name = a.site_name.clone().unwrap_or_default();
+        let url = a.site_url.clone().unwrap_or_default();
+        let search = format!("{} {}", name, url).to_lowercase();
+        sql.push("(")
+            .bind(Bind::Int(key as i64))
+            .push(", ")
+            .bind(Bind::Int(generation))
+            .push(", ")
+            .bind(Bind::Int(a.id as i64))
+            .push(", ")
+            .bind(opt(a.blog_id))
+            .push(", ")
+            .bind(opt(a.user_id))
+            .push(", ")
+            .bind(Bind::OptText(a.external_user_id.clone()))
+            .push(", ")
+            .bind(opt(a.product_id))
+            .push(", ")
+            .bind(opt(a.current_product_id.or(a.product_id)))
+            .push(", ")
+            .bind(time(&a.created_on))
+            .push(", ")
+            .bind(time(&a.activated_on))
+            .push(", ")
+            .bind(time(&a.cancelled_on))
+            .push(", ")
+            .bind(time(&a.disputed_on))
+            .push(", ")
+            .bind(time(&a.site_registered))
+            .push(", ")
+            .bind(Bind::Text(url))
+            .push(", ")
+            .bind(Bind::Text(name))
+            .push(", ")
+            .bind(Bind::Text(search))
+            .push(")");
+    }
+    // Rows can shift between pages while new activations arrive; a row seen twice is kept once.
+    sql.push(" ON CONFLICT (key_id, generation, id) DO NOTHING");
+    sql
+}

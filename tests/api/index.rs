@@ -1,0 +1,312 @@
+//! The activations index: sync with progress, one sync per key across requests and replicas,
+//! failures that keep the last copy, background refresh, and access control.
+
+use std::time::Duration;
+
+use partner_portal::db::{Bind, Sql};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const LIST: &str = "/wpcom/v2/jetpack-partners/7/key/70/activations";
+
+fn paged() -> Options {
+    // 150 activations in pages of 20: 8 upstream pages per sync.
+    Options {
+        index_page_size: 20,
+        ..Options::default()
+    }
+}
+
+async fn list_calls(app: &TestApp) -> u64 {
+    app.count(&format!("GET {LIST}")).await
+}
+
+async fn rows_stored(app: &TestApp, key: i64) -> i64 {
+    let mut sql = Sql::new("SELECT COUNT(*) FROM activations WHERE key_id = ");
+    sql.bind(Bind::Int(key));
+    app.state.db.fetch_ints(&sql, 1).await.unwrap()[0]
+}
+
+async fn wait_until_idle(app: &TestApp, key: u64) -> partner_portal::index::SyncState {
+    for _ in 0..200 {
+        let s = app.state.index.state(key).await.unwrap();
+        if !s.running {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the sync of {key} never ended");
+}
+
+#[tokio::test]
+async fn the_first_view_builds_the_index_with_progress_then_serves_it() {
+    let app = spawn_with(paged()).await;
+    app.login().await;
+    app.control("latency", json!({"path_prefix": LIST, "ms": 150}))
+        .await;
+    let r = app.get("/activations").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc = html(&r.text().await.unwrap());
+    assert_eq!(
+        texts(&doc, "#building h2"),
+        vec!["Building the activations index for this key"]
+    );
+    assert_eq!(
+        attrs(&doc, "meta[http-equiv=refresh]", "content"),
+        vec!["2"],
+        "updates without a manual reload"
+    );
+    // Progress is reported in pages and rows.
+    let mut saw_progress = false;
+    for _ in 0..100 {
+        let doc = html(&app.get("/activations").await.text().await.unwrap());
+        let p = texts(&doc, "#progress");
+        if p.first()
+            .is_some_and(|t| t.contains(" of 8 pages") && t.contains(" of 150 activations"))
+        {
+            saw_progress = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(saw_progress, "progress in pages and rows");
+    let body = app.wait_for_index(70).await;
+    let doc = html(&body);
+    assert_eq!(
+        texts(&doc, "#result-count")[0].split(" · ").next(),
+        Some("Showing 1–20 of 150")
+    );
+    assert_eq!(texts(&doc, "#freshness strong"), vec!["just now"]);
+    assert_eq!(list_calls(&app).await, 8, "each page fetched once");
+    assert_eq!(rows_stored(&app, 70).await, 150);
+    let state = app.state.index.state(70).await.unwrap();
+    assert_eq!((state.generation, state.last_error), (1, None));
+}
+
+#[tokio::test]
+async fn concurrent_views_and_a_second_replica_start_only_one_sync() {
+    let app = spawn_with(paged()).await;
+    app.login().await;
+    let (replica, _) = app.spawn_replica().await;
+    app.control("latency", json!({"path_prefix": LIST, "ms": 200}))
+        .await;
+    // The session store is shared, so the same cookie works on both replicas.
+    let mut views = Vec::new();
+    for i in 0..20 {
+        let client = app.client.clone();
+        let url = if i % 2 == 0 {
+            app.url("/activations")
+        } else {
+            format!("{replica}/activations")
+        };
+        views.push(tokio::spawn(async move {
+            client.get(url).send().await.unwrap().status()
+        }));
+    }
+    for v in views {
+        assert_eq!(v.await.unwrap(), StatusCode::OK);
+    }
+    app.wait_for_index(70).await;
+    assert_eq!(list_calls(&app).await, 8, "one sync, not twenty");
+    let on_replica = app
+        .client
+        .get(format!("{replica}/activations"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&html(&on_replica), "#activations tbody tr").len(),
+        20,
+        "the replica serves the same copy"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_first_sync_says_why_and_can_be_retried() {
+    let app = spawn_with(paged()).await;
+    app.login().await;
+    app.fault(LIST, 500, 1, None).await;
+    app.get("/activations").await;
+    let state = wait_until_idle(&app, 70).await;
+    assert!(!state.has_copy());
+    let doc = html(&app.get("/activations").await.text().await.unwrap());
+    assert_eq!(
+        texts(&doc, "#building .panel-error"),
+        vec!["Building the index failed: WordPress.com answered 500."]
+    );
+    assert!(
+        attrs(&doc, "meta[http-equiv=refresh]", "content").is_empty(),
+        "no auto-refresh while nothing runs"
+    );
+    let csrf = attrs(&doc, "#building input[name=csrf]", "value").remove(0);
+    let r = app
+        .client
+        .post(app.url("/activations/refresh"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("key", "70"),
+            ("back", "/activations"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status(), location(&r)),
+        (StatusCode::SEE_OTHER, "/activations")
+    );
+    let body = app.wait_for_index(70).await;
+    assert_eq!(texts(&html(&body), "#activations tbody tr").len(), 20);
+    assert_eq!(
+        rows_stored(&app, 70).await,
+        150,
+        "the failed run left nothing behind"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_that_fails_part_way_keeps_the_last_complete_copy() {
+    let app = spawn_with(paged()).await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let csrf = app.csrf().await;
+    // Pages 1-3 succeed, then one fails (500 is not retried).
+    app.control(
+        "faults",
+        json!({"path_prefix": LIST, "status": 500, "count": 1, "skip": 3}),
+    )
+    .await;
+    let r = app
+        .client
+        .post(app.url("/activations/refresh"))
+        .form(&[("csrf", csrf.as_str()), ("key", "70")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let state = wait_until_idle(&app, 70).await;
+    assert_eq!(state.generation, 1, "still the first copy");
+    assert!(state.last_error.is_some());
+    let doc = html(&app.get("/activations").await.text().await.unwrap());
+    assert_eq!(
+        texts(&doc, "#activations tbody tr").len(),
+        20,
+        "the last complete copy stays visible"
+    );
+    let failed = texts(&doc, "#freshness .panel-error");
+    assert!(
+        failed[0].starts_with("The last refresh failed")
+            && failed[0].contains("WordPress.com answered 500"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        rows_stored(&app, 70).await,
+        150,
+        "the partial copy was discarded"
+    );
+    // Resume: the next refresh completes and clears the message.
+    app.client
+        .post(app.url("/activations/refresh"))
+        .form(&[("csrf", csrf.as_str()), ("key", "70")])
+        .send()
+        .await
+        .unwrap();
+    let state = wait_until_idle(&app, 70).await;
+    assert_eq!((state.generation, state.last_error), (2, None));
+    let doc = html(&app.get("/activations").await.text().await.unwrap());
+    assert!(texts(&doc, "#freshness .panel-error").is_empty());
+    assert_eq!(rows_stored(&app, 70).await, 150, "old generation removed");
+}
+
+#[tokio::test]
+async fn refresh_needs_the_csrf_token() {
+    let app = spawn_app().await;
+    app.login().await;
+    let r = app
+        .client
+        .post(app.url("/activations/refresh"))
+        .form(&[("key", "70")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(list_calls(&app).await, 0);
+}
+
+#[tokio::test]
+async fn an_old_copy_is_served_at_once_and_refreshed_in_the_background() {
+    let app = spawn_with(Options {
+        index_max_age: Duration::from_secs(1),
+        ..paged()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.control("latency", json!({"path_prefix": LIST, "ms": 100}))
+        .await;
+    let doc = html(&app.get("/activations").await.text().await.unwrap());
+    assert_eq!(
+        texts(&doc, "#activations tbody tr").len(),
+        20,
+        "served at once from the old copy"
+    );
+    assert!(
+        texts(&doc, ".refreshing")[0].starts_with("Refreshing"),
+        "and says a refresh runs"
+    );
+    let state = wait_until_idle(&app, 70).await;
+    assert_eq!(state.generation, 2);
+}
+
+#[tokio::test]
+async fn indexed_data_follows_what_wordpress_com_lists_for_the_token() {
+    let app = spawn_with(Options {
+        access_recheck: Duration::ZERO,
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(71).await;
+    assert_eq!(
+        app.get("/activations.csv?key=71").await.status(),
+        StatusCode::OK
+    );
+    // WordPress.com stops listing key 71 for this user: its copy is no longer shown.
+    app.control("partner/keys", json!({"hide": [71]})).await;
+    for path in [
+        "/activations?key=71",
+        "/activations.csv?key=71",
+        "/activations/100150?key=71",
+    ] {
+        assert_eq!(
+            app.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.get("/activations?key=70").await.status(),
+        StatusCode::OK,
+        "key 70 is still listed"
+    );
+    // A user without a partner never sees any key's copy.
+    let visitor = new_client();
+    app.login_with(&visitor, 1002, None).await;
+    assert_eq!(
+        app.get_with(&visitor, "/activations?key=70").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // A rejected token ends the session before any copy is shown.
+    app.control("tokens/revoke", json!({"user_id": 1001})).await;
+    let r = app.get("/activations?key=70").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/activations.csv?key=70").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}

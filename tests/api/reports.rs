@@ -1,0 +1,422 @@
+//! The reports on top of the index: search, tabs, plans, dates and sort against the generated
+//! data; the detail view; reconciliation; CSV exports; the shared cache.
+
+use std::time::Duration;
+
+use chrono::{Datelike as _, Utc};
+use partner_portal::{
+    config::SandboxOptions,
+    sandbox::data::{Activation, KEY_PRODUCTION},
+    web::fmt_int,
+};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+fn seed_rows(app: &TestApp) -> Vec<Activation> {
+    app.sandbox
+        .data()
+        .seed
+        .activations
+        .iter()
+        .filter(|a| a.key_id == KEY_PRODUCTION)
+        .cloned()
+        .collect()
+}
+
+async fn doc(app: &TestApp, path: &str) -> scraper::Html {
+    let r = app.get(path).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    html(&r.text().await.unwrap())
+}
+
+fn total_of(doc: &scraper::Html) -> i64 {
+    let summary = texts(doc, "#result-count").remove(0);
+    if summary.starts_with("No ") {
+        return 0;
+    }
+    let of = summary
+        .split(" of ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .replace(',', "");
+    of.parse().unwrap()
+}
+
+#[tokio::test]
+async fn search_tabs_plans_dates_and_sort_answer_from_the_index() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let rows = seed_rows(&app);
+    let matches = |a: &Activation, q: &str| {
+        format!("{} {}", a.site_name, a.site_url)
+            .to_lowercase()
+            .contains(q)
+    };
+    // Search is case-insensitive and matches part of a word.
+    let bakery = rows.iter().filter(|a| matches(a, "baker")).count() as i64;
+    assert!(bakery > 0);
+    let d = doc(&app, "/activations?q=BaKeR").await;
+    assert_eq!(total_of(&d), bakery);
+    let shown = texts(&d, "#activations tbody td.site");
+    assert!(
+        !shown.is_empty()
+            && shown
+                .iter()
+                .all(|site| site.to_lowercase().contains("baker")),
+        "{shown:?}"
+    );
+    // Tabs carry counts for the other filters.
+    let cancelled = rows
+        .iter()
+        .filter(|a| matches(a, "baker") && a.cancelled_on.is_some())
+        .count() as i64;
+    assert_eq!(
+        texts(&d, "#tabs a .count"),
+        vec![
+            fmt_int(bakery),
+            fmt_int(bakery - cancelled),
+            fmt_int(cancelled)
+        ]
+    );
+    // Per-product counts add up to the total.
+    let per_product: i64 = texts(&d, "#product-counts a .count")
+        .iter()
+        .map(|c| c.replace(',', "").parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(per_product, bakery);
+    // Cancelled, oldest cancellation first.
+    let d = doc(
+        &app,
+        "/activations?status=cancelled&sort=cancelled&dir=asc&per_page=500",
+    )
+    .await;
+    let all_cancelled: Vec<&Activation> =
+        rows.iter().filter(|a| a.cancelled_on.is_some()).collect();
+    assert_eq!(total_of(&d), all_cancelled.len() as i64);
+    let first = all_cancelled
+        .iter()
+        .min_by_key(|a| (a.cancelled_on, a.id))
+        .unwrap();
+    assert_eq!(texts(&d, "#activations .name")[0], first.site_name);
+    assert_eq!(
+        attrs(&d, "#activations th[aria-sort=ascending] a", "href").len(),
+        1
+    );
+    // Several plans at once.
+    let plans = rows
+        .iter()
+        .filter(|a| {
+            [2005, 2000].contains(&a.product_id) || [2005, 2000].contains(&a.current_product_id)
+        })
+        .count() as i64;
+    assert_eq!(
+        total_of(&doc(&app, "/activations?plan=2005&plan=premium").await),
+        plans
+    );
+    // Presets and custom ranges (inclusive days).
+    let today = Utc::now().date_naive();
+    let this_year = rows
+        .iter()
+        .filter(|a| a.activated_on.date_naive().year() == today.year())
+        .count() as i64;
+    assert_eq!(
+        total_of(&doc(&app, "/activations?preset=this_year").await),
+        this_year
+    );
+    let day = rows[3].activated_on.date_naive();
+    let on_day = rows
+        .iter()
+        .filter(|a| a.activated_on.date_naive() == day)
+        .count() as i64;
+    assert_eq!(
+        total_of(&doc(&app, &format!("/activations?from={day}&to={day}")).await),
+        on_day
+    );
+    // Sort by site, A to Z, across pages.
+    let mut names: Vec<String> = rows
+        .iter()
+        .map(|a| format!("{} {}", a.site_name, a.site_url).to_lowercase())
+        .collect();
+    names.sort();
+    let d = doc(&app, "/activations?sort=site&dir=asc&per_page=50&page=2").await;
+    assert_eq!(
+        format!(
+            "{} {}",
+            texts(&d, "#activations .name")[0],
+            texts(&d, "#activations td.site a, #activations td.site .url")[1]
+        )
+        .to_lowercase(),
+        names[50]
+    );
+    assert_eq!(texts(&d, ".pager span"), vec!["Page 2 of 3"]);
+    // A combination that matches nothing says what to change.
+    let d = doc(
+        &app,
+        "/activations?status=cancelled&from=2001-03-01&to=2001-03-31",
+    )
+    .await;
+    assert_eq!(
+        texts(&d, "#result-count"),
+        vec!["No cancelled activations in March 2001 — widen the dates."]
+    );
+    // Links keep the whole view: the tab links carry the search.
+    let d = doc(
+        &app,
+        "/activations?q=bakery&plan=2005&sort=product&dir=desc",
+    )
+    .await;
+    for href in attrs(&d, "#tabs a", "href") {
+        assert!(
+            href.contains("q=bakery")
+                && href.contains("plan=2005")
+                && href.contains("sort=product"),
+            "{href}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_row_opens_a_detail_view_with_every_field() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let upgraded = seed_rows(&app)
+        .into_iter()
+        .find(|a| a.current_product_id != a.product_id)
+        .unwrap();
+    let d = doc(&app, &format!("/activations/{}?key=70", upgraded.id)).await;
+    assert_eq!(texts(&d, "h1"), vec![upgraded.site_name.clone()]);
+    let labels = texts(&d, "#fields dt");
+    for l in [
+        "Product",
+        "Current product",
+        "Activation id",
+        "WordPress.com blog id",
+        "Owner's WordPress.com user id",
+        "External user id",
+        "Activated",
+        "Cancelled",
+    ] {
+        assert!(labels.iter().any(|x| x == l), "{l}");
+    }
+    assert_eq!(
+        attrs(&d, "#site-link", "href"),
+        vec![format!("{}/", upgraded.site_url)]
+    );
+    assert_eq!(
+        app.get("/activations/1?key=70").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn reconciliation_puts_invoice_quantities_beside_the_index_and_links_to_the_sites() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    // The sandbox bills one site too many on invoice 8's first product.
+    let d = doc(&app, "/invoices/in_1Fake0008K70?key=70").await;
+    assert_eq!(texts(&d, "#mismatch-count"), vec!["1 product differs."]);
+    let diffs = texts(&d, "#recon tbody td.diff-bad");
+    assert_eq!(diffs, vec!["-1"]);
+    // Each index figure links to exactly the sites behind it.
+    let rows = texts(&d, "#recon tbody tr");
+    let links = attrs(&d, "#recon tbody td a", "href");
+    assert_eq!(
+        links.len(),
+        rows.iter().filter(|r| !r.contains("not matched")).count()
+    );
+    for (link, count) in links.iter().zip(texts(&d, "#recon tbody td a")) {
+        let list = doc(&app, &format!("{link}&per_page=500")).await;
+        assert_eq!(fmt_int(total_of(&list)), count, "{link}");
+    }
+    assert!(texts(&d, "#reconciliation p.muted")[0].contains("best guess"));
+    // Other invoices match.
+    let d = doc(&app, "/invoices/in_1Fake0011K70?key=70").await;
+    assert!(texts(&d, "#recon tbody td.diff-bad").is_empty());
+}
+
+#[tokio::test]
+async fn exports_stream_every_row_as_safe_utf8_csv() {
+    let opts = Options {
+        sandbox: SandboxOptions {
+            control: true,
+            hostile: true,
+            ..SandboxOptions::default()
+        },
+        ..Options::default()
+    };
+    let app = spawn_with(opts).await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let r = app.get("/activations.csv?key=70&sort=site&dir=asc").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with(
+            "attachment; filename=\"partner-portal_example-hosting_key-70_activations_"
+        ),
+        "{disposition}"
+    );
+    let bytes = r.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with("\u{feff}".as_bytes()),
+        "byte-order mark for spreadsheets"
+    );
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        &header[..3],
+        ["format_version", "activation_id", "site_name"]
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 150, "every matching row, not one page");
+    assert!(records.iter().all(|r| &r[0] == "1"));
+    let names: Vec<&str> = records.iter().map(|r| &r[2]).collect();
+    assert!(
+        names.contains(&"'=HYPERLINK(\"http://evil.example\",\"click\")"),
+        "formula neutralised"
+    );
+    assert!(
+        names.contains(&"<script>alert(1)</script>"),
+        "text kept as text"
+    );
+    assert!(names.iter().all(|n| !n.starts_with(['=', '+', '-', '@'])));
+    // A filtered view exports just that view.
+    let filtered = app
+        .get("/activations.csv?key=70&status=cancelled")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let cancelled = seed_rows(&app)
+        .iter()
+        .filter(|a| a.cancelled_on.is_some())
+        .count();
+    assert_eq!(filtered.lines().count(), cancelled + 1);
+    // Invoice list, lines and reconciliation.
+    let invoices = app.get("/invoices.csv?key=70").await.text().await.unwrap();
+    assert_eq!(invoices.lines().count(), 13);
+    assert!(
+        invoices
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("1,in_1Fake0012K70,EXHOST-0012,Past due,USD,")
+    );
+    let lines = app
+        .get("/invoices/in_1Fake0012K70/lines.csv?key=70")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        lines.contains("'") || lines.contains("<script>"),
+        "hostile line kept as text"
+    );
+    let recon = app
+        .get("/invoices/in_1Fake0008K70/reconciliation.csv?key=70")
+        .await;
+    assert!(
+        recon.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("invoice-in1Fake0008K70-reconciliation")
+    );
+    let recon = recon.text().await.unwrap();
+    assert!(recon.lines().any(|l| l.ends_with(",-1")), "{recon}");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_viewers_cause_one_upstream_call_per_endpoint() {
+    let app = spawn_app().await;
+    app.login().await;
+    let other = new_client();
+    app.login_with(&other, 1001, None).await;
+    app.control(
+        "latency",
+        serde_json::json!({"path_prefix": "/wpcom/v2/jetpack-partners/activations", "ms": 300}),
+    )
+    .await;
+    app.control(
+        "latency",
+        serde_json::json!({"path_prefix": "/wpcom/v2/jetpack-partners/7/key/70/stripe", "ms": 300}),
+    )
+    .await;
+    let mut views = Vec::new();
+    for i in 0..50 {
+        let client = if i % 2 == 0 {
+            app.client.clone()
+        } else {
+            other.clone()
+        };
+        let url = if i % 5 == 0 {
+            app.url("/invoices")
+        } else {
+            app.url("/")
+        };
+        views.push(tokio::spawn(async move {
+            client.get(url).send().await.unwrap().status()
+        }));
+    }
+    for v in views {
+        assert_eq!(v.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(
+        app.count("GET /wpcom/v2/jetpack-partners/activations")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("GET /wpcom/v2/jetpack-partners/7/key/70/stripe/invoices")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("GET /wpcom/v2/jetpack-partners/7/key/70/stripe/upcoming-invoice")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn when_the_upstream_fails_the_last_good_answer_is_shown_marked_stale() {
+    let app = spawn_with(Options {
+        cache_ttl: Duration::from_millis(300),
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    assert_eq!(app.get("/invoices").await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.fault("/wpcom/v2/jetpack-partners/7/key/70/stripe", 500, 2, None)
+        .await;
+    let r = app.get("/invoices").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let d = html(&r.text().await.unwrap());
+    assert_eq!(
+        texts(&d, "#invoices tbody tr").len(),
+        12,
+        "the last good list"
+    );
+    assert!(texts(&d, "#past-stale")[0].starts_with("WordPress.com could not be reached"));
+    // Once the upstream is back, fresh data and no note.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let d = html(&app.get("/invoices").await.text().await.unwrap());
+    assert!(texts(&d, "#past-stale").is_empty());
+}
