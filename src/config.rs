@@ -30,6 +30,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the WordPress.com sandbox alone, for other tools to point at.
     Sandbox(SandboxArgs),
+    /// Measure sync time, memory, page latency and upstream calls; print the figures.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Log output format.

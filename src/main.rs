@@ -45,6 +45,11 @@ async fn main() -> ExitCode {
             telemetry::init(args.log_format);
             sandbox(args).await
         }
+        Command::Bench(args) => {
+            // Figures on stdout; only warnings in the log unless RUST_LOG says otherwise.
+            telemetry::init_with_default(partner_portal::config::LogFormat::Text, "warn");
+            partner_portal::bench::run(args).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,9 +9,16 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber (once; later calls are ignored).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,sqlx=warn,tower_sessions=warn,tower_sessions_core=warn")
-    });
+    init_with_default(
+        format,
+        "info,sqlx=warn,tower_sessions=warn,tower_sessions_core=warn",
+    );
+}
+
+/// Like [`init`], with another filter when `RUST_LOG` is unset.
+pub fn init_with_default(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = fmt().with_env_filter(filter).with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -89,6 +89,10 @@ pub struct Index {
     owner: String,
     /// Keys this process is syncing (saves a database round trip per view).
     local: Arc<Mutex<HashSet<u64>>>,
+    /// Tab and product counts per key, generation and filter.
+    facets: moka::future::Cache<String, Arc<query::Facets>>,
+    /// Overview figures per key, generation, period and minute.
+    figures: moka::future::Cache<String, Arc<query::Figures>>,
 }
 
 /// Unix seconds now.
@@ -109,6 +113,15 @@ type StateRow = (
     Option<i64>,
 );
 
+/// A small cache of aggregates; entries are keyed by generation, so a new copy never serves an
+/// old figure, and they expire after five minutes anyway.
+fn aggregate_cache<V: Clone + Send + Sync + 'static>() -> moka::future::Cache<String, V> {
+    moka::future::Cache::builder()
+        .max_capacity(1_000)
+        .time_to_live(Duration::from_secs(300))
+        .build()
+}
+
 impl Index {
     /// An index on `db`, syncing through `wpcom`.
     pub fn new(db: Db, wpcom: WpClient, settings: IndexSettings) -> Self {
@@ -118,6 +131,8 @@ impl Index {
             settings,
             owner: random_token(12),
             local: Arc::default(),
+            facets: aggregate_cache(),
+            figures: aggregate_cache(),
         }
     }
 

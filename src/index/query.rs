@@ -2,10 +2,9 @@
 //! and product; period statistics; reconciliation counts; and a row stream for exports.
 
 use super::Index;
-use crate::{
-    db::{Bind, Sql},
-    products::PRODUCTS,
-};
+use std::sync::Arc;
+
+use crate::db::{Bind, Sql};
 
 /// Status tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,6 +128,58 @@ pub struct StatusCounts {
     pub cancelled: i64,
 }
 
+/// Tab counts and per-product counts of a filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facets {
+    /// Per status tab.
+    pub counts: StatusCounts,
+    /// `(product, all, active)` per current product.
+    pub products: Vec<(i64, i64, i64)>,
+}
+
+impl Facets {
+    /// Rows per product under `status`, largest first.
+    pub fn products_for(&self, status: Status) -> Vec<(i64, i64)> {
+        let mut out: Vec<(i64, i64)> = self
+            .products
+            .iter()
+            .map(|(p, all, active)| {
+                let n = match status {
+                    Status::All => *all,
+                    Status::Active => *active,
+                    Status::Cancelled => all - active,
+                };
+                (*p, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// Rows under `status`.
+    pub fn total(&self, status: Status) -> i64 {
+        match status {
+            Status::All => self.counts.all,
+            Status::Active => self.counts.active,
+            Status::Cancelled => self.counts.cancelled,
+        }
+    }
+}
+
+/// The overview's figures from the index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Figures {
+    /// Per requested span.
+    pub periods: Vec<PeriodStats>,
+    /// Active now.
+    pub active_now: i64,
+    /// Active just before the first span.
+    pub active_before: i64,
+    /// Active per current product.
+    pub by_product: Vec<(i64, i64)>,
+}
+
 /// New and cancelled activations in one period.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeriodStats {
@@ -202,26 +253,11 @@ fn filters(sql: &mut Sql, f: &Filter, with_status: bool) {
     }
 }
 
-/// `CASE` mapping product ids to names, so "sort by product" is alphabetical. The names are
-/// our own constants, not user input.
-fn product_name_sql() -> String {
-    let mut s = String::from("CASE current_product_id");
-    for p in PRODUCTS {
-        s.push_str(&format!(
-            " WHEN {} THEN '{}'",
-            p.id,
-            p.name.replace('\'', "''")
-        ));
-    }
-    s.push_str(" ELSE 'zzz' END");
-    s
-}
-
 fn order(sql: &mut Sql, f: &Filter) {
     let dir = if f.desc { "DESC" } else { "ASC" };
     let column = match f.sort {
         SortBy::Site => "search".to_owned(),
-        SortBy::Product => product_name_sql(),
+        SortBy::Product => "product_sort".to_owned(),
         SortBy::Activated => "activated_on".to_owned(),
         SortBy::Created => "created_on".to_owned(),
         SortBy::Cancelled => "cancelled_on".to_owned(),
@@ -252,26 +288,36 @@ impl Index {
         self.db.fetch_all(&sql).await
     }
 
-    /// Counts per status tab, for every filter but the status.
-    pub async fn status_counts(
+    /// Tab and per-product counts in one scan, cached per key, generation and filter (sorting
+    /// and paging do not change them, so a user paging or re-sorting pays for them once).
+    pub async fn facets(
         &self,
         key: u64,
         generation: i64,
         f: &Filter,
-    ) -> Result<StatusCounts, sqlx::Error> {
-        let mut sql = Sql::new(
-            "SELECT COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL), COUNT(*) FILTER (WHERE cancelled_on IS NOT NULL)",
-        );
-        scope(&mut sql, key, generation);
-        filters(&mut sql, f, false);
-        let row: Option<(i64, i64, i64)> = self.db.fetch_optional(&sql).await?;
-        Ok(row
-            .map(|(all, active, cancelled)| StatusCounts {
-                all,
-                active,
-                cancelled,
+    ) -> Result<Arc<Facets>, Arc<sqlx::Error>> {
+        let scope_filter = Filter {
+            status: Status::All,
+            sort: SortBy::default(),
+            desc: false,
+            ..f.clone()
+        };
+        let cache_key = format!("{key}:{generation}:{scope_filter:?}");
+        let db = self.db.clone();
+        self.facets
+            .try_get_with(cache_key, async move {
+                let mut sql = Sql::new(
+                    "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL)",
+                );
+                scope(&mut sql, key, generation);
+                filters(&mut sql, &scope_filter, false);
+                sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0)");
+                let rows: Vec<(i64, i64, i64)> = db.fetch_all(&sql).await?;
+                let all = rows.iter().map(|r| r.1).sum();
+                let active = rows.iter().map(|r| r.2).sum();
+                Ok(Arc::new(Facets { counts: StatusCounts { all, active, cancelled: all - active }, products: rows }))
             })
-            .unwrap_or_default())
+            .await
     }
 
     /// Rows per current product for the whole filter, largest first.
@@ -316,6 +362,40 @@ impl Index {
             .fetch_optional::<(i64,)>(&sql)
             .await?
             .map_or(0, |r| r.0))
+    }
+
+    /// The overview's figures for `spans` (the first is the chosen period), computed once per
+    /// key, generation, spans and minute however many people open the overview at once.
+    pub async fn figures(
+        &self,
+        key: u64,
+        generation: i64,
+        spans: Vec<(i64, i64)>,
+        now: i64,
+    ) -> Result<Arc<Figures>, Arc<sqlx::Error>> {
+        let cache_key = format!("{key}:{generation}:{spans:?}:{}", now / 60);
+        let index = self.clone();
+        self.figures
+            .try_get_with(cache_key, async move {
+                let before = spans.first().map_or(now, |s| s.0 - 1);
+                let active_filter = Filter {
+                    status: Status::Active,
+                    ..Filter::default()
+                };
+                let (periods, active_now, active_before, by_product) = tokio::try_join!(
+                    index.period_stats(key, generation, &spans),
+                    index.active_at(key, generation, now),
+                    index.active_at(key, generation, before),
+                    index.product_counts(key, generation, &active_filter),
+                )?;
+                Ok(Arc::new(Figures {
+                    periods,
+                    active_now,
+                    active_before,
+                    by_product,
+                }))
+            })
+            .await
     }
 
     /// New and cancelled activations for each `[start, end)` period, in one scan.
@@ -373,7 +453,7 @@ impl Index {
                 sql.push(", ");
             }
             if group.is_empty() {
-                sql.push("0");
+                sql.push("CAST(0 AS BIGINT)");
             } else {
                 sql.push("COUNT(*) FILTER (WHERE current_product_id IN (")
                     .bind_list(group)

@@ -586,19 +586,17 @@ pub async fn activations_get(
     let today = Utc::now().date_naive();
     let filter = view.filter(today);
     let store = |e: sqlx::Error| AppError::Store(e.to_string());
-    let (counts, by_product, rows) = tokio::try_join!(
-        state.index.status_counts(key.id, sync.generation, &filter),
-        state.index.product_counts(key.id, sync.generation, &filter),
+    let (facets, rows) = tokio::join!(
+        state.index.facets(key.id, sync.generation, &filter),
         state
             .index
             .rows(key.id, sync.generation, &filter, view.page, view.per_page),
-    )
-    .map_err(store)?;
-    let shown_total = match view.status {
-        Status::All => counts.all,
-        Status::Active => counts.active,
-        Status::Cancelled => counts.cancelled,
-    };
+    );
+    let facets = facets.map_err(|e| store(sqlx::Error::Protocol(e.to_string())))?;
+    let rows = rows.map_err(store)?;
+    let counts = facets.counts;
+    let by_product = facets.products_for(view.status);
+    let shown_total = facets.total(view.status);
     let pages = u32::try_from((shown_total.max(0) as u64).div_ceil(u64::from(view.per_page)))
         .unwrap_or(u32::MAX)
         .max(1);

@@ -16,7 +16,6 @@ use crate::{
     auth::session::Authed,
     cache::{Cached, Freshness},
     error::AppError,
-    index::query::{Filter, Status},
     products,
     upstream::{Scale, SummaryPoint, UpstreamError},
     web::{Layout, fmt_age, fmt_int, render},
@@ -337,22 +336,17 @@ async fn index_panels(
         .collect();
     let mut spans: Vec<(i64, i64)> = vec![current, previous];
     spans.extend(months.iter().map(|(a, b, _)| (*a, *b)));
-    let generation = sync.generation;
-    let active_filter = Filter {
-        status: Status::Active,
-        ..Filter::default()
-    };
-    let (stats, active_now, active_before, by_product) = tokio::try_join!(
-        state.index.period_stats(key.id, generation, &spans),
-        state
-            .index
-            .active_at(key.id, generation, Utc::now().timestamp()),
-        state.index.active_at(key.id, generation, current.0 - 1),
-        state
-            .index
-            .product_counts(key.id, generation, &active_filter),
-    )
-    .map_err(store)?;
+    let figures = state
+        .index
+        .figures(key.id, sync.generation, spans, Utc::now().timestamp())
+        .await
+        .map_err(|e| store(sqlx::Error::Protocol(e.to_string())))?;
+    let (stats, active_now, active_before, by_product) = (
+        &figures.periods,
+        figures.active_now,
+        figures.active_before,
+        &figures.by_product,
+    );
     let (cur, prev) = (
         stats.first().copied().unwrap_or_default(),
         stats.get(1).copied().unwrap_or_default(),

@@ -66,6 +66,8 @@ pub struct Options {
     pub cache_ttl: Duration,
     pub access_recheck: Duration,
     pub index_page_size: u32,
+    /// A database URL instead of a fresh SQLite file.
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -85,6 +87,7 @@ impl Default for Options {
             cache_ttl: Duration::from_secs(60),
             access_recheck: Duration::from_secs(60),
             index_page_size: 1000,
+            database_url: None,
         }
     }
 }
@@ -130,7 +133,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         client_secret: Some("fake-secret".into()),
         client_secret_file: None,
         pkce: opts.pkce,
-        database_url: Some(format!("sqlite://{}", db_path.display())),
+        database_url: Some(
+            opts.database_url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}", db_path.display())),
+        ),
         session_idle_timeout: opts.idle,
         session_absolute_timeout: opts.absolute,
         upstream_deadline: opts.deadline,

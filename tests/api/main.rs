@@ -15,6 +15,7 @@ mod helpers;
 mod index;
 mod login;
 mod pages;
+mod postgres;
 mod reports;
 mod sandbox;
 mod security;

@@ -1,0 +1,153 @@
+//! The same flows on a real PostgreSQL server: sessions, the index, reports, exports, and two
+//! replicas sharing one database.
+//!
+//! Needs `PORTAL_TEST_POSTGRES_URL` (a role that may create databases); `.ci/run` installs and
+//! starts PostgreSQL and sets it. Without it these tests say so loudly and pass, except under
+//! `CI=true`, where a missing server is a failure.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sqlx::Connection as _;
+
+use crate::helpers::*;
+
+/// A fresh, empty database on the test server, or `None` (after a loud warning) without one.
+async fn fresh_database() -> Option<String> {
+    let Ok(admin) = std::env::var("PORTAL_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "PORTAL_TEST_POSTGRES_URL is unset under CI: .ci/run must start PostgreSQL"
+        );
+        eprintln!(
+            "\n!!! SKIPPING a PostgreSQL test: set PORTAL_TEST_POSTGRES_URL to run it (see .ci/run) !!!\n"
+        );
+        return None;
+    };
+    let name = format!(
+        "pp_test_{}",
+        partner_portal::secret::random_token(9)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    Some(url.to_string())
+}
+
+#[tokio::test]
+async fn postgres_serves_login_sessions_index_reports_and_exports() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        database_url: Some(db),
+        index_page_size: 25,
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    assert_eq!(app.live_sessions().await, 1);
+    let body = app.wait_for_index(70).await;
+    assert_eq!(texts(&html(&body), "#activations tbody tr").len(), 20);
+    for path in [
+        "/",
+        "/?period=year&scale=day",
+        "/activations?q=bakery&sort=product&dir=asc",
+        "/activations?status=cancelled&sort=cancelled&dir=asc",
+        "/activations?preset=this_year&plan=2005",
+        "/activations/100005?key=70",
+        "/invoices",
+    ] {
+        assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
+    }
+    let overview = html(&app.get("/").await.text().await.unwrap());
+    assert_eq!(texts(&overview, "#index-cards .card").len(), 4);
+    let invoice = html(
+        &app.get("/invoices/in_1Fake0008K70?key=70")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        texts(&invoice, "#mismatch-count"),
+        vec!["1 product differs."]
+    );
+    let csv = app
+        .get("/activations.csv?key=70")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 151);
+    let csrf = app.csrf().await;
+    app.client
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.live_sessions().await, 0);
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgres_share_sessions_and_sync_each_key_once() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        database_url: Some(db),
+        index_page_size: 20,
+        ..Options::default()
+    })
+    .await;
+    let (replica, _) = app.spawn_replica().await;
+    app.login().await;
+    app.control("latency", serde_json::json!({"path_prefix": "/wpcom/v2/jetpack-partners/7/key/70/activations", "ms": 150})).await;
+    let mut views = Vec::new();
+    for i in 0..10 {
+        let client = app.client.clone();
+        let url = if i % 2 == 0 {
+            app.url("/activations")
+        } else {
+            format!("{replica}/activations")
+        };
+        views.push(tokio::spawn(async move {
+            client.get(url).send().await.unwrap().status()
+        }));
+    }
+    for v in views {
+        assert_eq!(v.await.unwrap(), StatusCode::OK);
+    }
+    app.wait_for_index(70).await;
+    assert_eq!(
+        app.count("GET /wpcom/v2/jetpack-partners/7/key/70/activations")
+            .await,
+        8,
+        "one sync across both replicas"
+    );
+    // Logged in through one, logged out through the other.
+    let csrf = app.csrf().await;
+    let r = app
+        .client
+        .post(format!("{replica}/logout"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        app.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "the session is gone on the first replica too"
+    );
+}
