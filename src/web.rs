@@ -323,6 +323,11 @@ pub fn fmt_age(seconds: i64) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
+/// "3 minutes ago" for a Unix time, for "data as of" lines.
+pub fn fmt_as_of(unix: i64) -> String {
+    fmt_age(chrono::Utc::now().timestamp() - unix)
+}
+
 /// `1 Mar 2024`.
 pub fn fmt_date(d: &DateTime<Utc>) -> String {
     d.format("%-d %b %Y").to_string()

@@ -757,6 +757,7 @@ struct ActivationPage {
     status_class: &'static str,
     fields: Vec<Field>,
     back: String,
+    as_of: String,
 }
 
 /// `GET /activations/{id}`.
@@ -864,6 +865,9 @@ pub async fn activation_get(
         status_class,
         fields,
         back: format!("/activations?key={}", key.id),
+        as_of: sync
+            .synced_at
+            .map_or_else(String::new, crate::web::fmt_as_of),
     };
     render(StatusCode::OK, &page)
 }

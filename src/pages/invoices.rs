@@ -23,7 +23,9 @@ use crate::{
     error::AppError,
     export, products,
     upstream::{Invoice, InvoiceLine, PartnerKey, UpstreamError},
-    web::{Layout, fmt_age, fmt_date, fmt_int, fmt_money, fmt_opt_date, render, safe_href},
+    web::{
+        Layout, fmt_age, fmt_as_of, fmt_date, fmt_int, fmt_money, fmt_opt_date, render, safe_href,
+    },
 };
 
 /// The routes of this page family.
@@ -223,6 +225,7 @@ struct InvoicesPage {
     past_stale: Option<String>,
     retry_href: String,
     csv_href: String,
+    as_of: Option<String>,
 }
 
 /// `GET /invoices`.
@@ -247,6 +250,11 @@ pub async fn invoices_get(
         (Err(a), Err(_)) => return Err(authed.upstream_failed(a.clone()).await),
         _ => {}
     }
+    let as_of = past
+        .as_ref()
+        .ok()
+        .or(upcoming.as_ref().ok())
+        .map(|(e, _)| fmt_as_of(e.fetched_at));
     let upcoming_stale = upcoming.as_ref().ok().and_then(|(e, f)| stale_note(e, f));
     let past_stale = past.as_ref().ok().and_then(|(e, f)| stale_note(e, f));
     let page = InvoicesPage {
@@ -278,6 +286,7 @@ pub async fn invoices_get(
         past_stale,
         retry_href: authed.here.clone(),
         csv_href: format!("/invoices.csv?key={}", key.id),
+        as_of,
     };
     render(StatusCode::OK, &page)
 }
@@ -469,6 +478,7 @@ struct InvoicePage {
     layout: Layout,
     invoice: InvoiceView,
     stale: Option<String>,
+    as_of: String,
     recon: Result<Vec<ReconView>, String>,
     mismatches: usize,
     lines_csv: String,
@@ -482,7 +492,7 @@ async fn find_invoice(
     authed: &Authed,
     key: &PartnerKey,
     id: &str,
-) -> Result<(Invoice, Option<String>), AppError> {
+) -> Result<(Invoice, Option<String>, String), AppError> {
     let (entry, freshness) = match past_invoices(state, authed, key).await {
         Ok(r) => r,
         Err(e) => return Err(authed.upstream_failed(e).await),
@@ -492,7 +502,11 @@ async fn find_invoice(
         .find(|i| i.id.as_deref() == Some(id))
         .cloned()
         .ok_or_else(|| AppError::NotFound(format!("Key {} has no invoice {id}.", key.id)))?;
-    Ok((invoice, stale_note(&entry, &freshness)))
+    Ok((
+        invoice,
+        stale_note(&entry, &freshness),
+        fmt_as_of(entry.fetched_at),
+    ))
 }
 
 /// `GET /invoices/{id}`.
@@ -503,7 +517,7 @@ pub async fn invoice_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let key = select_key(&authed, Pairs::parse(raw.as_deref()).key()?)?;
-    let (invoice, stale) = find_invoice(&state, &authed, &key, &id).await?;
+    let (invoice, stale, as_of) = find_invoice(&state, &authed, &key, &id).await?;
     let recon = reconcile(&state, &authed, &key, &invoice).await;
     let mismatches = recon.as_ref().map_or(0, |rows| {
         rows.iter()
@@ -523,6 +537,7 @@ pub async fn invoice_get(
         recon: recon.map(|rows| recon_view(&rows, &invoice, key.id)),
         invoice: InvoiceView::new(&invoice, key.id),
         stale,
+        as_of,
         mismatches,
         lines_csv: format!("/invoices/{enc}/lines.csv?key={}", key.id),
         recon_csv: format!("/invoices/{enc}/reconciliation.csv?key={}", key.id),
@@ -610,7 +625,7 @@ pub async fn lines_csv(
 ) -> Result<Response, AppError> {
     let key = select_key(&authed, Pairs::parse(raw.as_deref()).key()?)?;
     let partner = authed.partner()?.name.clone();
-    let (invoice, _) = find_invoice(&state, &authed, &key, &id).await?;
+    let (invoice, _, _) = find_invoice(&state, &authed, &key, &id).await?;
     let mut body = export::header_record(&[
         "invoice_id",
         "description",
@@ -650,7 +665,7 @@ pub async fn reconciliation_csv(
 ) -> Result<Response, AppError> {
     let key = select_key(&authed, Pairs::parse(raw.as_deref()).key()?)?;
     let partner = authed.partner()?.name.clone();
-    let (invoice, _) = find_invoice(&state, &authed, &key, &id).await?;
+    let (invoice, _, _) = find_invoice(&state, &authed, &key, &id).await?;
     let rows = reconcile(&state, &authed, &key, &invoice)
         .await
         .map_err(AppError::BadRequest)?;

@@ -143,6 +143,8 @@ pub struct SummaryPanel {
     pub total_periods: usize,
     /// Set when the upstream failed and this is the last good answer.
     pub stale: Option<String>,
+    /// How old the answer is.
+    pub as_of: String,
 }
 
 #[derive(Template)]
@@ -418,7 +420,12 @@ fn signed(n: i64) -> String {
     }
 }
 
-fn summary_panel(scale: Scale, points: &[SummaryPoint], stale: Option<String>) -> SummaryPanel {
+fn summary_panel(
+    scale: Scale,
+    points: &[SummaryPoint],
+    stale: Option<String>,
+    as_of: String,
+) -> SummaryPanel {
     let keep = match scale {
         Scale::Day => 60,
         Scale::Month => 24,
@@ -459,6 +466,7 @@ fn summary_panel(scale: Scale, points: &[SummaryPoint], stale: Option<String>) -
         shown: shown.len(),
         total_periods: points.len(),
         stale,
+        as_of,
     }
 }
 
@@ -516,7 +524,12 @@ pub async fn overview_get(
                 )),
             };
             match &entry.value {
-                Cached::Summary(points) => Ok(summary_panel(scale, points, stale)),
+                Cached::Summary(points) => Ok(summary_panel(
+                    scale,
+                    points,
+                    stale,
+                    crate::web::fmt_as_of(entry.fetched_at),
+                )),
                 _ => Err(PanelError {
                     message: "Unexpected cache entry.".into(),
                 }),

@@ -90,6 +90,11 @@ async fn invoices_show_past_statuses_amounts_links_and_the_upcoming_estimate() {
     let app = spawn_app().await;
     app.login().await;
     let doc = page(&app, "/invoices").await;
+    assert_eq!(
+        texts(&doc, "#freshness strong"),
+        vec!["just now"],
+        "says how old its data is"
+    );
     let statuses = texts(&doc, "#invoices tbody .status");
     assert_eq!(statuses.len(), 12);
     assert_eq!(

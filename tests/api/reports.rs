@@ -191,6 +191,11 @@ async fn each_row_opens_a_detail_view_with_every_field() {
         .unwrap();
     let d = doc(&app, &format!("/activations/{}?key=70", upgraded.id)).await;
     assert_eq!(texts(&d, "h1"), vec![upgraded.site_name.clone()]);
+    assert_eq!(
+        texts(&d, "#freshness strong"),
+        vec!["just now"],
+        "says how old its data is"
+    );
     let labels = texts(&d, "#fields dt");
     for l in [
         "Product",
