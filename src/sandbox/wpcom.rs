@@ -644,7 +644,7 @@ pub fn generate_invoices(
         let number = 13 - back;
         let status = match back {
             1 => "open",
-            5 => "void",
+            6 => "void",
             _ => "paid",
         };
         let id = format!("in_1Fake{:04}K70", number);
