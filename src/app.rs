@@ -1,9 +1,20 @@
 //! Assembly: the shared state, the router with its layers, and the running application.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
-use axum::{Router, routing::get};
+use axum::{
+    Router, extract::State, http::StatusCode, middleware::from_fn_with_state,
+    response::IntoResponse, routing::get,
+};
 use tokio::net::TcpListener;
+use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::{
@@ -13,6 +24,8 @@ use crate::{
     db::Db,
     index::{Index, IndexSettings},
     pages,
+    ratelimit::RateLimiter,
+    server,
     session_store::SqlSessionStore,
     upstream::WpClient,
     web,
@@ -33,6 +46,10 @@ pub struct AppState {
     pub index: Index,
     /// Cache of the summary and invoice endpoints.
     pub cache: UpstreamCache,
+    /// Set once a shutdown signal arrived: readiness turns 503.
+    pub draining: Arc<AtomicBool>,
+    /// Limits login attempts per client address.
+    pub login_limiter: Arc<RateLimiter>,
 }
 
 /// The session cookie's name: `__Host-` prefixed when served over https.
@@ -64,18 +81,52 @@ pub fn router(state: AppState) -> Router {
                 .saturating_add(60)
                 .min(i64::MAX as u64) as i64,
         )));
-    Router::new()
-        .merge(auth::router())
+    let limits = state.config.limits.clone();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent));
+    let app = Router::new()
+        .merge(auth::router(&state))
         .merge(pages::router())
         .merge(api::router())
         .route("/static/{file}", get(web::static_file))
         .fallback(web::not_found)
-        .layer(sessions)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            web::finish_response,
+        .layer(sessions);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(app)
+        // The deadline answers 503 (not 408), inside the page renderer so it gets headers and a log line.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
         ))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), web::finish_response))
+        .layer(from_fn_with_state(slots, server::shed_load))
+        .layer(from_fn_with_state(limits.max_uri_bytes, server::limit_uri))
         .with_state(state)
+}
+
+/// `GET /healthz`: the process answers; no dependency is checked.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the store answers within a second, and the process is not draining.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.draining.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining");
+    }
+    match tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the store failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store did not answer within 1 s",
+        ),
+    }
 }
 
 /// A built application, bound to its listener.
@@ -97,7 +148,7 @@ impl Application {
             config.redirect_uri(),
             config.upstream_deadline,
         )?;
-        let sessions = SqlSessionStore::new(db.clone());
+        let sessions = SqlSessionStore::new(db.clone(), config.session_key.expose());
         let settings = IndexSettings {
             max_age: config.index_max_age,
             page_size: config.index_page_size,
@@ -105,6 +156,7 @@ impl Application {
         };
         let index = Index::new(db.clone(), wpcom.clone(), settings);
         let cache = UpstreamCache::new(config.cache_ttl);
+        let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
         let state = AppState {
             config: Arc::new(config),
             wpcom,
@@ -112,6 +164,8 @@ impl Application {
             sessions,
             index,
             cache,
+            draining: Arc::default(),
+            login_limiter,
         };
         Ok(Self { listener, state })
     }
@@ -133,13 +187,10 @@ impl Application {
             .sessions
             .clone()
             .spawn_cleanup(Duration::from_secs(300));
+        let limits = self.state.config.limits.clone();
+        let draining = self.state.draining.clone();
         let app = router(self.state);
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+        let result = server::serve(self.listener, app, limits, draining, shutdown_signal()).await;
         cleanup.abort();
         result
     }

@@ -118,6 +118,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         index_page_size: 1000,
         cache_ttl: Duration::from_secs(60),
         access_recheck: Duration::from_secs(3600),
+        session_key: None,
+        session_key_file: None,
+        trusted_proxies: String::new(),
+        login_rate_per_minute: 30,
+        max_concurrent: 1024,
+        request_timeout: Duration::from_secs(30),
+        header_read_timeout: Duration::from_secs(10),
+        shutdown_grace: Duration::from_secs(5),
         log_format: LogFormat::Text,
     };
     let config = Config::from_args(&args_portal, true)?;

@@ -115,6 +115,54 @@ pub struct PortalArgs {
     /// How often a session's partner keys are re-checked with WordPress.com.
     #[arg(long, env = "PORTAL_ACCESS_RECHECK", value_name = "PORTAL_ACCESS_RECHECK", default_value = "60s", value_parser = parse_duration)]
     pub access_recheck: Duration,
+    /// Key (32 bytes, base64 or hex) that encrypts session data at rest; required by `serve`.
+    #[arg(
+        long,
+        env = "PORTAL_SESSION_KEY",
+        value_name = "PORTAL_SESSION_KEY",
+        hide_env_values = true
+    )]
+    pub session_key: Option<String>,
+    /// File holding the session key (wins over the variable).
+    #[arg(
+        long,
+        env = "PORTAL_SESSION_KEY_FILE",
+        value_name = "PORTAL_SESSION_KEY_FILE"
+    )]
+    pub session_key_file: Option<PathBuf>,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
+    #[arg(
+        long,
+        env = "PORTAL_TRUSTED_PROXIES",
+        value_name = "PORTAL_TRUSTED_PROXIES",
+        default_value = ""
+    )]
+    pub trusted_proxies: String,
+    /// Login attempts (start and callback) per client address per minute.
+    #[arg(
+        long,
+        env = "PORTAL_LOGIN_RATE_PER_MINUTE",
+        value_name = "PORTAL_LOGIN_RATE_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub login_rate_per_minute: u32,
+    /// Requests handled at once; more get 503 with Retry-After.
+    #[arg(
+        long,
+        env = "PORTAL_MAX_CONCURRENT",
+        value_name = "PORTAL_MAX_CONCURRENT",
+        default_value_t = 256
+    )]
+    pub max_concurrent: usize,
+    /// Deadline of one request.
+    #[arg(long, env = "PORTAL_REQUEST_TIMEOUT", value_name = "PORTAL_REQUEST_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Time a client has to send its request headers.
+    #[arg(long, env = "PORTAL_HEADER_READ_TIMEOUT", value_name = "PORTAL_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "PORTAL_SHUTDOWN_GRACE", value_name = "PORTAL_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
     /// Log format.
     #[arg(
         long,
@@ -315,6 +363,14 @@ pub struct Config {
     pub access_recheck: Duration,
     /// Whether pages say the data comes from the sandbox.
     pub demo: bool,
+    /// Key encrypting session data at rest.
+    pub session_key: Secret<[u8; 32]>,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<crate::server::IpNet>,
+    /// Login attempts per client address per minute.
+    pub login_rate_per_minute: u32,
+    /// Server limits.
+    pub limits: crate::server::Limits,
 }
 
 impl Config {
@@ -370,7 +426,39 @@ impl Config {
                 "must be positive",
             ));
         }
+        let session_key = session_key(args, demo)?;
+        let trusted_proxies = args
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                crate::server::IpNet::parse(s).ok_or_else(|| {
+                    ConfigError::new(
+                        "PORTAL_TRUSTED_PROXIES",
+                        format!("{s:?} is not an address or network"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if args.max_concurrent == 0 {
+            return Err(ConfigError::new(
+                "PORTAL_MAX_CONCURRENT",
+                "must be positive",
+            ));
+        }
+        let limits = crate::server::Limits {
+            header_read_timeout: args.header_read_timeout,
+            request_timeout: args.request_timeout,
+            max_concurrent: args.max_concurrent,
+            drain_deadline: args.shutdown_grace,
+            ..crate::server::Limits::default()
+        };
         Ok(Self {
+            session_key,
+            trusted_proxies,
+            login_rate_per_minute: args.login_rate_per_minute,
+            limits,
             listen: args.listen,
             public_url,
             wpcom_url: args.wpcom_url.clone(),
@@ -404,6 +492,51 @@ impl Config {
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"
     }
+}
+
+/// The session key: from the file or variable (32 bytes, base64 or hex); `demo` makes a
+/// throwaway one (its sessions end with the process).
+fn session_key(args: &PortalArgs, demo: bool) -> Result<Secret<[u8; 32]>, ConfigError> {
+    let (variable, text) = match (&args.session_key_file, &args.session_key) {
+        (Some(path), _) => (
+            "PORTAL_SESSION_KEY_FILE",
+            std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(
+                    "PORTAL_SESSION_KEY_FILE",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?,
+        ),
+        (None, Some(k)) => ("PORTAL_SESSION_KEY", k.clone()),
+        (None, None) if demo => {
+            let mut key = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+            return Ok(Secret::new(key));
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                "PORTAL_SESSION_KEY",
+                "is required (32 random bytes, base64); generate one with: head -c 32 /dev/urandom | base64",
+            ));
+        }
+    };
+    parse_key(text.trim())
+        .map(Secret::new)
+        .ok_or_else(|| ConfigError::new(variable, "must be 32 bytes, base64 or hex encoded"))
+}
+
+fn parse_key(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?
+    };
+    bytes.try_into().ok()
 }
 
 fn validate_public_url(url: &Url) -> Result<Url, ConfigError> {

@@ -81,6 +81,9 @@ pub enum AppError {
         /// CSRF token for the logout button.
         csrf: String,
     },
+    /// Too many login attempts from one address (429, with the seconds to wait).
+    #[error("rate limited")]
+    TooManyRequests(u64),
     /// CSRF token or origin check failed (403).
     #[error("cross-site request refused")]
     Csrf,
@@ -154,6 +157,14 @@ impl AppError {
                 v.logout_csrf = Some(csrf.clone());
                 v
             }
+            Self::TooManyRequests(wait) => ErrorView::new(
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many login attempts",
+                &format!(
+                    "Too many logins were started from your address. Wait {wait} seconds and try again."
+                ),
+            ),
             Self::Csrf => ErrorView::new(
                 S::FORBIDDEN,
                 "csrf",
@@ -278,6 +289,7 @@ impl IntoResponse for AppError {
         let wait = match &self {
             Self::Upstream { error, .. } => error.retry_after(),
             Self::Store(_) => Some(Duration::from_secs(2)),
+            Self::TooManyRequests(wait) => Some(Duration::from_secs(*wait)),
             _ => None,
         };
         if let Some(wait) = wait

@@ -3,8 +3,19 @@
 //! Unlike the upsert-based stores, `save` here only *updates* an existing row. A request that
 //! was already in flight when its session was logged out therefore cannot bring the session back
 //! (`SECURITY.md` finding 2); `create` inserts and retries on an id collision.
+//!
+//! The session data (which holds the WordPress.com bearer token) is encrypted at rest with
+//! XChaCha20-Poly1305 under `PORTAL_SESSION_KEY`, bound to its session id, so neither a copy of
+//! the database nor a row moved to another id yields a usable token.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use chacha20poly1305::{
+    XChaCha20Poly1305, XNonce,
+    aead::{Aead, KeyInit, Payload},
+};
 use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
@@ -14,15 +25,88 @@ use tower_sessions::{
 use crate::db::Db;
 
 /// Sessions persisted in the portal's database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlSessionStore {
     db: Db,
+    cipher: Arc<XChaCha20Poly1305>,
 }
 
+impl std::fmt::Debug for SqlSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlSessionStore")
+            .field("db", &self.db)
+            .field("cipher", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Prefix of encrypted rows (format version 1).
+const ENCRYPTED: &str = "v1.";
+
 impl SqlSessionStore {
-    /// A store on `db` (the migrations must have run).
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// A store on `db` (the migrations must have run) encrypting with `key`.
+    pub fn new(db: Db, key: &[u8; 32]) -> Self {
+        Self {
+            db,
+            cipher: Arc::new(XChaCha20Poly1305::new(key.into())),
+        }
+    }
+
+    fn encode(&self, record: &Record) -> session_store::Result<String> {
+        use rand::RngCore as _;
+        let plain = serde_json::to_vec(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let id = record.id.to_string();
+        let sealed = self
+            .cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: id.as_bytes(),
+                },
+            )
+            .map_err(|_| session_store::Error::Encode("encryption failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        Ok(format!(
+            "{ENCRYPTED}{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(out)
+        ))
+    }
+
+    fn decode(
+        &self,
+        id: &Id,
+        stored: &str,
+    ) -> session_store::Result<std::collections::HashMap<String, serde_json::Value>> {
+        let bad = || {
+            session_store::Error::Decode(
+                "session data could not be decrypted (wrong PORTAL_SESSION_KEY?)".into(),
+            )
+        };
+        let raw = stored.strip_prefix(ENCRYPTED).ok_or_else(bad)?;
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(raw)
+            .map_err(|_| bad())?;
+        if bytes.len() < 24 {
+            return Err(bad());
+        }
+        let (nonce, sealed) = bytes.split_at(24);
+        let id = id.to_string();
+        let plain = self
+            .cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: id.as_bytes(),
+                },
+            )
+            .map_err(|_| bad())?;
+        serde_json::from_slice(&plain).map_err(|e| session_store::Error::Decode(e.to_string()))
     }
 
     /// Deletes expired rows; returns how many went.
@@ -63,20 +147,16 @@ fn backend(e: sqlx::Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
-fn encode(record: &Record) -> session_store::Result<String> {
-    serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
-}
-
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let data = encode(record)?;
         let expires = record.expiry_date.unix_timestamp();
         let sql = "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (id) DO NOTHING";
         // A collision of two 128-bit random ids is astronomically unlikely; retry anyway.
         for _ in 0..8 {
             let id = record.id.to_string();
+            let data = self.encode(record)?;
             let inserted = match &self.db {
                 Db::Sqlite(p) => sqlx::query(sql)
                     .bind(&id)
@@ -105,7 +185,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = encode(record)?;
+        let data = self.encode(record)?;
         let expires = record.expiry_date.unix_timestamp();
         let id = record.id.to_string();
         // Update only: a row deleted by logout or expiry stays deleted.
@@ -153,8 +233,15 @@ impl SessionStore for SqlSessionStore {
         let Some((data, expires_at)) = row else {
             return Ok(None);
         };
-        let data =
-            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        // A row that does not decrypt (the key was changed) is a session that no longer exists:
+        // the user logs in again instead of seeing an error.
+        let data = match self.decode(id, &data) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring a session that does not decrypt");
+                return Ok(None);
+            }
+        };
         let expiry_date = OffsetDateTime::from_unix_timestamp(expires_at)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record {

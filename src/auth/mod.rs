@@ -35,13 +35,39 @@ use crate::{
     web::{Layout, render},
 };
 
-/// The auth routes.
-pub fn router() -> Router<AppState> {
+/// The auth routes; starting a login and the callback are rate-limited per client address.
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/login", get(login_get))
         .route("/auth/start", get(start_get))
         .route("/auth/callback", get(callback_get))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit,
+        ))
+        .route("/login", get(login_get))
         .route("/logout", post(logout_post))
+}
+
+async fn rate_limit(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, AppError> {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    if let Some(ip) = crate::server::client_ip(peer, forwarded, &state.config.trusted_proxies)
+        && let Err(wait) = state.login_limiter.check(ip)
+    {
+        tracing::warn!(client = %ip, "login rate limit reached");
+        return Err(AppError::TooManyRequests(wait.as_secs().max(1)));
+    }
+    Ok(next.run(req).await)
 }
 
 #[derive(Debug, Deserialize)]

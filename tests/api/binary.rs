@@ -50,6 +50,28 @@ async fn a_missing_or_invalid_setting_stops_start_up_with_one_line_naming_it() {
     )
     .await;
     assert!(e.contains("PORTAL_WPCOM_CLIENT_SECRET_FILE"), "{e}");
+    let e = startup_error(
+        &["serve"],
+        &[
+            ("PORTAL_WPCOM_CLIENT_ID", "1"),
+            ("PORTAL_WPCOM_CLIENT_SECRET", "s"),
+        ],
+    )
+    .await;
+    assert!(
+        e.contains("PORTAL_SESSION_KEY") && e.contains("head -c 32 /dev/urandom"),
+        "{e}"
+    );
+    let e = startup_error(
+        &["serve"],
+        &[
+            ("PORTAL_WPCOM_CLIENT_ID", "1"),
+            ("PORTAL_WPCOM_CLIENT_SECRET", "s"),
+            ("PORTAL_SESSION_KEY", "short"),
+        ],
+    )
+    .await;
+    assert!(e.contains("PORTAL_SESSION_KEY"), "{e}");
     let e = startup_error(&["serve"], &[("PORTAL_LISTEN", "not-an-address")]).await;
     assert!(e.contains("PORTAL_LISTEN"), "{e}");
     let e = startup_error(&["serve"], &[("PORTAL_SESSION_IDLE_TIMEOUT", "soon")]).await;

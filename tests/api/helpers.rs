@@ -68,6 +68,11 @@ pub struct Options {
     pub index_page_size: u32,
     /// A database URL instead of a fresh SQLite file.
     pub database_url: Option<String>,
+    pub trusted_proxies: String,
+    pub login_rate_per_minute: u32,
+    pub max_concurrent: usize,
+    pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Options {
@@ -88,6 +93,11 @@ impl Default for Options {
             access_recheck: Duration::from_secs(60),
             index_page_size: 1000,
             database_url: None,
+            trusted_proxies: String::new(),
+            login_rate_per_minute: 1000,
+            max_concurrent: 256,
+            request_timeout: Duration::from_secs(15),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -145,6 +155,15 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         index_page_size: opts.index_page_size,
         cache_ttl: opts.cache_ttl,
         access_recheck: opts.access_recheck,
+        // A fixed key, so replicas and restarts share sessions as in production.
+        session_key: Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into()),
+        session_key_file: None,
+        trusted_proxies: opts.trusted_proxies.clone(),
+        login_rate_per_minute: opts.login_rate_per_minute,
+        max_concurrent: opts.max_concurrent,
+        request_timeout: opts.request_timeout,
+        header_read_timeout: opts.header_read_timeout,
+        shutdown_grace: Duration::from_secs(2),
         log_format: LogFormat::Text,
     };
     let config = Config::from_args(&args, opts.demo).unwrap();

@@ -14,6 +14,7 @@ mod errors;
 mod helpers;
 mod index;
 mod login;
+mod ops;
 mod pages;
 mod postgres;
 mod reports;

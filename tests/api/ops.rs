@@ -1,0 +1,256 @@
+//! Operating it: health and readiness, request limits, load shedding, deadlines, the
+//! header-read timeout, login rate limits, and session data encrypted at rest.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_and_readiness_answer_without_a_session() {
+    let app = spawn_app().await;
+    let r = app.get("/healthz").await;
+    assert_eq!(
+        (r.status(), r.text().await.unwrap()),
+        (StatusCode::OK, "ok".to_owned())
+    );
+    let r = app.get("/readyz").await;
+    assert_eq!(
+        (r.status(), r.text().await.unwrap()),
+        (StatusCode::OK, "ready".to_owned())
+    );
+    assert_eq!(app.live_sessions().await, 0, "probes create no sessions");
+    app.state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn oversized_uris_headers_and_bodies_are_refused() {
+    let app = spawn_app().await;
+    let long = "x".repeat(9000);
+    assert_eq!(
+        app.get(&format!("/login?next=/{long}")).await.status(),
+        StatusCode::URI_TOO_LONG
+    );
+    let r = new_client()
+        .get(app.url("/login"))
+        .header("x-big", "y".repeat(70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    app.login().await;
+    let r = app
+        .client
+        .post(app.url("/logout"))
+        .body(format!("csrf={}", "z".repeat(20 * 1024)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        app.get("/").await.status(),
+        StatusCode::OK,
+        "still logged in"
+    );
+}
+
+#[tokio::test]
+async fn load_beyond_the_concurrency_limit_is_shed_with_503_and_retry_after() {
+    let app = spawn_with(Options {
+        max_concurrent: 2,
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.control(
+        "latency",
+        serde_json::json!({"path_prefix": "/wpcom/v2/jetpack-partners/7/key/70/stripe", "ms": 800}),
+    )
+    .await;
+    let mut requests = Vec::new();
+    for _ in 0..6 {
+        let (client, url) = (app.client.clone(), app.url("/invoices"));
+        requests.push(tokio::spawn(async move {
+            let r = client.get(url).send().await.unwrap();
+            (
+                r.status(),
+                r.headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }));
+    }
+    let mut ok = 0;
+    let mut shed = 0;
+    for r in requests {
+        match r.await.unwrap() {
+            (StatusCode::OK, _) => ok += 1,
+            (StatusCode::SERVICE_UNAVAILABLE, Some(retry)) if retry == "1" => shed += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 2, "two slots");
+    assert_eq!(shed, 4, "the rest are refused at once, not queued");
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_gets_503() {
+    let app = spawn_with(Options {
+        request_timeout: Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.control("latency", serde_json::json!({"path_prefix": "/wpcom/v2/jetpack-partners/7/key/70/stripe", "ms": 3000})).await;
+    let started = Instant::now();
+    let r = app.get("/invoices").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert!(r.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn a_client_that_sends_headers_slowly_is_cut_off() {
+    let app = spawn_with(Options {
+        header_read_timeout: Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+    let addr = app.addr.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server closed the connection");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(buf.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+#[tokio::test]
+async fn starting_logins_is_rate_limited_per_client_address() {
+    let app = spawn_with(Options {
+        login_rate_per_minute: 5,
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(
+            new_client()
+                .get(app.url("/auth/start"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+    let r = new_client()
+        .get(app.url("/auth/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        texts(&html(&r.text().await.unwrap()), "h1"),
+        vec!["Too many login attempts"]
+    );
+    // Forwarded addresses do not count from an untrusted peer.
+    let r = new_client()
+        .get(app.url("/auth/start"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The login page itself is not limited.
+    assert_eq!(
+        new_client()
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let app = spawn_with(Options {
+        login_rate_per_minute: 2,
+        trusted_proxies: "127.0.0.1/32".into(),
+        ..Options::default()
+    })
+    .await;
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        for _ in 0..2 {
+            let r = new_client()
+                .get(app.url("/auth/start"))
+                .header("x-forwarded-for", client)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{client}");
+        }
+    }
+    let r = new_client()
+        .get(app.url("/auth/start"))
+        .header("x-forwarded-for", "198.51.100.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn the_session_store_holds_no_readable_token() {
+    let app = spawn_app().await;
+    app.login().await;
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+    let token = app.sandbox.issued_tokens().remove(0);
+    // Checkpoint the WAL so every byte is in the main file, then read the files.
+    if let partner_portal::db::Db::Sqlite(pool) = &app.state.db {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let mut bytes = std::fs::read(&app.db_path).unwrap();
+    bytes.extend(std::fs::read(app.db_path.with_extension("db-wal")).unwrap_or_default());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains(&token),
+        "the bearer token is readable in the database file"
+    );
+    assert!(
+        !text.contains("hostadmin"),
+        "session data is encrypted as a whole"
+    );
+}
