@@ -30,6 +30,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the WordPress.com sandbox alone, for other tools to point at.
     Sandbox(SandboxArgs),
+    /// Validate the `serve` configuration and reach the database; exit non-zero with the reason.
+    CheckConfig(PortalArgs),
     /// Measure sync time, memory, page latency and upstream calls; print the figures.
     Bench(crate::bench::BenchArgs),
 }

@@ -71,6 +71,30 @@ impl Db {
         Ok(Self::Sqlite(pool))
     }
 
+    /// Connects without migrating and checks that the database answers (for `check-config`).
+    pub async fn check(url: &str) -> Result<(), DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await
+                .map_err(DbError::Connect)?;
+            return Self::Postgres(pool).ping().await.map_err(DbError::Connect);
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbError::Url(e.to_string()))?
+            .create_if_missing(true);
+        prepare_sqlite_file(options.get_filename())?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(DbError::Connect)?;
+        Self::Sqlite(pool).ping().await.map_err(DbError::Connect)
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {

@@ -45,6 +45,10 @@ async fn main() -> ExitCode {
             telemetry::init(args.log_format);
             sandbox(args).await
         }
+        Command::CheckConfig(args) => {
+            telemetry::init_with_default(args.log_format, "warn");
+            check_config(args).await
+        }
         Command::Bench(args) => {
             // Figures on stdout; only warnings in the log unless RUST_LOG says otherwise.
             telemetry::init_with_default(partner_portal::config::LogFormat::Text, "warn");
@@ -73,6 +77,21 @@ async fn serve(args: partner_portal::config::PortalArgs) -> anyhow::Result<()> {
     let app = Application::build(config, listener).await?;
     tracing::info!(addr = %app.local_addr()?, "partner-portal listening");
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn check_config(args: partner_portal::config::PortalArgs) -> anyhow::Result<()> {
+    let config = Config::from_args(&args, false)?;
+    partner_portal::db::Db::check(&config.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("PORTAL_DATABASE_URL: {e}"))?;
+    #[allow(clippy::print_stdout, reason = "the command's answer")]
+    {
+        println!(
+            "configuration OK: public URL {}, WordPress.com {}, database reachable",
+            config.public_url, config.wpcom_url
+        );
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ mod login;
 mod ops;
 mod pages;
 mod postgres;
+mod process;
 mod reports;
 mod sandbox;
 mod security;

@@ -13,7 +13,7 @@ use sqlx::Connection as _;
 use crate::helpers::*;
 
 /// A fresh, empty database on the test server, or `None` (after a loud warning) without one.
-async fn fresh_database() -> Option<String> {
+pub async fn fresh_database() -> Option<String> {
     let Ok(admin) = std::env::var("PORTAL_TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("CI").is_err(),
