@@ -21,6 +21,7 @@ use crate::{
     api, auth,
     cache::UpstreamCache,
     config::Config,
+    config::MetricsAt,
     db::Db,
     index::{Index, IndexSettings},
     pages,
@@ -90,10 +91,13 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(web::static_file))
         .fallback(web::not_found)
         .layer(sessions);
-    Router::new()
+    let mut ops = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .merge(app)
+        .route("/readyz", get(readyz));
+    if state.config.metrics == MetricsAt::Main {
+        ops = ops.route("/metrics", get(metrics));
+    }
+    ops.merge(app)
         // The deadline answers 503 (not 408), inside the page renderer so it gets headers and a log line.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -104,6 +108,23 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(slots, server::shed_load))
         .layer(from_fn_with_state(limits.max_uri_bytes, server::limit_uri))
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text, with the live session count.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let sessions = state.sessions.count_live().await.unwrap_or(-1) as f64;
+    let body = crate::metrics::render(&[(
+        "portal_sessions_active",
+        "Sessions in the store that have not expired.",
+        sessions,
+    )]);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
 }
 
 /// `GET /healthz`: the process answers; no dependency is checked.
@@ -189,9 +210,25 @@ impl Application {
             .spawn_cleanup(Duration::from_secs(300));
         let limits = self.state.config.limits.clone();
         let draining = self.state.draining.clone();
+        let metrics_task = match self.state.config.metrics {
+            MetricsAt::Separate(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                tracing::info!(%addr, "metrics listening");
+                let app = Router::new()
+                    .route("/metrics", get(metrics))
+                    .with_state(self.state.clone());
+                Some(tokio::spawn(
+                    async move { axum::serve(listener, app).await },
+                ))
+            }
+            _ => None,
+        };
         let app = router(self.state);
         let result = server::serve(self.listener, app, limits, draining, shutdown_signal()).await;
         cleanup.abort();
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         result
     }
 }

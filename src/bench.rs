@@ -126,6 +126,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(30),
         header_read_timeout: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(5),
+        metrics: "off".into(),
         log_format: LogFormat::Text,
     };
     let config = Config::from_args(&args_portal, true)?;

@@ -82,6 +82,14 @@ impl UpstreamCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Cached, UpstreamError>>,
     {
+        let endpoint = key.0;
+        if let Some(entry) = self.fresh.get(&key).await {
+            crate::metrics::inc(
+                "portal_cache_requests_total",
+                &[("endpoint", endpoint), ("result", "hit")],
+            );
+            return Ok((entry, Freshness::Fresh));
+        }
         let result = self
             .fresh
             .try_get_with(key.clone(), async move {
@@ -95,6 +103,10 @@ impl UpstreamCache {
             .await;
         match result {
             Ok(entry) => {
+                crate::metrics::inc(
+                    "portal_cache_requests_total",
+                    &[("endpoint", endpoint), ("result", "miss")],
+                );
                 self.last_good.insert(key, entry.clone()).await;
                 Ok((entry, Freshness::Fresh))
             }

@@ -162,6 +162,15 @@ pub struct PortalArgs {
     /// Time a client has to send its request headers.
     #[arg(long, env = "PORTAL_HEADER_READ_TIMEOUT", value_name = "PORTAL_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// Prometheus metrics: `off`, `on` (at /metrics on the main port) or an address to serve
+    /// them on separately (e.g. `127.0.0.1:9100`).
+    #[arg(
+        long,
+        env = "PORTAL_METRICS",
+        value_name = "PORTAL_METRICS",
+        default_value = "off"
+    )]
+    pub metrics: String,
     /// Time in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "PORTAL_SHUTDOWN_GRACE", value_name = "PORTAL_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -373,6 +382,19 @@ pub struct Config {
     pub login_rate_per_minute: u32,
     /// Server limits.
     pub limits: crate::server::Limits,
+    /// Where metrics are served.
+    pub metrics: MetricsAt,
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAt {
+    /// Not at all.
+    Off,
+    /// On the main port.
+    Main,
+    /// On a separate listener.
+    Separate(SocketAddr),
 }
 
 impl Config {
@@ -456,7 +478,18 @@ impl Config {
             drain_deadline: args.shutdown_grace,
             ..crate::server::Limits::default()
         };
+        let metrics = match args.metrics.trim() {
+            "" | "off" | "false" => MetricsAt::Off,
+            "on" | "true" | "main" => MetricsAt::Main,
+            addr => MetricsAt::Separate(addr.parse().map_err(|_| {
+                ConfigError::new(
+                    "PORTAL_METRICS",
+                    "must be off, on, or an address like 127.0.0.1:9100",
+                )
+            })?),
+        };
         Ok(Self {
+            metrics,
             session_key,
             trusted_proxies,
             login_rate_per_minute: args.login_rate_per_minute,

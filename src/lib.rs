@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod index;
+pub mod metrics;
 pub mod pages;
 pub mod products;
 pub mod ratelimit;

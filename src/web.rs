@@ -170,6 +170,20 @@ pub async fn finish_response(
     let route = route
         .as_deref()
         .unwrap_or(if status == 404 { "<unmatched>" } else { "" });
+    let status_text = status.to_string();
+    crate::metrics::inc(
+        "portal_http_requests_total",
+        &[
+            ("route", route),
+            ("method", method.as_str()),
+            ("status", &status_text),
+        ],
+    );
+    crate::metrics::observe(
+        "portal_http_request_duration_seconds",
+        &[("route", route)],
+        latency_ms / 1000.0,
+    );
     tracing::info!(request_id = %request_id, method = %method, route, path = %path, status, latency_ms, "request");
     response
 }

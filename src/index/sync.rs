@@ -266,6 +266,17 @@ impl Index {
                 self.db.transaction(&[failed, partial]).await
             }
         };
+        crate::metrics::inc(
+            "portal_index_syncs_total",
+            &[(
+                "outcome",
+                if result.is_ok() {
+                    "completed"
+                } else {
+                    "failed"
+                },
+            )],
+        );
         match (&result, outcome) {
             (Ok(()), Ok(())) => tracing::info!(
                 key,

@@ -227,6 +227,10 @@ impl WpClient {
         let body = read_capped(response)
             .await
             .map_err(ExchangeError::Upstream)?;
+        crate::metrics::inc(
+            "portal_upstream_calls_total",
+            &[("endpoint", "token"), ("outcome", status.as_str())],
+        );
         tracing::info!(
             endpoint = "token",
             status = status.as_u16(),
@@ -396,10 +400,7 @@ impl WpClient {
                 Err(e) if e.is_transient() => Some(backoff(attempt)),
                 Err(_) => None,
             };
-            let outcome = match &result {
-                Ok(raw) => raw.status.as_u16().to_string(),
-                Err(e) => format!("{e:?}"),
-            };
+            let outcome = outcome_label(&result);
             match retry_in {
                 Some(wait)
                     if attempt < MAX_ATTEMPTS && started.elapsed() + wait < self.deadline =>
@@ -414,6 +415,10 @@ impl WpClient {
                     tokio::time::sleep(wait).await;
                 }
                 _ => {
+                    crate::metrics::inc(
+                        "portal_upstream_calls_total",
+                        &[("endpoint", endpoint), ("outcome", &outcome)],
+                    );
                     tracing::info!(
                         endpoint,
                         attempt,
@@ -470,6 +475,17 @@ impl WpClient {
         let raw = self.get_raw(endpoint, token, segments, query).await?;
         classify(&raw)?;
         serde_json::from_slice(&raw.body).map_err(|_| UpstreamError::Decode)
+    }
+}
+
+/// A bounded label for a call's outcome: the HTTP status, or the kind of failure.
+fn outcome_label(result: &Result<RawResponse, UpstreamError>) -> String {
+    match result {
+        Ok(raw) => raw.status.as_u16().to_string(),
+        Err(UpstreamError::Timeout) => "timeout".into(),
+        Err(UpstreamError::TooLarge(_)) => "too_large".into(),
+        Err(UpstreamError::Decode) => "decode".into(),
+        Err(_) => "transport".into(),
     }
 }
 

@@ -73,6 +73,7 @@ pub struct Options {
     pub max_concurrent: usize,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
+    pub metrics: String,
 }
 
 impl Default for Options {
@@ -98,6 +99,7 @@ impl Default for Options {
             max_concurrent: 256,
             request_timeout: Duration::from_secs(15),
             header_read_timeout: Duration::from_secs(10),
+            metrics: "off".into(),
         }
     }
 }
@@ -164,6 +166,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         request_timeout: opts.request_timeout,
         header_read_timeout: opts.header_read_timeout,
         shutdown_grace: Duration::from_secs(2),
+        metrics: opts.metrics.clone(),
         log_format: LogFormat::Text,
     };
     let config = Config::from_args(&args, opts.demo).unwrap();

@@ -254,3 +254,81 @@ async fn the_session_store_holds_no_readable_token() {
         "session data is encrypted as a whole"
     );
 }
+
+#[tokio::test]
+async fn metrics_are_off_unless_enabled_then_count_requests_upstream_calls_cache_and_syncs() {
+    let off = spawn_app().await;
+    assert_eq!(off.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+
+    let app = spawn_with(Options {
+        metrics: "on".into(),
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    app.get("/invoices").await;
+    app.get("/invoices").await;
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = r.text().await.unwrap();
+    for expected in [
+        r#"portal_http_requests_total{route="/invoices",method="GET",status="200"}"#,
+        r#"portal_http_request_duration_seconds_bucket{route="/activations",le="+Inf"}"#,
+        r#"portal_upstream_calls_total{endpoint="invoices",outcome="200"}"#,
+        r#"portal_upstream_calls_total{endpoint="token",outcome="200"}"#,
+        r#"portal_cache_requests_total{endpoint="invoices",result="miss"}"#,
+        r#"portal_cache_requests_total{endpoint="invoices",result="hit"}"#,
+        r#"portal_index_syncs_total{outcome="completed"}"#,
+        "# TYPE portal_sessions_active gauge",
+    ] {
+        assert!(text.contains(expected), "missing {expected}");
+    }
+    let sessions: f64 = text
+        .lines()
+        .find(|l| l.starts_with("portal_sessions_active "))
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(sessions >= 1.0);
+}
+
+#[tokio::test]
+async fn metrics_can_be_served_on_a_separate_address() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_with(Options {
+        metrics: format!("127.0.0.1:{port}"),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        StatusCode::NOT_FOUND,
+        "not on the main port"
+    );
+    let mut text = String::new();
+    for _ in 0..50 {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+            text = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        text.contains("# TYPE portal_http_requests_total counter"),
+        "{text}"
+    );
+}

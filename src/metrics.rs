@@ -1,0 +1,165 @@
+//! Prometheus metrics in the text exposition format.
+//!
+//! One process-wide registry, like the `metrics` crate's global recorder: counters and latency
+//! histograms are recorded where things happen (request log, upstream client, cache, index
+//! sync) without threading a handle through every constructor. Label values come from bounded
+//! sets (route patterns, endpoint names, outcomes), never from user input.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{Mutex, OnceLock},
+};
+
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+type Key = (&'static str, String);
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    counters: BTreeMap<Key, u64>,
+    histograms: BTreeMap<Key, Histogram>,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(Mutex::default)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Registry> {
+    registry()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Adds one to the counter `name{labels}`.
+pub fn inc(name: &'static str, pairs: &[(&str, &str)]) {
+    *lock().counters.entry((name, labels(pairs))).or_default() += 1;
+}
+
+/// Records `seconds` in the histogram `name{labels}`.
+pub fn observe(name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
+    let mut r = lock();
+    let h = r.histograms.entry((name, labels(pairs))).or_default();
+    if h.counts.is_empty() {
+        h.counts = vec![0; BUCKETS.len()];
+    }
+    for (i, le) in BUCKETS.iter().enumerate() {
+        if seconds <= *le {
+            h.counts[i] += 1;
+        }
+    }
+    h.sum += seconds;
+    h.count += 1;
+}
+
+const HELP: &[(&str, &str, &str)] = &[
+    (
+        "portal_http_requests_total",
+        "counter",
+        "HTTP requests by route, method and status.",
+    ),
+    (
+        "portal_http_request_duration_seconds",
+        "histogram",
+        "HTTP request latency by route.",
+    ),
+    (
+        "portal_upstream_calls_total",
+        "counter",
+        "WordPress.com calls by endpoint and outcome.",
+    ),
+    (
+        "portal_cache_requests_total",
+        "counter",
+        "Summary and invoice cache lookups by endpoint and result.",
+    ),
+    (
+        "portal_index_syncs_total",
+        "counter",
+        "Activations index syncs by outcome.",
+    ),
+];
+
+/// The exposition text, with `gauges` (name, help, value) appended.
+pub fn render(gauges: &[(&str, &str, f64)]) -> String {
+    let r = lock();
+    let mut out = String::new();
+    for (name, kind, help) in HELP {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        if *kind == "counter" {
+            for ((n, l), v) in r.counters.iter().filter(|((n, _), _)| n == name) {
+                let _ = writeln!(out, "{n}{{{l}}} {v}");
+            }
+        } else {
+            for ((n, l), h) in r.histograms.iter().filter(|((n, _), _)| n == name) {
+                let sep = if l.is_empty() { "" } else { "," };
+                for (i, le) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(out, "{n}_bucket{{{l}{sep}le=\"{le}\"}} {}", h.counts[i]);
+                }
+                let _ = writeln!(out, "{n}_bucket{{{l}{sep}le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "{n}_sum{{{l}}} {}", h.sum);
+                let _ = writeln!(out, "{n}_count{{{l}}} {}", h.count);
+            }
+        }
+    }
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_histograms_render_in_the_text_format() {
+        inc("portal_index_syncs_total", &[("outcome", "ok\"x")]);
+        observe(
+            "portal_http_request_duration_seconds",
+            &[("route", "/t")],
+            0.02,
+        );
+        let text = render(&[("portal_sessions_active", "Live sessions.", 3.0)]);
+        assert!(
+            text.contains(r#"portal_index_syncs_total{outcome="ok\"x"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"portal_http_request_duration_seconds_bucket{route="/t",le="0.025"} 1"#
+            )
+        );
+        assert!(
+            text.contains(r#"portal_http_request_duration_seconds_bucket{route="/t",le="0.01"} 0"#)
+        );
+        assert!(text.contains("# TYPE portal_sessions_active gauge\nportal_sessions_active 3"));
+    }
+}
