@@ -1,5 +1,5 @@
 # Common tasks, one command each.
-.PHONY: demo test lint fmt release sandbox
+.PHONY: demo test lint fmt release sandbox bench deny
 
 demo:        ## Run the dashboard with the built-in WordPress.com sandbox
 	cargo run --release -- demo
@@ -9,6 +9,12 @@ sandbox:     ## Run the WordPress.com sandbox alone (control API on)
 
 test:        ## Everything CI runs
 	scripts/test
+
+bench:       ## Sync/latency/memory figures against 100,000 sandbox activations
+	scripts/bench
+
+deny:        ## cargo deny with the offline advisory database
+	scripts/deny
 
 lint:
 	cargo clippy --all-targets -- -D warnings

@@ -111,6 +111,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         client_secret_file: None,
         pkce: true,
         database_url: Some(format!("sqlite://{}", dir.join("bench.db").display())),
+        database_url_file: None,
         session_idle_timeout: Duration::from_secs(3600),
         session_absolute_timeout: Duration::from_secs(3600),
         upstream_deadline: Duration::from_secs(30),

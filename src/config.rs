@@ -95,6 +95,13 @@ pub struct PortalArgs {
     /// Database URL: `sqlite://path` or `postgres://...`.
     #[arg(long, env = "PORTAL_DATABASE_URL", value_name = "PORTAL_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// File holding the database URL (wins over the variable; for passwords kept as secrets).
+    #[arg(
+        long,
+        env = "PORTAL_DATABASE_URL_FILE",
+        value_name = "PORTAL_DATABASE_URL_FILE"
+    )]
+    pub database_url_file: Option<PathBuf>,
     /// Log a session out after this long without a request (e.g. `30m`).
     #[arg(long, env = "PORTAL_SESSION_IDLE_TIMEOUT", value_name = "PORTAL_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
     pub session_idle_timeout: Duration,
@@ -431,10 +438,20 @@ impl Config {
         if client_secret.is_empty() {
             return Err(ConfigError::new("PORTAL_WPCOM_CLIENT_SECRET", "is empty"));
         }
-        let database_url = args
-            .database_url
-            .clone()
-            .unwrap_or_else(|| "sqlite://data/partner-portal.db".to_owned());
+        let database_url = match &args.database_url_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| {
+                    ConfigError::new(
+                        "PORTAL_DATABASE_URL_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?,
+            None => args
+                .database_url
+                .clone()
+                .unwrap_or_else(|| "sqlite://data/partner-portal.db".to_owned()),
+        };
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))

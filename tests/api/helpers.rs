@@ -145,6 +145,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         client_secret: Some("fake-secret".into()),
         client_secret_file: None,
         pkce: opts.pkce,
+        database_url_file: None,
         database_url: Some(
             opts.database_url
                 .clone()
