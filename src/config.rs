@@ -30,6 +30,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the WordPress.com sandbox alone, for other tools to point at.
     Sandbox(SandboxArgs),
+    /// Ask a running portal's `/healthz` (for container health checks, which have no shell).
+    Healthcheck(HealthcheckArgs),
     /// Validate the `serve` configuration and reach the database; exit non-zero with the reason.
     CheckConfig(PortalArgs),
     /// Measure sync time, memory, page latency and upstream calls; print the figures.
@@ -190,6 +192,20 @@ pub struct PortalArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+}
+
+/// Settings of `healthcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// The address the portal listens on (its `/healthz` is asked on the loopback interface
+    /// when it listens on all interfaces).
+    #[arg(
+        long,
+        env = "PORTAL_LISTEN",
+        value_name = "PORTAL_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
 }
 
 /// Settings of `demo`.

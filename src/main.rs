@@ -45,6 +45,7 @@ async fn main() -> ExitCode {
             telemetry::init(args.log_format);
             sandbox(args).await
         }
+        Command::Healthcheck(args) => healthcheck(args).await,
         Command::CheckConfig(args) => {
             telemetry::init_with_default(args.log_format, "warn");
             check_config(args).await
@@ -77,6 +78,22 @@ async fn serve(args: partner_portal::config::PortalArgs) -> anyhow::Result<()> {
     let app = Application::build(config, listener).await?;
     tracing::info!(addr = %app.local_addr()?, "partner-portal listening");
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn healthcheck(args: partner_portal::config::HealthcheckArgs) -> anyhow::Result<()> {
+    let url = format!("{}healthz", derived_public_url(args.listen)?);
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {}", e.without_url()))?;
+    if !response.status().is_success() {
+        anyhow::bail!("{url} answered {}", response.status());
+    }
     Ok(())
 }
 

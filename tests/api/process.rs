@@ -299,6 +299,32 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
 }
 
 #[tokio::test]
+async fn healthcheck_asks_a_running_portal() {
+    let port = free_port();
+    let (_sandbox, sandbox_url) = sandbox(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _portal = serve(
+        port,
+        port,
+        &sandbox_url,
+        &format!("sqlite://{}", dir.path().join("h.db").display()),
+    )
+    .await;
+    let ok = command(&["healthcheck"])
+        .env("PORTAL_LISTEN", format!("0.0.0.0:{port}"))
+        .status()
+        .await
+        .unwrap();
+    assert!(ok.success(), "healthy portal");
+    let down = command(&["healthcheck"])
+        .env("PORTAL_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .status()
+        .await
+        .unwrap();
+    assert!(!down.success(), "nothing listening");
+}
+
+#[tokio::test]
 async fn check_config_validates_and_reaches_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let ok = command(&["check-config"])
