@@ -486,6 +486,38 @@ struct BuildingPage {
     running: bool,
 }
 
+/// The key's complete index copy (starting a sync if needed), or a sentence for a panel saying
+/// why not yet, ending with `what` (e.g. "These figures appear").
+pub async fn index_copy(
+    state: &AppState,
+    authed: &Authed,
+    key: &PartnerKey,
+    what: &str,
+) -> Result<SyncState, String> {
+    let partner_id = authed.partner().map_err(|_| "no partner".to_owned())?.id;
+    let sync = match state
+        .index
+        .ensure_fresh(&authed.data.token, partner_id, key.id, false)
+        .await
+    {
+        Ok((sync, _)) => sync,
+        Err(e) => {
+            tracing::error!(error = %e, "index state query failed");
+            return Err(
+                "The activations index could not be read. Try again in a moment.".to_owned(),
+            );
+        }
+    };
+    if sync.has_copy() {
+        Ok(sync)
+    } else {
+        Err(format!(
+            "The activations index for this key is being built ({}). {what} when it is ready.",
+            progress(&sync)
+        ))
+    }
+}
+
 /// Makes sure the key has a copy (starting a sync if needed). Without a complete copy yet,
 /// returns the progress page to show instead.
 pub async fn indexed(

@@ -162,11 +162,18 @@ fn stale_note(entry: &Entry, freshness: &Freshness) -> Option<String> {
     }
 }
 
-async fn past_invoices(
+/// One of the key's cached invoice answers, fetched with the session's token on a miss.
+async fn cached<F, Fut>(
     state: &AppState,
     authed: &Authed,
     key: &PartnerKey,
-) -> Result<(Arc<Entry>, Freshness), UpstreamError> {
+    endpoint: &'static str,
+    fetch: F,
+) -> Result<(Arc<Entry>, Freshness), UpstreamError>
+where
+    F: FnOnce(crate::upstream::WpClient, crate::upstream::BearerToken, u64, u64) -> Fut,
+    Fut: std::future::Future<Output = Result<Cached, UpstreamError>>,
+{
     let partner_id = authed
         .partner()
         .map_err(|_| UpstreamError::Forbidden {
@@ -176,13 +183,30 @@ async fn past_invoices(
     let (wpcom, token, key_id) = (state.wpcom.clone(), authed.data.token.clone(), key.id);
     state
         .cache
-        .get(("invoices", key_id, String::new()), move || async move {
-            wpcom
-                .invoices(&token, partner_id, key_id)
-                .await
-                .map(Cached::Invoices)
+        .get((endpoint, key_id, String::new()), move || {
+            fetch(wpcom, token, partner_id, key_id)
         })
         .await
+}
+
+async fn past_invoices(
+    state: &AppState,
+    authed: &Authed,
+    key: &PartnerKey,
+) -> Result<(Arc<Entry>, Freshness), UpstreamError> {
+    cached(
+        state,
+        authed,
+        key,
+        "invoices",
+        |wpcom, token, partner, key| async move {
+            wpcom
+                .invoices(&token, partner, key)
+                .await
+                .map(Cached::Invoices)
+        },
+    )
+    .await
 }
 
 async fn upcoming_invoice(
@@ -190,22 +214,19 @@ async fn upcoming_invoice(
     authed: &Authed,
     key: &PartnerKey,
 ) -> Result<(Arc<Entry>, Freshness), UpstreamError> {
-    let partner_id = authed
-        .partner()
-        .map_err(|_| UpstreamError::Forbidden {
-            code: "no_partner".into(),
-        })?
-        .id;
-    let (wpcom, token, key_id) = (state.wpcom.clone(), authed.data.token.clone(), key.id);
-    state
-        .cache
-        .get(("upcoming", key_id, String::new()), move || async move {
+    cached(
+        state,
+        authed,
+        key,
+        "upcoming",
+        |wpcom, token, partner, key| async move {
             wpcom
-                .upcoming_invoice(&token, partner_id, key_id)
+                .upcoming_invoice(&token, partner, key)
                 .await
                 .map(|u| Cached::Upcoming(u.map(Box::new)))
-        })
-        .await
+        },
+    )
+    .await
 }
 
 fn invoices_of(entry: &Entry) -> &[Invoice] {
@@ -396,22 +417,11 @@ async fn reconcile(
             "This invoice has no billing period, so it cannot be compared with the index.".into(),
         );
     };
-    let partner_id = authed.partner().map_err(|_| "no partner".to_owned())?.id;
+    let sync = activations::index_copy(state, authed, key, "The reconciliation appears").await?;
     let store = |e: sqlx::Error| {
         tracing::error!(error = %e, "reconciliation query failed");
         "The activations index could not be read. Try again in a moment.".to_owned()
     };
-    let (sync, _) = state
-        .index
-        .ensure_fresh(&authed.data.token, partner_id, key.id, false)
-        .await
-        .map_err(store)?;
-    if !sync.has_copy() {
-        return Err(format!(
-            "The activations index for this key is being built ({}). The reconciliation appears when it is ready.",
-            activations::progress(&sync)
-        ));
-    }
     let mut rows = invoiced_by_family(invoice);
     let groups: Vec<Vec<i64>> = rows.iter().map(|r| r.ids.clone()).collect();
     let counts = state

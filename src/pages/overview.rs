@@ -306,22 +306,11 @@ async fn index_panels(
     key: &crate::upstream::PartnerKey,
     period: &str,
 ) -> Result<IndexPanels, String> {
-    let partner_id = authed.partner().map_err(|_| "no partner".to_owned())?.id;
+    let sync = activations::index_copy(state, authed, key, "These figures appear").await?;
     let store = |e: sqlx::Error| {
         tracing::error!(error = %e, "index query failed");
         "The activations index could not be read. Try again in a moment.".to_owned()
     };
-    let (sync, _) = state
-        .index
-        .ensure_fresh(&authed.data.token, partner_id, key.id, false)
-        .await
-        .map_err(store)?;
-    if !sync.has_copy() {
-        return Err(format!(
-            "The activations index for this key is being built ({}). These figures appear when it is ready.",
-            activations::progress(&sync)
-        ));
-    }
     let today = Utc::now().date_naive();
     let (current, previous, unit) =
         periods(period, today).ok_or_else(|| "Unknown period.".to_owned())?;
