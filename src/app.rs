@@ -14,6 +14,7 @@ use axum::{
     response::IntoResponse, routing::get,
 };
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
@@ -97,7 +98,9 @@ pub fn router(state: AppState) -> Router {
     if state.config.metrics == MetricsAt::Main {
         ops = ops.route("/metrics", get(metrics));
     }
-    ops.merge(app)
+    let base = state.config.base_path().to_owned();
+    let router = ops
+        .merge(app)
         // The deadline answers 503 (not 408), inside the page renderer so it gets headers and a log line.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -107,7 +110,37 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), web::finish_response))
         .layer(from_fn_with_state(slots, server::shed_load))
         .layer(from_fn_with_state(limits.max_uri_bytes, server::limit_uri))
-        .with_state(state)
+        .with_state(state);
+    if base.is_empty() {
+        return router;
+    }
+    // Under a sub-path the routes still start at `/`: the prefix is taken off before routing
+    // (a proxy may pass it on or strip it; both work), and `web::finish_response` puts it back
+    // on redirects while the templates put it on links.
+    Router::new().fallback_service(router.map_request(move |req| strip_base(&base, req)))
+}
+
+/// `/partners/activations?x` becomes `/activations?x`; paths outside `base` stay as they are.
+fn strip_base(base: &str, mut req: axum::extract::Request) -> axum::extract::Request {
+    let uri = req.uri();
+    let rest = match uri.path().strip_prefix(base) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return req,
+    };
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    let Ok(pq) = path_and_query.parse() else {
+        return req;
+    };
+    parts.path_and_query = Some(pq);
+    if let Ok(stripped) = axum::http::Uri::from_parts(parts) {
+        *req.uri_mut() = stripped;
+    }
+    req
 }
 
 /// `GET /metrics`: Prometheus text, with the live session count.

@@ -556,6 +556,12 @@ impl Config {
         self.public_url.as_str().trim_end_matches('/').to_owned()
     }
 
+    /// The path the portal is served under, without a trailing slash: `""` at the root,
+    /// `"/partners"` for `https://intranet.example/partners/`.
+    pub fn base_path(&self) -> &str {
+        self.public_url.path().trim_end_matches('/')
+    }
+
     /// Whether cookies must be `Secure`.
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"

@@ -56,6 +56,9 @@ pub struct Layout {
     pub csrf: String,
     /// Request id (error pages).
     pub request_id: String,
+    /// The public URL's path without its trailing slash (`""` or `"/partners"`); templates
+    /// put it before every internal link, which the handlers build from `/`.
+    pub base: String,
 }
 
 impl Layout {
@@ -64,6 +67,7 @@ impl Layout {
         Self {
             title: title.to_owned(),
             demo: state.config.demo,
+            base: state.config.base_path().to_owned(),
             ..Self::default()
         }
     }
@@ -105,6 +109,7 @@ impl Layout {
             path,
             csrf: authed.data.csrf.expose().clone(),
             request_id: String::new(),
+            base: state.config.base_path().to_owned(),
         }
     }
 
@@ -161,6 +166,7 @@ pub async fn finish_response(
         response = error_response(&state, &view, &path, &request_id, response);
     }
     let headers = response.headers_mut();
+    prefix_location(state.config.base_path(), headers);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, v);
     }
@@ -186,6 +192,22 @@ pub async fn finish_response(
     );
     tracing::info!(request_id = %request_id, method = %method, route, path = %path, status, latency_ms, "request");
     response
+}
+
+/// Handlers redirect to paths from `/`; under a sub-path the prefix goes in front.
+fn prefix_location(base: &str, headers: &mut axum::http::HeaderMap) {
+    if base.is_empty() {
+        return;
+    }
+    let Some(location) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    if location.starts_with('/')
+        && !location.starts_with("//")
+        && let Ok(v) = HeaderValue::from_str(&format!("{base}{location}"))
+    {
+        headers.insert(header::LOCATION, v);
+    }
 }
 
 fn error_response(

@@ -6,7 +6,7 @@
 //! per request; the idle and absolute timeouts are both checked server-side on every request.
 
 use axum::{
-    extract::{FromRef, FromRequestParts, OriginalUri},
+    extract::{FromRef, FromRequestParts},
     http::request::Parts,
 };
 use serde::{Deserialize, Serialize};
@@ -136,11 +136,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
-        let uri = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
-        let here = SafeNext::parse(uri.path_and_query().map_or("/", |pq| pq.as_str()))
+        // The URI as routed: under a sub-path the prefix is already off, and links put it back.
+        let here = SafeNext::parse(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()))
             .as_str()
             .to_owned();
         let session = Session::from_request_parts(parts, state)

@@ -62,6 +62,8 @@ pub struct Options {
     pub pkce: bool,
     pub demo: bool,
     pub public_url: Option<String>,
+    /// Serve under this sub-path (`/partners`): the public URL becomes `http://ADDR/partners/`.
+    pub base_path: &'static str,
     pub index_max_age: Duration,
     pub cache_ttl: Duration,
     pub access_recheck: Duration,
@@ -89,6 +91,7 @@ impl Default for Options {
             pkce: true,
             demo: false,
             public_url: None,
+            base_path: "",
             index_max_age: Duration::from_secs(900),
             cache_ttl: Duration::from_secs(60),
             access_recheck: Duration::from_secs(60),
@@ -139,7 +142,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let sandbox_url = format!("http://{}", sandbox_listener.local_addr().unwrap());
     let args = PortalArgs {
         listen: portal_listener.local_addr().unwrap(),
-        public_url: opts.public_url.as_deref().map(|u| Url::parse(u).unwrap()),
+        public_url: match (&opts.public_url, opts.base_path) {
+            (Some(u), _) => Some(Url::parse(u).unwrap()),
+            (None, "") => None,
+            (None, base) => Some(Url::parse(&format!("{addr}{base}/")).unwrap()),
+        },
         wpcom_url: Url::parse(&sandbox_url).unwrap(),
         client_id: Some("11111".into()),
         client_secret: Some("fake-secret".into()),

@@ -21,3 +21,4 @@ mod process;
 mod reports;
 mod sandbox;
 mod security;
+mod subpath;
