@@ -17,7 +17,7 @@ use crate::{
     error::AppError,
     pages::{query::Pairs, select_key},
     products,
-    upstream::{RawResponse, UpstreamError, lenient},
+    upstream::{RawResponse, Route, UpstreamError, lenient},
 };
 
 /// The proxy routes.
@@ -32,15 +32,10 @@ pub fn router() -> Router<AppState> {
 async fn forward(
     state: &AppState,
     ApiAuthed(authed): &ApiAuthed,
-    endpoint: &'static str,
-    segments: &[&str],
+    route: Route,
     query: &[(String, String)],
 ) -> Result<Response, AppError> {
-    let raw: RawResponse = match state
-        .wpcom
-        .get_raw(endpoint, &authed.data.token, segments, query)
-        .await
-    {
+    let raw: RawResponse = match state.wpcom.get_raw(route, &authed.data.token, query).await {
         Ok(raw) => raw,
         Err(e) => {
             return Err(AppError::Upstream {
@@ -68,9 +63,10 @@ async fn forward(
     Ok(response)
 }
 
-fn ids(api: &ApiAuthed, q: &Pairs) -> Result<(String, String), AppError> {
+/// The partner id and the selected key id.
+fn ids(api: &ApiAuthed, q: &Pairs) -> Result<(u64, u64), AppError> {
     let key = select_key(&api.0, q.key()?)?;
-    Ok((api.0.partner()?.id.to_string(), key.id.to_string()))
+    Ok((api.0.partner()?.id, key.id))
 }
 
 async fn activations(
@@ -79,7 +75,7 @@ async fn activations(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
-    let (p, k) = ids(&api, &q)?;
+    let (partner, key) = ids(&api, &q)?;
     let mut query = vec![
         (
             "page".to_owned(),
@@ -103,22 +99,7 @@ async fn activations(
             query.push((name.to_owned(), v.to_owned()));
         }
     }
-    forward(
-        &state,
-        &api,
-        "activations",
-        &[
-            "wpcom",
-            "v2",
-            "jetpack-partners",
-            &p,
-            "key",
-            &k,
-            "activations",
-        ],
-        &query,
-    )
-    .await
+    forward(&state, &api, Route::Activations { partner, key }, &query).await
 }
 
 async fn summary(
@@ -127,7 +108,7 @@ async fn summary(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
-    let (_, k) = ids(&api, &q)?;
+    let (_, key) = ids(&api, &q)?;
     let scale = q.get("scale").unwrap_or("month");
     if crate::upstream::Scale::parse(scale).is_none() {
         return Err(AppError::BadRequest(
@@ -135,17 +116,10 @@ async fn summary(
         ));
     }
     let query = [
-        ("key_id".to_owned(), k),
+        ("key_id".to_owned(), key.to_string()),
         ("scale".to_owned(), scale.to_owned()),
     ];
-    forward(
-        &state,
-        &api,
-        "summary",
-        &["wpcom", "v2", "jetpack-partners", "activations"],
-        &query,
-    )
-    .await
+    forward(&state, &api, Route::Summary, &query).await
 }
 
 async fn invoices(
@@ -153,24 +127,8 @@ async fn invoices(
     api: ApiAuthed,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let (p, k) = ids(&api, &Pairs::parse(raw.as_deref()))?;
-    forward(
-        &state,
-        &api,
-        "invoices",
-        &[
-            "wpcom",
-            "v2",
-            "jetpack-partners",
-            &p,
-            "key",
-            &k,
-            "stripe",
-            "invoices",
-        ],
-        &[],
-    )
-    .await
+    let (partner, key) = ids(&api, &Pairs::parse(raw.as_deref()))?;
+    forward(&state, &api, Route::Invoices { partner, key }, &[]).await
 }
 
 async fn upcoming(
@@ -178,22 +136,6 @@ async fn upcoming(
     api: ApiAuthed,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let (p, k) = ids(&api, &Pairs::parse(raw.as_deref()))?;
-    forward(
-        &state,
-        &api,
-        "upcoming_invoice",
-        &[
-            "wpcom",
-            "v2",
-            "jetpack-partners",
-            &p,
-            "key",
-            &k,
-            "stripe",
-            "upcoming-invoice",
-        ],
-        &[],
-    )
-    .await
+    let (partner, key) = ids(&api, &Pairs::parse(raw.as_deref()))?;
+    forward(&state, &api, Route::UpcomingInvoice { partner, key }, &[]).await
 }

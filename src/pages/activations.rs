@@ -595,24 +595,34 @@ fn empty_message(view: &View, today: NaiveDate) -> String {
 }
 
 /// `GET /activations`.
-pub async fn activations_get(
-    State(state): State<AppState>,
-    authed: Authed,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, AppError> {
-    let view = View::parse(&Pairs::parse(raw.as_deref()))?;
-    let key = select_key(&authed, view.key)?;
-    let sync = match indexed(
-        &state,
-        &authed,
+/// What the list and its CSV share: the view from the query, the key, and the index (or the
+/// page to show while it is not ready).
+async fn list_prelude(
+    state: &AppState,
+    authed: &Authed,
+    raw: Option<&str>,
+) -> Result<Result<(View, PartnerKey, SyncState), Response>, AppError> {
+    let view = View::parse(&Pairs::parse(raw))?;
+    let key = select_key(authed, view.key)?;
+    let ready = indexed(
+        state,
+        authed,
         &key,
         "Activations",
         "activations",
         "/activations",
     )
-    .await?
-    {
-        Ok(sync) => sync,
+    .await?;
+    Ok(ready.map(|sync| (view, key, sync)))
+}
+
+pub async fn activations_get(
+    State(state): State<AppState>,
+    authed: Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let (view, key, sync) = match list_prelude(&state, &authed, raw.as_deref()).await? {
+        Ok(ready) => ready,
         Err(page) => return Ok(page),
     };
     let today = Utc::now().date_naive();
@@ -995,20 +1005,9 @@ pub async fn activations_csv(
     authed: Authed,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let view = View::parse(&Pairs::parse(raw.as_deref()))?;
-    let key = select_key(&authed, view.key)?;
     let partner = authed.partner()?.name.clone();
-    let sync = match indexed(
-        &state,
-        &authed,
-        &key,
-        "Activations",
-        "activations",
-        "/activations",
-    )
-    .await?
-    {
-        Ok(sync) => sync,
+    let (view, key, sync) = match list_prelude(&state, &authed, raw.as_deref()).await? {
+        Ok(ready) => ready,
         Err(page) => return Ok(page),
     };
     let rows = state.index.stream(

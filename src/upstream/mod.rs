@@ -100,6 +100,78 @@ impl Scale {
     }
 }
 
+/// A reporting GET endpoint: its path under the WordPress.com base and its label in logs and
+/// metrics. The one list of upstream routes, for the typed client and the JSON proxy alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/rest/v1.1/me`.
+    Me,
+    /// `/wpcom/v2/jetpack-partners`.
+    Partners,
+    /// `/wpcom/v2/jetpack-partners/{partner}/key/{key}/activations`.
+    Activations {
+        /// Partner id.
+        partner: u64,
+        /// Key id.
+        key: u64,
+    },
+    /// `/wpcom/v2/jetpack-partners/activations` (the key goes in the query).
+    Summary,
+    /// `/wpcom/v2/jetpack-partners/{partner}/key/{key}/stripe/invoices`.
+    Invoices {
+        /// Partner id.
+        partner: u64,
+        /// Key id.
+        key: u64,
+    },
+    /// `/wpcom/v2/jetpack-partners/{partner}/key/{key}/stripe/upcoming-invoice`.
+    UpcomingInvoice {
+        /// Partner id.
+        partner: u64,
+        /// Key id.
+        key: u64,
+    },
+}
+
+impl Route {
+    /// The label in logs and metrics (bounded: ids are not part of it).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Me => "me",
+            Self::Partners => "partners",
+            Self::Activations { .. } => "activations",
+            Self::Summary => "summary",
+            Self::Invoices { .. } => "invoices",
+            Self::UpcomingInvoice { .. } => "upcoming_invoice",
+        }
+    }
+
+    /// The path segments under the base URL.
+    pub fn segments(self) -> Vec<String> {
+        const PARTNERS: [&str; 3] = ["wpcom", "v2", "jetpack-partners"];
+        let of_key = |partner: u64, key: u64, tail: &[&str]| {
+            let mut s: Vec<String> = PARTNERS.iter().map(|s| (*s).to_owned()).collect();
+            s.extend([partner.to_string(), "key".into(), key.to_string()]);
+            s.extend(tail.iter().map(|s| (*s).to_owned()));
+            s
+        };
+        match self {
+            Self::Me => vec!["rest".into(), "v1.1".into(), "me".into()],
+            Self::Partners => PARTNERS.iter().map(|s| (*s).to_owned()).collect(),
+            Self::Summary => PARTNERS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .chain(["activations".to_owned()])
+                .collect(),
+            Self::Activations { partner, key } => of_key(partner, key, &["activations"]),
+            Self::Invoices { partner, key } => of_key(partner, key, &["stripe", "invoices"]),
+            Self::UpcomingInvoice { partner, key } => {
+                of_key(partner, key, &["stripe", "upcoming-invoice"])
+            }
+        }
+    }
+}
+
 /// The token endpoint's answer.
 #[derive(Debug)]
 pub struct TokenGrant {
@@ -173,10 +245,11 @@ impl WpClient {
     }
 
     /// The URL of `segments` under the base, e.g. `["wpcom", "v2", "jetpack-partners"]`.
-    pub fn url(&self, segments: &[&str]) -> Url {
+    pub fn url<S: AsRef<str>>(&self, segments: &[S]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
+            path.pop_if_empty()
+                .extend(segments.iter().map(AsRef::as_ref));
         }
         url
     }
@@ -258,17 +331,13 @@ impl WpClient {
 
     /// `GET /rest/v1.1/me`.
     pub async fn me(&self, token: &BearerToken) -> Result<Me, UpstreamError> {
-        let v = self
-            .get_json("me", token, &["rest", "v1.1", "me"], &[])
-            .await?;
+        let v = self.get_json(Route::Me, token, &[]).await?;
         Me::from_value(&v).ok_or(UpstreamError::Decode)
     }
 
     /// `GET /wpcom/v2/jetpack-partners`: the user's partner (`None` if the list is empty).
     pub async fn partner(&self, token: &BearerToken) -> Result<Option<Partner>, UpstreamError> {
-        let v = self
-            .get_json("partners", token, &["wpcom", "v2", "jetpack-partners"], &[])
-            .await?;
+        let v = self.get_json(Route::Partners, token, &[]).await?;
         match &v {
             Value::Array(items) if items.is_empty() => Ok(None),
             _ => Partner::from_value(&v)
@@ -285,19 +354,11 @@ impl WpClient {
         key_id: u64,
         query: &ActivationQuery,
     ) -> Result<ActivationsPage, UpstreamError> {
-        let (p, k) = (partner_id.to_string(), key_id.to_string());
-        let path = [
-            "wpcom",
-            "v2",
-            "jetpack-partners",
-            &p,
-            "key",
-            &k,
-            "activations",
-        ];
-        let v = self
-            .get_json("activations", token, &path, &query.to_pairs())
-            .await?;
+        let route = Route::Activations {
+            partner: partner_id,
+            key: key_id,
+        };
+        let v = self.get_json(route, token, &query.to_pairs()).await?;
         ActivationsPage::from_value(&v).ok_or(UpstreamError::Decode)
     }
 
@@ -312,14 +373,7 @@ impl WpClient {
             ("key_id".to_owned(), key_id.to_string()),
             ("scale".to_owned(), scale.as_str().to_owned()),
         ];
-        let v = self
-            .get_json(
-                "summary",
-                token,
-                &["wpcom", "v2", "jetpack-partners", "activations"],
-                &query,
-            )
-            .await?;
+        let v = self.get_json(Route::Summary, token, &query).await?;
         summary_from_value(&v).ok_or(UpstreamError::Decode)
     }
 
@@ -330,18 +384,11 @@ impl WpClient {
         partner_id: u64,
         key_id: u64,
     ) -> Result<Vec<Invoice>, UpstreamError> {
-        let (p, k) = (partner_id.to_string(), key_id.to_string());
-        let path = [
-            "wpcom",
-            "v2",
-            "jetpack-partners",
-            &p,
-            "key",
-            &k,
-            "stripe",
-            "invoices",
-        ];
-        let v = self.get_json("invoices", token, &path, &[]).await?;
+        let route = Route::Invoices {
+            partner: partner_id,
+            key: key_id,
+        };
+        let v = self.get_json(route, token, &[]).await?;
         invoices_from_value(&v, Utc::now()).ok_or(UpstreamError::Decode)
     }
 
@@ -352,18 +399,11 @@ impl WpClient {
         partner_id: u64,
         key_id: u64,
     ) -> Result<Option<Invoice>, UpstreamError> {
-        let (p, k) = (partner_id.to_string(), key_id.to_string());
-        let path = [
-            "wpcom",
-            "v2",
-            "jetpack-partners",
-            &p,
-            "key",
-            &k,
-            "stripe",
-            "upcoming-invoice",
-        ];
-        match self.get_json("upcoming_invoice", token, &path, &[]).await {
+        let route = Route::UpcomingInvoice {
+            partner: partner_id,
+            key: key_id,
+        };
+        match self.get_json(route, token, &[]).await {
             // "Nothing upcoming" may arrive as a 404, `null`, `{}` or `[]` (`WPCOM_API.md` §5.2).
             Err(UpstreamError::NotFound { .. }) => Ok(None),
             Ok(Value::Null) => Ok(None),
@@ -380,12 +420,13 @@ impl WpClient {
     /// transport failures are errors. Transient failures are retried like every GET.
     pub async fn get_raw(
         &self,
-        endpoint: &'static str,
+        route: Route,
         token: &BearerToken,
-        segments: &[&str],
         query: &[(String, String)],
     ) -> Result<RawResponse, UpstreamError> {
-        let mut url = self.url(segments);
+        let endpoint = route.label();
+        let segments = route.segments();
+        let mut url = self.url(&segments);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
@@ -467,12 +508,11 @@ impl WpClient {
     /// A GET that must answer 2xx JSON; other statuses become [`UpstreamError`]s.
     async fn get_json(
         &self,
-        endpoint: &'static str,
+        route: Route,
         token: &BearerToken,
-        segments: &[&str],
         query: &[(String, String)],
     ) -> Result<Value, UpstreamError> {
-        let raw = self.get_raw(endpoint, token, segments, query).await?;
+        let raw = self.get_raw(route, token, query).await?;
         classify(&raw)?;
         serde_json::from_slice(&raw.body).map_err(|_| UpstreamError::Decode)
     }
