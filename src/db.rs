@@ -23,7 +23,8 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// Opening the database failed.
+/// Opening the database failed. Each message carries its cause, so none is also a `source()`
+/// (that would print the cause twice in `{:#}` chains).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The URL does not parse.
@@ -31,13 +32,25 @@ pub enum DbError {
     Url(String),
     /// The directory or file could not be prepared.
     #[error("cannot prepare the SQLite file: {0}")]
-    File(#[from] std::io::Error),
+    File(std::io::Error),
     /// Connecting failed.
     #[error("cannot connect to the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    Connect(sqlx::Error),
     /// A migration failed.
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl From<std::io::Error> for DbError {
+    fn from(e: std::io::Error) -> Self {
+        Self::File(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for DbError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(e)
+    }
 }
 
 impl Db {
