@@ -203,3 +203,49 @@ async fn headless_chromium_logs_in_through_the_consent_page_and_lands_on_the_ove
         .await;
     assert_eq!(app.live_sessions().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_logs_in_and_out_under_a_sub_path() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        demo: true,
+        base_path: "/partners",
+        ..Options::default()
+    })
+    .await;
+    driver.goto(&app.url("/partners/invoices")).await;
+    driver
+        .wait_for_url(&app.url("/partners/login?next=%2Finvoices"))
+        .await;
+    driver.click("#login").await;
+    driver
+        .wait_for_url(&format!("{}/oauth2/authorize", app.sandbox_url))
+        .await;
+    driver.click("#approve").await;
+    let landed = driver.wait_for_url(&app.url("/partners/invoices")).await;
+    assert_eq!(landed, app.url("/partners/invoices"));
+    let doc = html(&driver.source().await);
+    assert_eq!(texts(&doc, "h1"), vec!["Invoices"]);
+    // The stylesheet loaded from under the prefix (the proxy would not route anything else).
+    let sheet = driver
+        .cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": "const s = document.styleSheets[0]; return [s.href, s.cssRules.length > 0];", "args": []}),
+        )
+        .await;
+    assert_eq!(sheet, json!([app.url("/partners/static/app.css"), true]));
+    driver
+        .click("nav[aria-label=Main] a[href^='/partners/activations']")
+        .await;
+    driver
+        .wait_for_url(&app.url("/partners/activations?key="))
+        .await;
+    driver.click("form.logout button").await;
+    driver
+        .wait_for_url(&app.url("/partners/login?reason=logged_out"))
+        .await;
+    assert_eq!(app.live_sessions().await, 0);
+}
