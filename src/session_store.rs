@@ -22,7 +22,7 @@ use tower_sessions::{
     session_store::{self, SessionStore},
 };
 
-use crate::db::Db;
+use crate::db::{Bind, Db, Sql};
 
 /// Sessions persisted in the portal's database.
 #[derive(Clone)]
@@ -112,21 +112,18 @@ impl SqlSessionStore {
     /// Deletes expired rows; returns how many went.
     pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let sql = "DELETE FROM sessions WHERE expires_at < $1";
-        Ok(match &self.db {
-            Db::Sqlite(p) => sqlx::query(sql).bind(now).execute(p).await?.rows_affected(),
-            Db::Postgres(p) => sqlx::query(sql).bind(now).execute(p).await?.rows_affected(),
-        })
+        let mut sql = Sql::new("DELETE FROM sessions WHERE expires_at < ");
+        sql.bind(Bind::Int(now));
+        self.db.execute(&sql).await
     }
 
     /// Counts live sessions (for tests and metrics).
     pub async fn count_live(&self) -> Result<i64, sqlx::Error> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let sql = "SELECT COUNT(*) FROM sessions WHERE expires_at >= $1";
-        match &self.db {
-            Db::Sqlite(p) => sqlx::query_scalar(sql).bind(now).fetch_one(p).await,
-            Db::Postgres(p) => sqlx::query_scalar(sql).bind(now).fetch_one(p).await,
-        }
+        let mut sql = Sql::new("SELECT COUNT(*) FROM sessions WHERE expires_at >= ");
+        sql.bind(Bind::Int(now));
+        let row: Option<(i64,)> = self.db.fetch_optional(&sql).await?;
+        Ok(row.map_or(0, |(n,)| n))
     }
 
     /// Runs [`Self::delete_expired`] every `period` until the process ends.
@@ -151,29 +148,16 @@ fn backend(e: sqlx::Error) -> session_store::Error {
 impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let expires = record.expiry_date.unix_timestamp();
-        let sql = "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
-                   ON CONFLICT (id) DO NOTHING";
         // A collision of two 128-bit random ids is astronomically unlikely; retry anyway.
         for _ in 0..8 {
-            let id = record.id.to_string();
-            let data = self.encode(record)?;
-            let inserted = match &self.db {
-                Db::Sqlite(p) => sqlx::query(sql)
-                    .bind(&id)
-                    .bind(&data)
-                    .bind(expires)
-                    .execute(p)
-                    .await
-                    .map(|r| r.rows_affected()),
-                Db::Postgres(p) => sqlx::query(sql)
-                    .bind(&id)
-                    .bind(&data)
-                    .bind(expires)
-                    .execute(p)
-                    .await
-                    .map(|r| r.rows_affected()),
-            }
-            .map_err(backend)?;
+            let mut sql = Sql::new("INSERT INTO sessions (id, data, expires_at) VALUES (");
+            sql.bind(Bind::Text(record.id.to_string()))
+                .push(", ")
+                .bind(Bind::Text(self.encode(record)?))
+                .push(", ")
+                .bind(Bind::Int(expires))
+                .push(") ON CONFLICT (id) DO NOTHING");
+            let inserted = self.db.execute(&sql).await.map_err(backend)?;
             if inserted == 1 {
                 return Ok(());
             }
@@ -185,51 +169,24 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = self.encode(record)?;
-        let expires = record.expiry_date.unix_timestamp();
-        let id = record.id.to_string();
         // Update only: a row deleted by logout or expiry stays deleted.
-        let sql = "UPDATE sessions SET data = $1, expires_at = $2 WHERE id = $3";
-        match &self.db {
-            Db::Sqlite(p) => sqlx::query(sql)
-                .bind(&data)
-                .bind(expires)
-                .bind(&id)
-                .execute(p)
-                .await
-                .map(drop),
-            Db::Postgres(p) => sqlx::query(sql)
-                .bind(&data)
-                .bind(expires)
-                .bind(&id)
-                .execute(p)
-                .await
-                .map(drop),
-        }
-        .map_err(backend)?;
+        let mut sql = Sql::new("UPDATE sessions SET data = ");
+        sql.bind(Bind::Text(self.encode(record)?))
+            .push(", expires_at = ")
+            .bind(Bind::Int(record.expiry_date.unix_timestamp()))
+            .push(" WHERE id = ")
+            .bind(Bind::Text(record.id.to_string()));
+        self.db.execute(&sql).await.map_err(backend)?;
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let sql = "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at >= $2";
-        let row: Option<(String, i64)> = match &self.db {
-            Db::Sqlite(p) => {
-                sqlx::query_as(sql)
-                    .bind(id.to_string())
-                    .bind(now)
-                    .fetch_optional(p)
-                    .await
-            }
-            Db::Postgres(p) => {
-                sqlx::query_as(sql)
-                    .bind(id.to_string())
-                    .bind(now)
-                    .fetch_optional(p)
-                    .await
-            }
-        }
-        .map_err(backend)?;
+        let mut sql = Sql::new("SELECT data, expires_at FROM sessions WHERE id = ");
+        sql.bind(Bind::Text(id.to_string()))
+            .push(" AND expires_at >= ")
+            .bind(Bind::Int(now));
+        let row: Option<(String, i64)> = self.db.fetch_optional(&sql).await.map_err(backend)?;
         let Some((data, expires_at)) = row else {
             return Ok(None);
         };
@@ -252,20 +209,9 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        let sql = "DELETE FROM sessions WHERE id = $1";
-        match &self.db {
-            Db::Sqlite(p) => sqlx::query(sql)
-                .bind(id.to_string())
-                .execute(p)
-                .await
-                .map(drop),
-            Db::Postgres(p) => sqlx::query(sql)
-                .bind(id.to_string())
-                .execute(p)
-                .await
-                .map(drop),
-        }
-        .map_err(backend)?;
+        let mut sql = Sql::new("DELETE FROM sessions WHERE id = ");
+        sql.bind(Bind::Text(id.to_string()));
+        self.db.execute(&sql).await.map_err(backend)?;
         Ok(())
     }
 }
