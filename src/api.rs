@@ -109,15 +109,9 @@ async fn summary(
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
     let (_, key) = ids(&api, &q)?;
-    let scale = q.get("scale").unwrap_or("month");
-    if crate::upstream::Scale::parse(scale).is_none() {
-        return Err(AppError::BadRequest(
-            "scale must be day, month or year.".into(),
-        ));
-    }
     let query = [
         ("key_id".to_owned(), key.to_string()),
-        ("scale".to_owned(), scale.to_owned()),
+        ("scale".to_owned(), q.scale()?.as_str().to_owned()),
     ];
     forward(&state, &api, Route::Summary, &query).await
 }

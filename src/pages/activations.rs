@@ -381,16 +381,21 @@ fn status_of(r: &Row) -> (String, &'static str) {
     }
 }
 
+/// The site's name as shown; upstream may send none.
+fn site_name(r: &Row) -> String {
+    if r.site_name.is_empty() {
+        "(no name)".into()
+    } else {
+        r.site_name.clone()
+    }
+}
+
 impl RowView {
     fn new(r: &Row, key: u64) -> Self {
         let (status, status_class) = status_of(r);
         Self {
             detail: format!("/activations/{}?key={key}", r.id),
-            name: if r.site_name.is_empty() {
-                "(no name)".into()
-            } else {
-                r.site_name.clone()
-            },
+            name: site_name(r),
             href: safe_href(&r.site_url),
             url: r.site_url.clone(),
             product: product_name(r.product_id),
@@ -896,11 +901,7 @@ pub async fn activation_get(
             "/activations",
             Some(&key),
         ),
-        name: if r.site_name.is_empty() {
-            "(no name)".into()
-        } else {
-            r.site_name.clone()
-        },
+        name: site_name(&r),
         href: safe_href(&r.site_url),
         url: r.site_url.clone(),
         status,

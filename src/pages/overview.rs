@@ -467,11 +467,7 @@ pub async fn overview_get(
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
     let key = select_key(&authed, q.key()?)?;
-    let scale = match q.get("scale") {
-        None => Scale::Month,
-        Some(s) => Scale::parse(s)
-            .ok_or_else(|| AppError::BadRequest("scale must be day, month or year.".into()))?,
-    };
+    let scale = q.scale()?;
     let period: &'static str = match q.get("period") {
         None | Some("month") => "month",
         Some("30d") => "30d",

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use crate::error::AppError;
+use crate::{error::AppError, upstream::Scale};
 
 /// The decoded pairs of a query string.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +68,14 @@ impl Pairs {
                     .map_err(|_| AppError::BadRequest("key must be a key id.".into()))
             })
             .transpose()
+    }
+
+    /// The summary `scale` (`day`, `month` or `year`); `month` when absent.
+    pub fn scale(&self) -> Result<Scale, AppError> {
+        self.get("scale").map_or(Ok(Scale::Month), |s| {
+            Scale::parse(s)
+                .ok_or_else(|| AppError::BadRequest("scale must be day, month or year.".into()))
+        })
     }
 
     /// A `YYYY-MM-DD` date, if given.

@@ -146,27 +146,22 @@ impl Route {
         }
     }
 
-    /// The path segments under the base URL.
-    pub fn segments(self) -> Vec<String> {
-        const PARTNERS: [&str; 3] = ["wpcom", "v2", "jetpack-partners"];
-        let of_key = |partner: u64, key: u64, tail: &[&str]| {
-            let mut s: Vec<String> = PARTNERS.iter().map(|s| (*s).to_owned()).collect();
-            s.extend([partner.to_string(), "key".into(), key.to_string()]);
-            s.extend(tail.iter().map(|s| (*s).to_owned()));
-            s
-        };
+    /// The path under the base URL, without the leading slash. Ids are numbers, so nothing in
+    /// it needs escaping.
+    pub fn path(self) -> String {
+        const PARTNERS: &str = "wpcom/v2/jetpack-partners";
         match self {
-            Self::Me => vec!["rest".into(), "v1.1".into(), "me".into()],
-            Self::Partners => PARTNERS.iter().map(|s| (*s).to_owned()).collect(),
-            Self::Summary => PARTNERS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .chain(["activations".to_owned()])
-                .collect(),
-            Self::Activations { partner, key } => of_key(partner, key, &["activations"]),
-            Self::Invoices { partner, key } => of_key(partner, key, &["stripe", "invoices"]),
+            Self::Me => "rest/v1.1/me".to_owned(),
+            Self::Partners => PARTNERS.to_owned(),
+            Self::Summary => format!("{PARTNERS}/activations"),
+            Self::Activations { partner, key } => {
+                format!("{PARTNERS}/{partner}/key/{key}/activations")
+            }
+            Self::Invoices { partner, key } => {
+                format!("{PARTNERS}/{partner}/key/{key}/stripe/invoices")
+            }
             Self::UpcomingInvoice { partner, key } => {
-                of_key(partner, key, &["stripe", "upcoming-invoice"])
+                format!("{PARTNERS}/{partner}/key/{key}/stripe/upcoming-invoice")
             }
         }
     }
@@ -245,11 +240,10 @@ impl WpClient {
     }
 
     /// The URL of `segments` under the base, e.g. `["wpcom", "v2", "jetpack-partners"]`.
-    pub fn url<S: AsRef<str>>(&self, segments: &[S]) -> Url {
+    pub fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty()
-                .extend(segments.iter().map(AsRef::as_ref));
+            path.pop_if_empty().extend(segments);
         }
         url
     }
@@ -425,8 +419,8 @@ impl WpClient {
         query: &[(String, String)],
     ) -> Result<RawResponse, UpstreamError> {
         let endpoint = route.label();
-        let segments = route.segments();
-        let mut url = self.url(&segments);
+        let path = route.path();
+        let mut url = self.url(&path.split('/').collect::<Vec<_>>());
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
