@@ -287,17 +287,23 @@ impl TestApp {
         self.control("faults", serde_json::json!({"path_prefix": prefix, "status": status, "count": count, "retry_after": retry_after})).await;
     }
 
-    /// How often the sandbox saw `METHOD path`.
-    pub async fn count(&self, route: &str) -> u64 {
-        let state: Value = new_client()
+    /// The sandbox's `/__sandbox/state`: request counts and upstream writes.
+    pub async fn sandbox_state(&self) -> Value {
+        new_client()
             .get(format!("{}/__sandbox/state", self.sandbox_url))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        state["counts"][route].as_u64().unwrap_or(0)
+            .unwrap()
+    }
+
+    /// How often the sandbox saw `METHOD path`.
+    pub async fn count(&self, route: &str) -> u64 {
+        self.sandbox_state().await["counts"][route]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// Another replica: same database, same sandbox, its own port (and its own process state).
@@ -310,6 +316,26 @@ impl TestApp {
         let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
         (addr, state)
+    }
+
+    /// Opens `/activations` `n` times at once with the default client, alternating between this
+    /// app and `replica`; every view must answer 200.
+    pub async fn open_activations_on_both(&self, replica: &str, n: usize) {
+        let mut views = Vec::new();
+        for i in 0..n {
+            let client = self.client.clone();
+            let url = if i % 2 == 0 {
+                self.url("/activations")
+            } else {
+                format!("{replica}/activations")
+            };
+            views.push(tokio::spawn(async move {
+                client.get(url).send().await.unwrap().status()
+            }));
+        }
+        for v in views {
+            assert_eq!(v.await.unwrap(), StatusCode::OK);
+        }
     }
 
     /// Opens `/activations` until the index is built; returns the page's HTML.

@@ -93,21 +93,7 @@ async fn concurrent_views_and_a_second_replica_start_only_one_sync() {
     app.control("latency", json!({"path_prefix": LIST, "ms": 200}))
         .await;
     // The session store is shared, so the same cookie works on both replicas.
-    let mut views = Vec::new();
-    for i in 0..20 {
-        let client = app.client.clone();
-        let url = if i % 2 == 0 {
-            app.url("/activations")
-        } else {
-            format!("{replica}/activations")
-        };
-        views.push(tokio::spawn(async move {
-            client.get(url).send().await.unwrap().status()
-        }));
-    }
-    for v in views {
-        assert_eq!(v.await.unwrap(), StatusCode::OK);
-    }
+    app.open_activations_on_both(&replica, 20).await;
     app.wait_for_index(70).await;
     assert_eq!(list_calls(&app).await, 8, "one sync, not twenty");
     let on_replica = app

@@ -112,21 +112,7 @@ async fn two_replicas_on_postgres_share_sessions_and_sync_each_key_once() {
     let (replica, _) = app.spawn_replica().await;
     app.login().await;
     app.control("latency", serde_json::json!({"path_prefix": "/wpcom/v2/jetpack-partners/7/key/70/activations", "ms": 150})).await;
-    let mut views = Vec::new();
-    for i in 0..10 {
-        let client = app.client.clone();
-        let url = if i % 2 == 0 {
-            app.url("/activations")
-        } else {
-            format!("{replica}/activations")
-        };
-        views.push(tokio::spawn(async move {
-            client.get(url).send().await.unwrap().status()
-        }));
-    }
-    for v in views {
-        assert_eq!(v.await.unwrap(), StatusCode::OK);
-    }
+    app.open_activations_on_both(&replica, 10).await;
     app.wait_for_index(70).await;
     assert_eq!(
         app.count("GET /wpcom/v2/jetpack-partners/7/key/70/activations")

@@ -337,14 +337,7 @@ async fn me_token_info_and_the_partner_routes_follow_the_contract() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let state: Value = new_client()
-        .get(format!("{s}/__sandbox/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = app.sandbox_state().await;
     assert_eq!(state["writes"], json!(["POST /jetpack-partners/7/key/70"]));
 }
 
@@ -361,14 +354,7 @@ async fn the_dashboard_never_writes_upstream() {
     ] {
         app.get(path).await;
     }
-    let state: Value = new_client()
-        .get(format!("{}/__sandbox/state", app.sandbox_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = app.sandbox_state().await;
     assert_eq!(state["writes"], json!([]));
     let counts = state["counts"].as_object().unwrap();
     assert!(

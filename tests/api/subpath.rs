@@ -27,13 +27,13 @@ async fn the_whole_portal_works_under_a_sub_path() {
         ..Options::default()
     })
     .await;
-    let client = new_client();
+    let client = &app.client;
 
     // Logged out: the prefixed root sends to the prefixed login page.
-    let r = app.get_with(&client, "/partners/").await;
+    let r = app.get_with(client, "/partners/").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/partners/login");
-    let r = app.get_with(&client, "/partners").await;
+    let r = app.get_with(client, "/partners").await;
     assert_eq!(
         location(&r),
         "/partners/login",
@@ -41,7 +41,7 @@ async fn the_whole_portal_works_under_a_sub_path() {
     );
 
     let login = app
-        .get_with(&client, "/partners/login?next=%2Finvoices")
+        .get_with(client, "/partners/login?next=%2Finvoices")
         .await
         .text()
         .await
@@ -79,24 +79,7 @@ async fn the_whole_portal_works_under_a_sub_path() {
 
     // Crawl every page reachable from the overview: each link, form and asset stays under
     // the prefix (or leaves for another site), and each answers.
-    let index_ready = {
-        let mut ready = false;
-        for _ in 0..200 {
-            let body = app
-                .get_with(&client, "/partners/activations?key=70")
-                .await
-                .text()
-                .await
-                .unwrap();
-            if !body.contains("id=\"building\"") {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        ready
-    };
-    assert!(index_ready, "the index was never built");
+    app.wait_for_index(70).await;
     let own = Url::parse(&app.addr).unwrap();
     let mut seen = BTreeSet::new();
     let mut queue = VecDeque::from(["/partners/".to_owned()]);
@@ -106,7 +89,7 @@ async fn the_whole_portal_works_under_a_sub_path() {
             continue;
         }
         pages += 1;
-        let r = app.get_with(&client, &path).await;
+        let r = app.get_with(client, &path).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let is_html = r
             .headers()
@@ -150,18 +133,7 @@ async fn the_whole_portal_works_under_a_sub_path() {
     }
 
     // A refresh comes back to the page it was asked from, prefix included.
-    let csrf = attrs(
-        &html(
-            &app.get_with(&client, "/partners/activations?key=70")
-                .await
-                .text()
-                .await
-                .unwrap(),
-        ),
-        "form.logout input[name=csrf]",
-        "value",
-    )
-    .remove(0);
+    let csrf = app.csrf().await;
     let r = client
         .post(app.url("/partners/activations/refresh"))
         .form(&[
@@ -176,7 +148,7 @@ async fn the_whole_portal_works_under_a_sub_path() {
     assert_eq!(location(&r), "/partners/activations?key=70&page=2");
 
     // Error pages link under the prefix too.
-    let r = app.get_with(&client, "/partners/no-such-page").await;
+    let r = app.get_with(client, "/partners/no-such-page").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let body = r.text().await.unwrap();
     for l in links(&body) {
@@ -192,7 +164,7 @@ async fn the_whole_portal_works_under_a_sub_path() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/partners/login?reason=logged_out");
-    let r = app.get_with(&client, "/partners/invoices").await;
+    let r = app.get_with(client, "/partners/invoices").await;
     assert_eq!(location(&r), "/partners/login?next=%2Finvoices");
 }
 
