@@ -12,11 +12,11 @@ use axum::{
 };
 
 use crate::{
-    app::AppState,
     auth::session::ApiAuthed,
     error::AppError,
     pages::{query::Pairs, select_key},
     products,
+    state::AppState,
     upstream::{RawResponse, Route, UpstreamError, lenient},
 };
 

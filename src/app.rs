@@ -1,11 +1,11 @@
-//! Assembly: the shared state, the router with its layers, and the running application.
+//! Assembly: the router with its layers, and the running [`Application`].
+//!
+//! Nothing in the crate imports this module; `main` and the tests do. Every route module owns
+//! its routes, and this module merges them and wraps them in the layers every request passes.
 
 use std::{
     net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
@@ -18,11 +18,11 @@ use tower::ServiceExt as _;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
+use crate::state::AppState;
 use crate::{
     api, auth,
     cache::UpstreamCache,
-    config::Config,
-    config::MetricsAt,
+    config::{Config, MetricsAt},
     db::Db,
     index::{Index, IndexSettings},
     pages,
@@ -32,27 +32,6 @@ use crate::{
     upstream::WpClient,
     web,
 };
-
-/// State shared by every handler. Each field is a cheap handle.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// Validated configuration.
-    pub config: Arc<Config>,
-    /// The WordPress.com client (shared connection pool).
-    pub wpcom: WpClient,
-    /// The portal's database.
-    pub db: Db,
-    /// The session store (for maintenance and counts).
-    pub sessions: SqlSessionStore,
-    /// The local activations index.
-    pub index: Index,
-    /// Cache of the summary and invoice endpoints.
-    pub cache: UpstreamCache,
-    /// Set once a shutdown signal arrived: readiness turns 503.
-    pub draining: Arc<AtomicBool>,
-    /// Limits login attempts per client address.
-    pub login_limiter: Arc<RateLimiter>,
-}
 
 /// The session cookie's name: `__Host-` prefixed when served over https.
 pub fn cookie_name(config: &Config) -> &'static str {
@@ -257,40 +236,18 @@ impl Application {
             _ => None,
         };
         let app = router(self.state);
-        let result = server::serve(self.listener, app, limits, draining, shutdown_signal()).await;
+        let result = server::serve(
+            self.listener,
+            app,
+            limits,
+            draining,
+            crate::server::shutdown_signal(),
+        )
+        .await;
         cleanup.abort();
         if let Some(task) = metrics_task {
             task.abort();
         }
         result
     }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: draining in-flight requests");
 }

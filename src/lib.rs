@@ -8,8 +8,8 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod bench;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod session_store;
+pub mod state;
 pub mod telemetry;
 pub mod upstream;
 pub mod web;

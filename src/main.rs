@@ -1,12 +1,14 @@
-//! The `partner-portal` binary: `serve`, `demo` and `sandbox`.
+//! The `partner-portal` binary: `serve`, `demo`, `sandbox`, `check-config` and `healthcheck`.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 use partner_portal::{
     app::Application,
-    config::{Cli, Command, Config, DemoArgs, SandboxArgs, derived_public_url},
+    cli::{Cli, Command, DemoArgs, HealthcheckArgs, PortalArgs, SandboxArgs},
+    config::derived_public_url,
     sandbox::Sandbox,
+    server::shutdown_signal,
     telemetry,
 };
 use tokio::net::TcpListener;
@@ -50,11 +52,6 @@ async fn main() -> ExitCode {
             telemetry::init_with_default(args.log_format, "warn");
             check_config(args).await
         }
-        Command::Bench(args) => {
-            // Figures on stdout; only warnings in the log unless RUST_LOG says otherwise.
-            telemetry::init_with_default(partner_portal::config::LogFormat::Text, "warn");
-            partner_portal::bench::run(args).await
-        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,8 +69,8 @@ async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListe
         .map_err(|e| anyhow::anyhow!("{what}: cannot listen on {addr}: {e}"))
 }
 
-async fn serve(args: partner_portal::config::PortalArgs) -> anyhow::Result<()> {
-    let config = Config::from_args(&args, false)?;
+async fn serve(args: PortalArgs) -> anyhow::Result<()> {
+    let config = args.config(false)?;
     let listener = bind(config.listen, "PORTAL_LISTEN").await?;
     let app = Application::build(config, listener).await?;
     tracing::info!(addr = %app.local_addr()?, "partner-portal listening");
@@ -81,7 +78,7 @@ async fn serve(args: partner_portal::config::PortalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn healthcheck(args: partner_portal::config::HealthcheckArgs) -> anyhow::Result<()> {
+async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
     let url = format!("{}healthz", derived_public_url(args.listen)?);
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3))
@@ -97,8 +94,8 @@ async fn healthcheck(args: partner_portal::config::HealthcheckArgs) -> anyhow::R
     Ok(())
 }
 
-async fn check_config(args: partner_portal::config::PortalArgs) -> anyhow::Result<()> {
-    let config = Config::from_args(&args, false)?;
+async fn check_config(args: PortalArgs) -> anyhow::Result<()> {
+    let config = args.config(false)?;
     partner_portal::db::Db::check(&config.database_url)
         .await
         .map_err(|e| anyhow::anyhow!("PORTAL_DATABASE_URL: {e}"))?;
@@ -118,7 +115,7 @@ async fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
     let sandbox_url = derived_public_url(sandbox_listener.local_addr()?)?;
     args.portal.listen = portal_listener.local_addr()?;
     args.portal.wpcom_url = sandbox_url.clone();
-    let config = Config::from_args(&args.portal, true)?;
+    let config = args.portal.config(true)?;
     let sandbox = Sandbox::new(
         args.sandbox.clone(),
         config.redirect_uri(),
@@ -151,7 +148,7 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "WordPress.com sandbox listening");
     tokio::select! {
         r = sandbox.serve(listener) => r?,
-        () = partner_portal::app::shutdown_signal() => {}
+        () = shutdown_signal() => {}
     }
     Ok(())
 }

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::{
-    app::AppState,
     auth::session::Authed,
     error::{AppError, ErrorView},
+    state::AppState,
     upstream::{PartnerKey, models::currency_exponent},
 };
 

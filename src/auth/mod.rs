@@ -28,9 +28,9 @@ use self::{
     session::{AuthData, MAX_PENDING, PendingLogin, now},
 };
 use crate::{
-    app::AppState,
     error::AppError,
     secret::{Secret, constant_time_eq, random_token},
+    state::AppState,
     upstream::{ExchangeError, UpstreamError},
     web::{Layout, render},
 };

@@ -15,9 +15,9 @@ use tower_sessions::Session;
 
 use super::next_url::SafeNext;
 use crate::{
-    app::AppState,
     error::AppError,
     secret::Secret,
+    state::AppState,
     upstream::{BearerToken, Me, Partner, UpstreamError},
 };
 

@@ -15,7 +15,6 @@ use serde::Deserialize;
 
 use super::{query::Pairs, select_key};
 use crate::{
-    app::AppState,
     auth::{check_csrf, next_url::SafeNext, session::Authed},
     error::AppError,
     export,
@@ -24,6 +23,7 @@ use crate::{
         query::{Filter, Row, SortBy, Status},
     },
     products,
+    state::AppState,
     upstream::PartnerKey,
     web::{Layout, fmt_age, fmt_date, fmt_datetime, fmt_int, render, safe_href},
 };

@@ -17,11 +17,11 @@ use chrono::Utc;
 
 use super::{activations, query::Pairs, select_key};
 use crate::{
-    app::AppState,
     auth::session::Authed,
     cache::{Cached, Entry, Freshness},
     error::AppError,
     export, products,
+    state::AppState,
     upstream::{Invoice, InvoiceLine, PartnerKey, UpstreamError},
     web::{
         Layout, fmt_age, fmt_as_of, fmt_date, fmt_int, fmt_money, fmt_opt_date, render, safe_href,

@@ -7,7 +7,7 @@ pub mod query;
 
 use axum::{Router, routing::get};
 
-use crate::{app::AppState, auth::session::Authed, error::AppError, upstream::PartnerKey};
+use crate::{auth::session::Authed, error::AppError, state::AppState, upstream::PartnerKey};
 
 /// The page routes.
 pub fn router() -> Router<AppState> {

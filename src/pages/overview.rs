@@ -12,11 +12,11 @@ use chrono::{Datelike as _, Months, NaiveDate, Utc};
 
 use super::{activations, query::Pairs, select_key};
 use crate::{
-    app::AppState,
     auth::session::Authed,
     cache::{Cached, Freshness},
     error::AppError,
     products,
+    state::AppState,
     upstream::{Scale, SummaryPoint, UpstreamError},
     web::{Layout, fmt_age, fmt_int, render},
 };

@@ -12,6 +12,7 @@
 pub mod control;
 pub mod data;
 pub mod oauth;
+pub mod options;
 pub mod wpcom;
 
 use std::{
@@ -28,7 +29,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use self::data::SeedData;
-use crate::config::SandboxOptions;
+pub use self::options::{InvoicesStyle, SandboxOptions, SummaryDateStyle};
 
 /// The sandbox app's client id.
 pub const CLIENT_ID: &str = "11111";

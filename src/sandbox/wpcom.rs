@@ -14,16 +14,13 @@ use axum::{
 use chrono::{DateTime, Datelike as _, Utc};
 use serde_json::{Value, json};
 
+use super::options::{InvoicesStyle, SandboxOptions, SummaryDateStyle};
 use super::{
     Sandbox,
     data::{self, Activation, KEY_PRODUCTION, PARTNER_ID, SeedData},
     oauth::{TokenInfo, token_info_for},
 };
-use crate::{
-    config::{InvoicesStyle, SandboxOptions, SummaryDateStyle},
-    products,
-    upstream::lenient,
-};
+use crate::{products, upstream::lenient};
 
 const DATETIME: &str = "%Y-%m-%d %H:%M:%S";
 

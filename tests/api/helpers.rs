@@ -9,9 +9,11 @@ use std::{
 };
 
 use partner_portal::{
-    app::{AppState, Application},
-    config::{Config, LogFormat, PortalArgs, SandboxOptions},
-    sandbox::Sandbox,
+    app::Application,
+    config::{Config, ConfigBuilder},
+    sandbox::{Sandbox, SandboxOptions},
+    secret::Secret,
+    state::AppState,
 };
 use reqwest::{StatusCode, header};
 use serde_json::Value;
@@ -140,34 +142,30 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let sandbox_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", portal_listener.local_addr().unwrap());
     let sandbox_url = format!("http://{}", sandbox_listener.local_addr().unwrap());
-    let args = PortalArgs {
+    let config = ConfigBuilder {
         listen: portal_listener.local_addr().unwrap(),
         public_url: match (&opts.public_url, opts.base_path) {
             (Some(u), _) => Some(Url::parse(u).unwrap()),
             (None, "") => None,
             (None, base) => Some(Url::parse(&format!("{addr}{base}/")).unwrap()),
         },
-        wpcom_url: Url::parse(&sandbox_url).unwrap(),
+        wpcom_url: Some(Url::parse(&sandbox_url).unwrap()),
         client_id: Some("11111".into()),
-        client_secret: Some("fake-secret".into()),
-        client_secret_file: None,
+        client_secret: Some(Secret::new("fake-secret".into())),
         pkce: opts.pkce,
-        database_url_file: None,
-        database_url: Some(
-            opts.database_url
-                .clone()
-                .unwrap_or_else(|| format!("sqlite://{}", db_path.display())),
-        ),
-        session_idle_timeout: opts.idle,
-        session_absolute_timeout: opts.absolute,
+        database_url: opts
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", db_path.display())),
+        idle_timeout: opts.idle,
+        absolute_timeout: opts.absolute,
         upstream_deadline: opts.deadline,
         index_max_age: opts.index_max_age,
         index_page_size: opts.index_page_size,
         cache_ttl: opts.cache_ttl,
         access_recheck: opts.access_recheck,
         // A fixed key, so replicas and restarts share sessions as in production.
-        session_key: Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into()),
-        session_key_file: None,
+        session_key: Some(Secret::new(*b"0123456789abcdef0123456789abcdef")),
         trusted_proxies: opts.trusted_proxies.clone(),
         login_rate_per_minute: opts.login_rate_per_minute,
         max_concurrent: opts.max_concurrent,
@@ -175,9 +173,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         header_read_timeout: opts.header_read_timeout,
         shutdown_grace: Duration::from_secs(2),
         metrics: opts.metrics.clone(),
-        log_format: LogFormat::Text,
-    };
-    let config = Config::from_args(&args, opts.demo).unwrap();
+        demo: opts.demo,
+        ..Config::builder()
+    }
+    .build()
+    .unwrap();
     let sandbox = Sandbox::new(
         opts.sandbox.clone(),
         config.redirect_uri(),

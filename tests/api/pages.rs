@@ -3,8 +3,7 @@
 
 use chrono::Utc;
 use partner_portal::{
-    config::{InvoicesStyle, SandboxOptions, SummaryDateStyle},
-    sandbox::data::KEY_PRODUCTION,
+    sandbox::{InvoicesStyle, SandboxOptions, SummaryDateStyle, data::KEY_PRODUCTION},
     web::fmt_int,
 };
 use reqwest::StatusCode;

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use chrono::{Datelike as _, Utc};
 use partner_portal::{
-    config::SandboxOptions,
-    sandbox::data::{Activation, KEY_PRODUCTION},
+    sandbox::{
+        SandboxOptions,
+        data::{Activation, KEY_PRODUCTION},
+    },
     web::fmt_int,
 };
 use reqwest::StatusCode;

@@ -1,6 +1,6 @@
 //! The sandbox keeps to `WPCOM_API.md` §9: routes, shapes and errors, checked directly.
 
-use partner_portal::config::SandboxOptions;
+use partner_portal::sandbox::SandboxOptions;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -1,12 +1,17 @@
-//! `partner-portal bench`: measures the targets of the reports work and prints the figures.
+//! The benchmark (`scripts/bench`, or `cargo bench --bench bench -- --activations N`): measures
+//! the targets of the reports work and prints the figures.
 //!
-//! It starts the sandbox as a separate process (so this process's memory is the portal's
+//! It starts the sandbox from the built `partner-portal` binary as a separate process (so this process's memory is the portal's
 //! alone), starts the portal in-process on a fresh SQLite file, logs in through the sandbox,
 //! and then measures: a full index sync, search and sort latency on the activations page, and
 //! how many upstream calls 50 concurrent viewers of an uncached overview cause. It prints
 //! figures; it never fails on timing.
 
 #![allow(clippy::print_stdout, reason = "the benchmark's output is its figures")]
+#![allow(
+    missing_debug_implementations,
+    reason = "a program, not a library; nothing here is printed with Debug"
+)]
 
 use std::{
     net::SocketAddr,
@@ -15,22 +20,37 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use clap::Parser as _;
+use partner_portal::{app::Application, config::Config, sandbox, telemetry};
 use url::Url;
 
-use crate::{
-    app::Application,
-    config::{Config, LogFormat, PortalArgs},
-};
-
-/// Options of `bench`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BenchArgs {
+/// Options of the benchmark.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "bench")]
+struct BenchArgs {
     /// Activations the sandbox generates.
     #[arg(long, default_value_t = 100_000)]
-    pub activations: usize,
+    activations: usize,
     /// Requests per latency measurement.
     #[arg(long, default_value_t = 50)]
-    pub samples: usize,
+    samples: usize,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // Figures on stdout; only warnings in the log unless RUST_LOG says otherwise.
+    telemetry::init_with_default(telemetry::LogFormat::Text, "warn");
+    let args = BenchArgs::parse();
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 fn kib(field: &str) -> Option<u64> {
@@ -54,7 +74,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Runs the benchmark and prints its figures.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("partner-portal-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let portal_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -67,7 +87,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-portal"))
         .arg("sandbox")
         .env("PORTAL_SANDBOX_LISTEN", sandbox_addr.to_string())
         .env("SANDBOX_REDIRECT_URI", format!("{portal}/auth/callback"))
@@ -102,35 +122,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let args_portal = PortalArgs {
+    let config = partner_portal::config::ConfigBuilder {
         listen: portal_listener.local_addr()?,
-        public_url: None,
-        wpcom_url: Url::parse(&sandbox)?,
-        client_id: Some(crate::sandbox::CLIENT_ID.into()),
-        client_secret: Some(crate::sandbox::CLIENT_SECRET.into()),
-        client_secret_file: None,
-        pkce: true,
-        database_url: Some(format!("sqlite://{}", dir.join("bench.db").display())),
-        database_url_file: None,
-        session_idle_timeout: Duration::from_secs(3600),
-        session_absolute_timeout: Duration::from_secs(3600),
+        wpcom_url: Some(Url::parse(&sandbox)?),
+        client_id: Some(sandbox::CLIENT_ID.into()),
+        client_secret: Some(sandbox::CLIENT_SECRET.to_owned().into()),
+        database_url: format!("sqlite://{}", dir.join("bench.db").display()),
+        idle_timeout: Duration::from_secs(3600),
+        absolute_timeout: Duration::from_secs(3600),
         upstream_deadline: Duration::from_secs(30),
         index_max_age: Duration::from_secs(3600),
-        index_page_size: 1000,
-        cache_ttl: Duration::from_secs(60),
         access_recheck: Duration::from_secs(3600),
-        session_key: None,
-        session_key_file: None,
-        trusted_proxies: String::new(),
-        login_rate_per_minute: 30,
         max_concurrent: 1024,
         request_timeout: Duration::from_secs(30),
-        header_read_timeout: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(5),
-        metrics: "off".into(),
-        log_format: LogFormat::Text,
-    };
-    let config = Config::from_args(&args_portal, true)?;
+        demo: true,
+        ..Config::builder()
+    }
+    .build()?;
     let app = Application::build(config, portal_listener).await?;
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());

@@ -1,0 +1,347 @@
+//! The command line: one subcommand per way to run the binary, every flag also an environment
+//! variable (`PORTAL_*`; `SANDBOX_*` for the sandbox's switches).
+//!
+//! The variable names are a contract used by scripts, compose.yaml and the Docker image. This
+//! module only reads them (and the `*_FILE` secrets they point at); [`crate::config`] validates.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+use crate::{
+    config::{Config, ConfigBuilder, ConfigError, parse_duration, session_key_from_text},
+    sandbox::{self, SandboxOptions},
+    secret::Secret,
+    telemetry::LogFormat,
+};
+
+/// The partner-portal command line.
+#[derive(Debug, Parser)]
+#[command(name = "partner-portal", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the dashboard against a configured WordPress.com.
+    Serve(PortalArgs),
+    /// Run the dashboard and the built-in WordPress.com sandbox in one process.
+    Demo(DemoArgs),
+    /// Run the WordPress.com sandbox alone, for other tools to point at.
+    Sandbox(SandboxArgs),
+    /// Ask a running portal's `/healthz` (for container health checks, which have no shell).
+    Healthcheck(HealthcheckArgs),
+    /// Validate the `serve` configuration and reach the database; exit non-zero with the reason.
+    CheckConfig(PortalArgs),
+}
+
+/// Settings of the dashboard.
+#[derive(Debug, Clone, Args)]
+pub struct PortalArgs {
+    /// Address the dashboard listens on.
+    #[arg(
+        long,
+        env = "PORTAL_LISTEN",
+        value_name = "PORTAL_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+    /// External origin of the dashboard (the OAuth redirect URI is built from it).
+    #[arg(long, env = "PORTAL_PUBLIC_URL", value_name = "PORTAL_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+    /// Base URL of WordPress.com.
+    #[arg(
+        long,
+        env = "PORTAL_WPCOM_URL",
+        value_name = "PORTAL_WPCOM_URL",
+        default_value = crate::config::WPCOM_URL
+    )]
+    pub wpcom_url: Url,
+    /// OAuth client id of the WordPress.com app.
+    #[arg(
+        long,
+        env = "PORTAL_WPCOM_CLIENT_ID",
+        value_name = "PORTAL_WPCOM_CLIENT_ID"
+    )]
+    pub client_id: Option<String>,
+    /// OAuth client secret of the WordPress.com app.
+    #[arg(
+        long,
+        env = "PORTAL_WPCOM_CLIENT_SECRET",
+        value_name = "PORTAL_WPCOM_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
+    /// File holding the OAuth client secret (takes precedence over the variable).
+    #[arg(
+        long,
+        env = "PORTAL_WPCOM_CLIENT_SECRET_FILE",
+        value_name = "PORTAL_WPCOM_CLIENT_SECRET_FILE"
+    )]
+    pub client_secret_file: Option<PathBuf>,
+    /// Send PKCE (S256) with the authorization request.
+    #[arg(long, env = "PORTAL_WPCOM_PKCE", value_name = "PORTAL_WPCOM_PKCE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pkce: bool,
+    /// Database URL: `sqlite://path` or `postgres://...`.
+    #[arg(long, env = "PORTAL_DATABASE_URL", value_name = "PORTAL_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// File holding the database URL (wins over the variable; for passwords kept as secrets).
+    #[arg(
+        long,
+        env = "PORTAL_DATABASE_URL_FILE",
+        value_name = "PORTAL_DATABASE_URL_FILE"
+    )]
+    pub database_url_file: Option<PathBuf>,
+    /// Log a session out after this long without a request (e.g. `30m`).
+    #[arg(long, env = "PORTAL_SESSION_IDLE_TIMEOUT", value_name = "PORTAL_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub session_idle_timeout: Duration,
+    /// Log a session out this long after login, whatever its activity (e.g. `8h`).
+    #[arg(long, env = "PORTAL_SESSION_ABSOLUTE_TIMEOUT", value_name = "PORTAL_SESSION_ABSOLUTE_TIMEOUT", default_value = "8h", value_parser = parse_duration)]
+    pub session_absolute_timeout: Duration,
+    /// Deadline for the upstream calls behind one page (e.g. `12s`).
+    #[arg(long, env = "PORTAL_UPSTREAM_DEADLINE", value_name = "PORTAL_UPSTREAM_DEADLINE", default_value = "12s", value_parser = parse_duration)]
+    pub upstream_deadline: Duration,
+    /// Refresh a key's activations index in the background when older than this.
+    #[arg(long, env = "PORTAL_INDEX_MAX_AGE", value_name = "PORTAL_INDEX_MAX_AGE", default_value = "15m", value_parser = parse_duration)]
+    pub index_max_age: Duration,
+    /// Activations per upstream page when syncing the index (WordPress.com declares no maximum;
+    /// the sandbox allows 1000).
+    #[arg(long, env = "PORTAL_INDEX_PAGE_SIZE", value_name = "PORTAL_INDEX_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub index_page_size: u32,
+    /// How long summary and invoice answers are cached.
+    #[arg(long, env = "PORTAL_CACHE_TTL", value_name = "PORTAL_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+    /// How often a session's partner keys are re-checked with WordPress.com.
+    #[arg(long, env = "PORTAL_ACCESS_RECHECK", value_name = "PORTAL_ACCESS_RECHECK", default_value = "60s", value_parser = parse_duration)]
+    pub access_recheck: Duration,
+    /// Key (32 bytes, base64 or hex) that encrypts session data at rest; required by `serve`.
+    #[arg(
+        long,
+        env = "PORTAL_SESSION_KEY",
+        value_name = "PORTAL_SESSION_KEY",
+        hide_env_values = true
+    )]
+    pub session_key: Option<String>,
+    /// File holding the session key (wins over the variable).
+    #[arg(
+        long,
+        env = "PORTAL_SESSION_KEY_FILE",
+        value_name = "PORTAL_SESSION_KEY_FILE"
+    )]
+    pub session_key_file: Option<PathBuf>,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
+    #[arg(
+        long,
+        env = "PORTAL_TRUSTED_PROXIES",
+        value_name = "PORTAL_TRUSTED_PROXIES",
+        default_value = ""
+    )]
+    pub trusted_proxies: String,
+    /// Login attempts (start and callback) per client address per minute.
+    #[arg(
+        long,
+        env = "PORTAL_LOGIN_RATE_PER_MINUTE",
+        value_name = "PORTAL_LOGIN_RATE_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub login_rate_per_minute: u32,
+    /// Requests handled at once; more get 503 with Retry-After.
+    #[arg(
+        long,
+        env = "PORTAL_MAX_CONCURRENT",
+        value_name = "PORTAL_MAX_CONCURRENT",
+        default_value_t = 256
+    )]
+    pub max_concurrent: usize,
+    /// Deadline of one request.
+    #[arg(long, env = "PORTAL_REQUEST_TIMEOUT", value_name = "PORTAL_REQUEST_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Time a client has to send its request headers.
+    #[arg(long, env = "PORTAL_HEADER_READ_TIMEOUT", value_name = "PORTAL_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Prometheus metrics: `off`, `on` (at /metrics on the main port) or an address to serve
+    /// them on separately (e.g. `127.0.0.1:9100`).
+    #[arg(
+        long,
+        env = "PORTAL_METRICS",
+        value_name = "PORTAL_METRICS",
+        default_value = "off"
+    )]
+    pub metrics: String,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "PORTAL_SHUTDOWN_GRACE", value_name = "PORTAL_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Log format.
+    #[arg(
+        long,
+        env = "PORTAL_LOG_FORMAT",
+        value_name = "PORTAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Settings of `healthcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// The address the portal listens on (its `/healthz` is asked on the loopback interface
+    /// when it listens on all interfaces).
+    #[arg(
+        long,
+        env = "PORTAL_LISTEN",
+        value_name = "PORTAL_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+}
+
+/// Settings of `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Dashboard settings.
+    #[command(flatten)]
+    pub portal: PortalArgs,
+    /// Sandbox settings.
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+    /// Address the sandbox listens on.
+    #[arg(
+        long,
+        env = "PORTAL_SANDBOX_LISTEN",
+        value_name = "PORTAL_SANDBOX_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub sandbox_listen: SocketAddr,
+}
+
+/// Settings of `sandbox`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Sandbox settings.
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+    /// Address the sandbox listens on.
+    #[arg(
+        long,
+        env = "PORTAL_SANDBOX_LISTEN",
+        value_name = "PORTAL_SANDBOX_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub listen: SocketAddr,
+    /// The redirect URI registered for the sandbox's OAuth app (exact match).
+    #[arg(
+        long,
+        env = "SANDBOX_REDIRECT_URI",
+        value_name = "SANDBOX_REDIRECT_URI",
+        default_value = "http://127.0.0.1:8080/auth/callback"
+    )]
+    pub redirect_uri: Url,
+    /// Log format.
+    #[arg(
+        long,
+        env = "PORTAL_LOG_FORMAT",
+        value_name = "PORTAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+impl PortalArgs {
+    /// The validated configuration. `demo` fills in the sandbox app's credentials and makes a
+    /// throwaway session key when none is given.
+    pub fn config(&self, demo: bool) -> Result<Config, ConfigError> {
+        let client_id = match &self.client_id {
+            Some(id) if !id.trim().is_empty() => Some(id.trim().to_owned()),
+            _ if demo => Some(sandbox::CLIENT_ID.to_owned()),
+            _ => None,
+        };
+        let client_secret = match (&self.client_secret_file, &self.client_secret) {
+            (Some(path), _) => Some(read_file("PORTAL_WPCOM_CLIENT_SECRET_FILE", path)?),
+            (None, Some(s)) if !s.is_empty() => Some(s.clone()),
+            (None, _) if demo => Some(sandbox::CLIENT_SECRET.to_owned()),
+            (None, _) => None,
+        };
+        let database_url = match &self.database_url_file {
+            Some(path) => Some(read_file("PORTAL_DATABASE_URL_FILE", path)?),
+            None => self.database_url.clone(),
+        };
+        let session_key = match (&self.session_key_file, &self.session_key) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new(
+                        "PORTAL_SESSION_KEY_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Some(session_key_from_text("PORTAL_SESSION_KEY_FILE", &text)?)
+            }
+            (None, Some(text)) => Some(session_key_from_text("PORTAL_SESSION_KEY", text)?),
+            (None, None) => None,
+        };
+        let defaults = ConfigBuilder::default();
+        ConfigBuilder {
+            listen: self.listen,
+            public_url: self.public_url.clone(),
+            wpcom_url: Some(self.wpcom_url.clone()),
+            client_id,
+            client_secret: client_secret.map(Secret::new),
+            pkce: self.pkce,
+            database_url: database_url.unwrap_or(defaults.database_url),
+            idle_timeout: self.session_idle_timeout,
+            absolute_timeout: self.session_absolute_timeout,
+            upstream_deadline: self.upstream_deadline,
+            index_max_age: self.index_max_age,
+            index_page_size: self.index_page_size,
+            cache_ttl: self.cache_ttl,
+            access_recheck: self.access_recheck,
+            session_key,
+            trusted_proxies: self.trusted_proxies.clone(),
+            login_rate_per_minute: self.login_rate_per_minute,
+            max_concurrent: self.max_concurrent,
+            request_timeout: self.request_timeout,
+            header_read_timeout: self.header_read_timeout,
+            shutdown_grace: self.shutdown_grace,
+            metrics: self.metrics.clone(),
+            demo,
+            ..defaults
+        }
+        .build()
+    }
+}
+
+/// A secret file's content, trimmed; an unreadable file names its variable.
+fn read_file(variable: &'static str, path: &std::path::Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| ConfigError::new(variable, format!("cannot read {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_lines_defaults_are_the_builders_defaults() {
+        let cli = Cli::try_parse_from(["partner-portal", "demo"]).unwrap();
+        let Command::Demo(args) = cli.command else {
+            unreachable!("demo parses as demo")
+        };
+        let from_cli = format!("{:?}", args.portal.config(true).unwrap());
+        let built = ConfigBuilder {
+            demo: true,
+            client_id: Some(sandbox::CLIENT_ID.to_owned()),
+            client_secret: Some(Secret::new(sandbox::CLIENT_SECRET.to_owned())),
+            ..ConfigBuilder::default()
+        }
+        .build()
+        .unwrap();
+        assert_eq!(from_cli, format!("{built:?}"));
+    }
+}

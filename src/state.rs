@@ -1,0 +1,29 @@
+//! The state every handler shares: one cheap-to-clone [`AppState`] of handles, nothing else.
+
+use std::sync::{Arc, atomic::AtomicBool};
+
+use crate::{
+    cache::UpstreamCache, config::Config, db::Db, index::Index, ratelimit::RateLimiter,
+    session_store::SqlSessionStore, upstream::WpClient,
+};
+
+/// State shared by every handler. Each field is a cheap handle.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The WordPress.com client (shared connection pool).
+    pub wpcom: WpClient,
+    /// The portal's database.
+    pub db: Db,
+    /// The session store (for maintenance and counts).
+    pub sessions: SqlSessionStore,
+    /// The local activations index.
+    pub index: Index,
+    /// Cache of the summary and invoice endpoints.
+    pub cache: UpstreamCache,
+    /// Set once a shutdown signal arrived: readiness turns 503.
+    pub draining: Arc<AtomicBool>,
+    /// Limits login attempts per client address.
+    pub login_limiter: Arc<RateLimiter>,
+}
