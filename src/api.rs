@@ -12,12 +12,12 @@ use axum::{
 };
 
 use crate::{
-    auth::session::ApiAuthed,
+    auth::scope::{ApiKeyScope, KeyScope},
     error::AppError,
-    pages::{query::Pairs, select_key},
     products,
     state::AppState,
     upstream::{RawResponse, Route, UpstreamError, lenient},
+    web::query::Pairs,
 };
 
 /// The proxy routes.
@@ -31,11 +31,11 @@ pub fn router() -> Router<AppState> {
 
 async fn forward(
     state: &AppState,
-    ApiAuthed(authed): &ApiAuthed,
+    scope: &KeyScope,
     route: Route,
     query: &[(String, String)],
 ) -> Result<Response, AppError> {
-    let raw: RawResponse = match state.wpcom.get_raw(route, &authed.data.token, query).await {
+    let raw: RawResponse = match state.wpcom.get_raw(route, scope.token(), query).await {
         Ok(raw) => raw,
         Err(e) => {
             return Err(AppError::Upstream {
@@ -46,7 +46,7 @@ async fn forward(
     };
     if crate::upstream::classify(&raw) == Err(UpstreamError::Unauthorized) {
         // The token is dead: end the session here too, then pass WordPress.com's answer on.
-        authed.session.flush().await?;
+        scope.authed.session.flush().await?;
     }
     let status = StatusCode::from_u16(raw.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = (
@@ -63,19 +63,13 @@ async fn forward(
     Ok(response)
 }
 
-/// The partner id and the selected key id.
-fn ids(api: &ApiAuthed, q: &Pairs) -> Result<(u64, u64), AppError> {
-    let key = select_key(&api.0, q.key()?)?;
-    Ok((api.0.partner()?.id, key.id))
-}
-
 async fn activations(
     State(state): State<AppState>,
-    api: ApiAuthed,
+    ApiKeyScope(scope): ApiKeyScope,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
-    let (partner, key) = ids(&api, &q)?;
+    let (partner, key) = (scope.partner.id, scope.key.id);
     let mut query = vec![
         (
             "page".to_owned(),
@@ -99,37 +93,34 @@ async fn activations(
             query.push((name.to_owned(), v.to_owned()));
         }
     }
-    forward(&state, &api, Route::Activations { partner, key }, &query).await
+    forward(&state, &scope, Route::Activations { partner, key }, &query).await
 }
 
 async fn summary(
     State(state): State<AppState>,
-    api: ApiAuthed,
+    ApiKeyScope(scope): ApiKeyScope,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
-    let (_, key) = ids(&api, &q)?;
     let query = [
-        ("key_id".to_owned(), key.to_string()),
+        ("key_id".to_owned(), scope.key.id.to_string()),
         ("scale".to_owned(), q.scale()?.as_str().to_owned()),
     ];
-    forward(&state, &api, Route::Summary, &query).await
+    forward(&state, &scope, Route::Summary, &query).await
 }
 
 async fn invoices(
     State(state): State<AppState>,
-    api: ApiAuthed,
-    RawQuery(raw): RawQuery,
+    ApiKeyScope(scope): ApiKeyScope,
 ) -> Result<Response, AppError> {
-    let (partner, key) = ids(&api, &Pairs::parse(raw.as_deref()))?;
-    forward(&state, &api, Route::Invoices { partner, key }, &[]).await
+    let (partner, key) = (scope.partner.id, scope.key.id);
+    forward(&state, &scope, Route::Invoices { partner, key }, &[]).await
 }
 
 async fn upcoming(
     State(state): State<AppState>,
-    api: ApiAuthed,
-    RawQuery(raw): RawQuery,
+    ApiKeyScope(scope): ApiKeyScope,
 ) -> Result<Response, AppError> {
-    let (partner, key) = ids(&api, &Pairs::parse(raw.as_deref()))?;
-    forward(&state, &api, Route::UpcomingInvoice { partner, key }, &[]).await
+    let (partner, key) = (scope.partner.id, scope.key.id);
+    forward(&state, &scope, Route::UpcomingInvoice { partner, key }, &[]).await
 }

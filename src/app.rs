@@ -68,8 +68,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router(&state))
         .merge(pages::router())
         .merge(api::router())
-        .route("/static/{file}", get(web::static_file))
-        .fallback(web::not_found)
+        .route("/static/{file}", get(web::assets::static_file))
+        .fallback(web::assets::not_found)
         .layer(sessions);
     let mut ops = Router::new()
         .route("/healthz", get(healthz))

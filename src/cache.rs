@@ -1,4 +1,5 @@
-//! A short-lived cache for the summary and invoice endpoints, per key and parameters.
+//! A short-lived cache for the summary and invoice endpoints, one typed slot per endpoint,
+//! keyed by partner key and parameters.
 //!
 //! - Fresh answers are served for `ttl` (default 60 s).
 //! - Concurrent identical misses share one upstream call (moka's `try_get_with`).
@@ -12,24 +13,13 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use moka::future::Cache;
 
-use crate::upstream::{Invoice, SummaryPoint, UpstreamError};
-
-/// What is cached.
-#[derive(Debug, Clone)]
-pub enum Cached {
-    /// Activations summary.
-    Summary(Vec<SummaryPoint>),
-    /// Past invoices.
-    Invoices(Vec<Invoice>),
-    /// Upcoming invoice.
-    Upcoming(Option<Box<Invoice>>),
-}
+use crate::upstream::{BearerToken, Invoice, Scale, SummaryPoint, UpstreamError, WpClient};
 
 /// A cached answer and when it was fetched.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct Fetched<T> {
     /// The answer.
-    pub value: Cached,
+    pub value: T,
     /// Unix seconds of the fetch.
     pub fetched_at: i64,
 }
@@ -46,20 +36,24 @@ pub enum Freshness {
     },
 }
 
-/// Cache key: endpoint, partner key, parameters.
-pub type Key = (&'static str, u64, String);
+/// An answer from the cache, with its freshness.
+pub type Answer<T> = Result<(Arc<Fetched<T>>, Freshness), UpstreamError>;
 
-/// The cache. Cheap to clone.
+/// Cache key within one endpoint: partner key and parameters.
+type Key = (u64, String);
+
+/// One endpoint's answers: fresh ones, and the last good one as a fallback.
 #[derive(Debug, Clone)]
-pub struct UpstreamCache {
-    fresh: Cache<Key, Arc<Entry>>,
-    last_good: Cache<Key, Arc<Entry>>,
+struct Slot<T: Send + Sync + 'static> {
+    endpoint: &'static str,
+    fresh: Cache<Key, Arc<Fetched<T>>>,
+    last_good: Cache<Key, Arc<Fetched<T>>>,
 }
 
-impl UpstreamCache {
-    /// A cache whose answers are fresh for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+impl<T: Send + Sync + 'static> Slot<T> {
+    fn new(endpoint: &'static str, ttl: Duration) -> Self {
         Self {
+            endpoint,
             fresh: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ttl.max(Duration::from_millis(1)))
@@ -71,30 +65,28 @@ impl UpstreamCache {
         }
     }
 
+    fn count(&self, result: &'static str) {
+        crate::metrics::inc(
+            "portal_cache_requests_total",
+            &[("endpoint", self.endpoint), ("result", result)],
+        );
+    }
+
     /// The answer for `key`, fetching it with `fetch` on a miss (one fetch for all concurrent
     /// callers), or the last good answer if the fetch fails.
-    pub async fn get<F, Fut>(
-        &self,
-        key: Key,
-        fetch: F,
-    ) -> Result<(Arc<Entry>, Freshness), UpstreamError>
+    async fn get<Fut>(&self, key: Key, fetch: Fut) -> Answer<T>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Cached, UpstreamError>>,
+        Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        let endpoint = key.0;
         if let Some(entry) = self.fresh.get(&key).await {
-            crate::metrics::inc(
-                "portal_cache_requests_total",
-                &[("endpoint", endpoint), ("result", "hit")],
-            );
+            self.count("hit");
             return Ok((entry, Freshness::Fresh));
         }
         let result = self
             .fresh
             .try_get_with(key.clone(), async move {
-                fetch().await.map(|value| {
-                    Arc::new(Entry {
+                fetch.await.map(|value| {
+                    Arc::new(Fetched {
                         value,
                         fetched_at: chrono::Utc::now().timestamp(),
                     })
@@ -103,10 +95,7 @@ impl UpstreamCache {
             .await;
         match result {
             Ok(entry) => {
-                crate::metrics::inc(
-                    "portal_cache_requests_total",
-                    &[("endpoint", endpoint), ("result", "miss")],
-                );
+                self.count("miss");
                 self.last_good.insert(key, entry.clone()).await;
                 Ok((entry, Freshness::Fresh))
             }
@@ -122,9 +111,68 @@ impl UpstreamCache {
             },
         }
     }
+}
+
+/// The cache. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct UpstreamCache {
+    summary: Slot<Vec<SummaryPoint>>,
+    invoices: Slot<Vec<Invoice>>,
+    upcoming: Slot<Option<Invoice>>,
+}
+
+impl UpstreamCache {
+    /// A cache whose answers are fresh for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            summary: Slot::new("summary", ttl),
+            invoices: Slot::new("invoices", ttl),
+            upcoming: Slot::new("upcoming", ttl),
+        }
+    }
+
+    /// The activations summary of `key` at `scale`.
+    pub async fn summary(
+        &self,
+        wpcom: &WpClient,
+        token: &BearerToken,
+        key: u64,
+        scale: Scale,
+    ) -> Answer<Vec<SummaryPoint>> {
+        let fetch = wpcom.summary(token, key, scale);
+        self.summary
+            .get((key, scale.as_str().to_owned()), fetch)
+            .await
+    }
+
+    /// The past invoices of `key`.
+    pub async fn invoices(
+        &self,
+        wpcom: &WpClient,
+        token: &BearerToken,
+        partner: u64,
+        key: u64,
+    ) -> Answer<Vec<Invoice>> {
+        let fetch = wpcom.invoices(token, partner, key);
+        self.invoices.get((key, String::new()), fetch).await
+    }
+
+    /// The upcoming invoice of `key`, if any.
+    pub async fn upcoming(
+        &self,
+        wpcom: &WpClient,
+        token: &BearerToken,
+        partner: u64,
+        key: u64,
+    ) -> Answer<Option<Invoice>> {
+        let fetch = wpcom.upcoming_invoice(token, partner, key);
+        self.upcoming.get((key, String::new()), fetch).await
+    }
 
     /// Forgets every fresh answer (the next request refetches; stale copies stay as a fallback).
     pub fn invalidate_fresh(&self) {
-        self.fresh.invalidate_all();
+        self.summary.fresh.invalidate_all();
+        self.invoices.fresh.invalidate_all();
+        self.upcoming.fresh.invalidate_all();
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`ConfigBuilder`] holds every setting as a typed value with the documented default; its
 //! [`ConfigBuilder::build`] checks them and yields the [`Config`] the application runs with. The
-//! command line ([`crate::cli`]) fills a builder from `PORTAL_*` variables; tests and the
+//! command line (`cli`) fills a builder from `PORTAL_*` variables; tests and the
 //! benchmark fill one in code and change only what they need. A missing or invalid setting stops
 //! start-up with one line that names the variable.
 

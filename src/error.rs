@@ -2,7 +2,7 @@
 //!
 //! Handlers return `Result<_, AppError>`. `AppError::into_response` only decides the status and
 //! a short, safe message and puts an [`ErrorView`] in the response's extensions; the
-//! `render_errors` middleware (in [`crate::web`]) turns that into the HTML error page (with the
+//! response middleware (`web::middleware`) turns that into the HTML error page (with the
 //! layout and request id) or into JSON for `/api/` paths. Causes are logged, never shown.
 
 use std::time::Duration;

@@ -7,7 +7,9 @@
 //! - `POST /logout` needs the CSRF token and a same-origin request; it deletes the server-side
 //!   record.
 
+pub mod csrf;
 pub mod next_url;
+pub mod scope;
 pub mod session;
 
 use askama::Template;
@@ -23,6 +25,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tower_sessions::Session;
 
+pub use self::csrf::check_csrf;
 use self::{
     next_url::SafeNext,
     session::{AuthData, MAX_PENDING, PendingLogin, now},
@@ -285,33 +288,6 @@ async fn callback_get(
 #[derive(Debug, Deserialize)]
 struct LogoutForm {
     csrf: Option<String>,
-}
-
-/// Refuses cross-site POSTs. `Sec-Fetch-Site`, when the browser sends it, decides: it must be
-/// `same-origin` (or `none`, for a request the user typed). Otherwise `Origin`, when present,
-/// must be the public origin. Browsers send `Origin: null` on form POSTs from pages with
-/// `Referrer-Policy: no-referrer`, so `null` alone proves nothing either way; the CSRF token is
-/// always required as well.
-pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return site == "same-origin" || site == "none";
-    }
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None | Some("null") => true,
-        Some(origin) => origin == state.config.public_url.origin().ascii_serialization(),
-    }
-}
-
-/// Checks a form's CSRF token against the session's, and the request's origin.
-pub fn check_csrf(
-    state: &AppState,
-    headers: &HeaderMap,
-    data: &AuthData,
-    token: Option<&str>,
-) -> Result<(), AppError> {
-    let ok = token.is_some_and(|t| constant_time_eq(t, data.csrf.expose()))
-        && same_origin(state, headers);
-    if ok { Ok(()) } else { Err(AppError::Csrf) }
 }
 
 async fn logout_post(

@@ -19,6 +19,7 @@ use crate::{
     secret::Secret,
     state::AppState,
     upstream::{BearerToken, Me, Partner, UpstreamError},
+    web::{Layout, Viewer},
 };
 
 const AUTH_KEY: &str = "portal.auth";
@@ -110,6 +111,20 @@ impl Authed {
             .ok_or_else(|| AppError::NoPartner {
                 csrf: self.data.csrf.expose().clone(),
             })
+    }
+
+    /// What the page header shows of this user.
+    pub fn viewer(&self) -> Viewer<'_> {
+        Viewer {
+            name: &self.data.user.display_name,
+            partner: self.data.partner.as_ref(),
+            csrf: self.data.csrf.expose(),
+        }
+    }
+
+    /// The layout of a page that is about no key in particular.
+    pub fn layout(&self, state: &AppState, title: &str) -> Layout {
+        Layout::for_user(state, self.viewer(), title, "", "/", None)
     }
 
     /// Turns an upstream failure into the page to show; a rejected token ends the session.

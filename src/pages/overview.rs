@@ -10,15 +10,17 @@ use axum::{
 
 use chrono::{Datelike as _, Months, NaiveDate, Utc};
 
-use super::{activations, query::Pairs, select_key};
+use super::{
+    index_ready::{Freshness, index_copy},
+    panel::{PanelError, stale_note},
+};
 use crate::{
-    auth::session::Authed,
-    cache::{Cached, Freshness},
+    auth::scope::KeyScope,
     error::AppError,
     products,
     state::AppState,
     upstream::{Scale, SummaryPoint, UpstreamError},
-    web::{Layout, fmt_age, fmt_int, render},
+    web::{Layout, fmt_as_of, fmt_int, query::Pairs, render},
 };
 
 /// One bar of the chart.
@@ -82,13 +84,6 @@ pub struct Headline {
     pub note: String,
 }
 
-/// A panel that could not be filled, with a reason.
-#[derive(Debug, Clone)]
-pub struct PanelError {
-    /// What to tell the user.
-    pub message: String,
-}
-
 /// A month of the index table.
 #[derive(Debug, Clone)]
 pub struct MonthRow {
@@ -125,7 +120,7 @@ pub struct IndexPanels {
     /// Active plans per product.
     pub products: Vec<ProductRow>,
     /// Freshness bar.
-    pub fresh: crate::pages::activations::Freshness,
+    pub fresh: Freshness,
 }
 
 /// The summary chart panel.
@@ -302,11 +297,11 @@ pub fn periods(period: &str, today: NaiveDate) -> Option<(Span, Span, &'static s
 
 async fn index_panels(
     state: &AppState,
-    authed: &Authed,
-    key: &crate::upstream::PartnerKey,
+    scope: &KeyScope,
     period: &str,
 ) -> Result<IndexPanels, String> {
-    let sync = activations::index_copy(state, authed, key, "These figures appear").await?;
+    let key = &scope.key;
+    let sync = index_copy(state, scope, "These figures appear").await?;
     let store = |e: sqlx::Error| {
         tracing::error!(error = %e, "index query failed");
         "The activations index could not be read. Try again in a moment.".to_owned()
@@ -397,7 +392,7 @@ async fn index_panels(
         headlines,
         months,
         products,
-        fresh: activations::Freshness::new(&sync, authed, key.id),
+        fresh: Freshness::new(&sync, scope),
     })
 }
 
@@ -462,11 +457,10 @@ fn summary_panel(
 /// `GET /`.
 pub async fn overview_get(
     State(state): State<AppState>,
-    authed: Authed,
+    scope: KeyScope,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
-    let key = select_key(&authed, q.key()?)?;
     let scale = q.scale()?;
     let period: &'static str = match q.get("period") {
         None | Some("month") => "month",
@@ -478,48 +472,28 @@ pub async fn overview_get(
             ));
         }
     };
-    let token = authed.data.token.clone();
-    let wpcom = state.wpcom.clone();
-    let key_id = key.id;
-    let cache_key = ("summary", key_id, scale.as_str().to_owned());
+    let key_id = scope.key.id;
     let (summary, index) = tokio::join!(
-        state.cache.get(cache_key, move || async move {
-            wpcom
-                .summary(&token, key_id, scale)
-                .await
-                .map(Cached::Summary)
-        }),
-        index_panels(&state, &authed, &key, period),
+        state
+            .cache
+            .summary(&state.wpcom, scope.token(), key_id, scale),
+        index_panels(&state, &scope, period),
     );
     let summary = match summary {
         Err(UpstreamError::Unauthorized) => {
-            return Err(authed.upstream_failed(UpstreamError::Unauthorized).await);
+            return Err(scope.upstream_failed(UpstreamError::Unauthorized).await);
         }
         Err(e) => Err(PanelError {
             message: format!(
                 "The activations summary could not be loaded from WordPress.com: {e}."
             ),
         }),
-        Ok((entry, freshness)) => {
-            let stale = match freshness {
-                Freshness::Fresh => None,
-                Freshness::Stale { reason } => Some(format!(
-                    "WordPress.com could not be reached ({reason}); showing figures from {}.",
-                    fmt_age(Utc::now().timestamp() - entry.fetched_at)
-                )),
-            };
-            match &entry.value {
-                Cached::Summary(points) => Ok(summary_panel(
-                    scale,
-                    points,
-                    stale,
-                    crate::web::fmt_as_of(entry.fetched_at),
-                )),
-                _ => Err(PanelError {
-                    message: "Unexpected cache entry.".into(),
-                }),
-            }
-        }
+        Ok((entry, freshness)) => Ok(summary_panel(
+            scale,
+            &entry.value,
+            stale_note(entry.fetched_at, &freshness, "showing figures from"),
+            fmt_as_of(entry.fetched_at),
+        )),
     };
     let key_param = format!("key={key_id}");
     let scales = [("day", "Day"), ("month", "Month"), ("year", "Year")]
@@ -541,14 +515,14 @@ pub async fn overview_get(
     })
     .collect();
     let page = OverviewPage {
-        layout: Layout::for_user(&state, &authed, "Overview", "overview", "/", Some(&key)),
+        layout: scope.layout(&state, "Overview", "overview", "/"),
         scale: scale.as_str(),
         scales,
         period_label: period,
         periods,
         summary,
         index,
-        retry_href: authed.here.clone(),
+        retry_href: scope.here().to_owned(),
     };
     render(StatusCode::OK, &page)
 }

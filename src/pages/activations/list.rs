@@ -1,0 +1,264 @@
+//! `GET /activations`: the list with its tabs, facets, filters, sort links and pager.
+
+use askama::Template;
+use axum::{
+    extract::{RawQuery, State},
+    http::StatusCode,
+    response::Response,
+};
+use chrono::Utc;
+
+use crate::{
+    auth::scope::KeyScope,
+    error::AppError,
+    index::{
+        SyncState,
+        query::{SortBy, Status},
+    },
+    pages::index_ready::{Freshness, indexed},
+    products,
+    state::AppState,
+    web::{Layout, fmt_int, query::Pairs, render},
+};
+
+use super::{
+    row::RowView,
+    view::{PAGE_SIZES, PRESETS, View, status_str},
+};
+
+/// A link with a label and a count.
+#[derive(Debug, Clone)]
+pub struct Facet {
+    /// Label.
+    pub label: String,
+    /// Count, formatted.
+    pub count: String,
+    /// Link.
+    pub href: String,
+    /// Current.
+    pub current: bool,
+}
+
+/// A sortable column header.
+#[derive(Debug, Clone)]
+pub struct SortLink {
+    /// Label.
+    pub label: &'static str,
+    /// Link that sorts by this column (toggling the direction when already sorted).
+    pub href: String,
+    /// `ascending`/`descending`/`none` for aria-sort.
+    pub aria: &'static str,
+    /// Arrow.
+    pub arrow: &'static str,
+}
+
+/// A plan checkbox.
+#[derive(Debug, Clone)]
+pub struct PlanChoice {
+    /// Product id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Checked.
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "activations.html")]
+struct ActivationsPage {
+    layout: Layout,
+    fresh: Freshness,
+    q: String,
+    tabs: Vec<Facet>,
+    products: Vec<Facet>,
+    plans: Vec<PlanChoice>,
+    presets: Vec<(&'static str, &'static str, bool)>,
+    from: String,
+    to: String,
+    per_page: u32,
+    page_sizes: &'static [u32],
+    sort: &'static str,
+    dir: &'static str,
+    status: &'static str,
+    active_range: Option<String>,
+    columns: Vec<SortLink>,
+    rows: Vec<RowView>,
+    summary: String,
+    empty: String,
+    page: u32,
+    pages: u32,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+    clear_href: Option<String>,
+    csv_href: String,
+    filters_open: bool,
+}
+
+/// What the list and its CSV share: the view from the query, and the index (or the page to
+/// show while it is not ready).
+pub(super) async fn list_prelude(
+    state: &AppState,
+    scope: &KeyScope,
+    raw: Option<&str>,
+) -> Result<Result<(View, SyncState), Response>, AppError> {
+    let view = View::parse(&Pairs::parse(raw))?;
+    let ready = indexed(state, scope, "Activations", "activations", "/activations").await?;
+    Ok(ready.map(|sync| (view, sync)))
+}
+
+/// `GET /activations`.
+pub async fn activations_get(
+    State(state): State<AppState>,
+    scope: KeyScope,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let (view, sync) = match list_prelude(&state, &scope, raw.as_deref()).await? {
+        Ok(ready) => ready,
+        Err(page) => return Ok(page),
+    };
+    let k = scope.key.id;
+    let today = Utc::now().date_naive();
+    let filter = view.filter(today);
+    let store = |e: sqlx::Error| AppError::Store(e.to_string());
+    let (facets, rows) = tokio::join!(
+        state.index.facets(k, sync.generation, &filter),
+        state
+            .index
+            .rows(k, sync.generation, &filter, view.page, view.per_page),
+    );
+    let facets = facets.map_err(|e| store(sqlx::Error::Protocol(e.to_string())))?;
+    let rows = rows.map_err(store)?;
+    let counts = facets.counts;
+    let by_product = facets.products_for(view.status);
+    let shown_total = facets.total(view.status);
+    let pages = u32::try_from((shown_total.max(0) as u64).div_ceil(u64::from(view.per_page)))
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let tabs = [
+        (Status::All, "All", counts.all),
+        (Status::Active, "Active", counts.active),
+        (Status::Cancelled, "Cancelled", counts.cancelled),
+    ]
+    .into_iter()
+    .map(|(s, label, n)| Facet {
+        label: label.into(),
+        count: fmt_int(n),
+        href: view.href("/activations", k, |v| v.status = s),
+        current: view.status == s,
+    })
+    .collect();
+    let products = by_product
+        .iter()
+        .map(|(p, n)| Facet {
+            label: products::display_name(*p as u64),
+            count: fmt_int(*n),
+            href: view.href("/activations", k, |v| v.plans = vec![*p as u64]),
+            current: view.plans == [*p as u64],
+        })
+        .collect();
+    let columns = [
+        ("Site", SortBy::Site),
+        ("Product", SortBy::Product),
+        ("Activated", SortBy::Activated),
+        ("Created", SortBy::Created),
+        ("Status", SortBy::Cancelled),
+    ]
+    .into_iter()
+    .map(|(label, col)| {
+        let current = view.sort == col;
+        let default_desc = !matches!(col, SortBy::Site | SortBy::Product);
+        SortLink {
+            label,
+            href: view.href("/activations", k, |v| {
+                v.desc = if current { !view.desc } else { default_desc };
+                v.sort = col;
+            }),
+            aria: match (current, view.desc) {
+                (false, _) => "none",
+                (true, true) => "descending",
+                (true, false) => "ascending",
+            },
+            arrow: match (current, view.desc) {
+                (false, _) => "",
+                (true, true) => "↓",
+                (true, false) => "↑",
+            },
+        }
+    })
+    .collect();
+    let first = (i64::from(view.page) - 1) * i64::from(view.per_page) + 1;
+    let summary = if rows.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Showing {}–{} of {}",
+            fmt_int(first),
+            fmt_int(first + rows.len() as i64 - 1),
+            fmt_int(shown_total)
+        )
+    };
+    let (range_from, range_to) = (view.from, view.to);
+    let page = ActivationsPage {
+        layout: scope.layout(&state, "Activations", "activations", "/activations"),
+        fresh: Freshness::new(&sync, &scope),
+        q: view.q.clone(),
+        tabs,
+        products,
+        plans: products::PROVISIONING_NAMES
+            .iter()
+            .map(|(_, id)| PlanChoice {
+                id: *id,
+                name: products::display_name(*id),
+                checked: view.plans.contains(id),
+            })
+            .collect(),
+        presets: PRESETS
+            .iter()
+            .map(|(v, l)| (*v, *l, view.preset.as_deref() == Some(*v)))
+            .collect(),
+        from: range_from.map(|d| d.to_string()).unwrap_or_default(),
+        to: range_to.map(|d| d.to_string()).unwrap_or_default(),
+        per_page: view.per_page,
+        page_sizes: PAGE_SIZES,
+        sort: view.sort.as_str(),
+        dir: if view.desc { "desc" } else { "asc" },
+        status: status_str(view.status),
+        active_range: match (view.active_from, view.active_to) {
+            (Some(a), Some(b)) => {
+                let products = if view.current_plans.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<String> = view
+                        .current_plans
+                        .iter()
+                        .map(|p| products::display_name(*p))
+                        .collect();
+                    format!(" whose current product is {}", names.join(" or "))
+                };
+                Some(format!(
+                    "active at some moment from {} up to {}{products}",
+                    a.format("%-d %b %Y"),
+                    b.format("%-d %b %Y")
+                ))
+            }
+            _ => None,
+        },
+        columns,
+        rows: rows.iter().map(|r| RowView::new(r, k)).collect(),
+        summary,
+        empty: view.empty_message(today),
+        page: view.page,
+        pages,
+        prev_href: (view.page > 1)
+            .then(|| view.href("/activations", k, |v| v.page = view.page - 1)),
+        next_href: (view.page < pages)
+            .then(|| view.href("/activations", k, |v| v.page = view.page + 1)),
+        clear_href: view.narrowed().then(|| format!("/activations?key={k}")),
+        csv_href: view.href("/activations.csv", k, |_| {}),
+        filters_open: !view.plans.is_empty()
+            || view.preset.is_some()
+            || view.from.is_some()
+            || view.to.is_some(),
+    };
+    render(StatusCode::OK, &page)
+}

@@ -1,0 +1,363 @@
+//! The activations view as the query string spells it: parsing and validation, the index
+//! filter it means, links that change one thing, and what an empty result says.
+
+use chrono::{Datelike as _, Duration, NaiveDate};
+
+use crate::{
+    error::AppError,
+    index::query::{Filter, SortBy, Status},
+    products,
+    web::query::Pairs,
+};
+
+/// Page sizes offered.
+pub const PAGE_SIZES: &[u32] = &[20, 50, 100, 500];
+
+/// Date presets.
+pub(super) const PRESETS: &[(&str, &str)] = &[
+    ("this_month", "This month"),
+    ("last_month", "Last month"),
+    ("last_30_days", "Last 30 days"),
+    ("this_year", "This year"),
+];
+
+/// The view, as read from the query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct View {
+    /// Selected key.
+    pub key: Option<u64>,
+    /// Search text.
+    pub q: String,
+    /// Status tab.
+    pub status: Status,
+    /// Product ids.
+    pub plans: Vec<u64>,
+    /// Current product ids only.
+    pub current_plans: Vec<u64>,
+    /// Date preset.
+    pub preset: Option<String>,
+    /// Activated from (inclusive).
+    pub from: Option<NaiveDate>,
+    /// Activated to (inclusive).
+    pub to: Option<NaiveDate>,
+    /// Active at some point from (inclusive).
+    pub active_from: Option<NaiveDate>,
+    /// Active at some point to (exclusive).
+    pub active_to: Option<NaiveDate>,
+    /// Sort column.
+    pub sort: SortBy,
+    /// Descending.
+    pub desc: bool,
+    /// Page.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+pub(super) fn status_str(s: Status) -> &'static str {
+    match s {
+        Status::All => "all",
+        Status::Active => "active",
+        Status::Cancelled => "cancelled",
+    }
+}
+
+fn midnight(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp())
+}
+
+/// `[start, end]` of a preset, as inclusive days, relative to `today`.
+pub fn preset_range(preset: &str, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let month_start = today.with_day(1)?;
+    match preset {
+        "this_month" => Some((month_start, today)),
+        "last_month" => {
+            let end = month_start.pred_opt()?;
+            Some((end.with_day(1)?, end))
+        }
+        "last_30_days" => Some((today - Duration::days(29), today)),
+        "this_year" => Some((NaiveDate::from_ymd_opt(today.year(), 1, 1)?, today)),
+        _ => None,
+    }
+}
+
+impl View {
+    /// Reads and validates the query.
+    pub fn parse(q: &Pairs) -> Result<Self, AppError> {
+        let plans = q
+            .all("plan")
+            .iter()
+            .map(|p| {
+                products::resolve(p)
+                    .ok_or_else(|| AppError::BadRequest(format!("Unknown plan {p:?}.")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let status = match q.get("status") {
+            None | Some("all") => Status::All,
+            Some("active") => Status::Active,
+            Some("cancelled") => Status::Cancelled,
+            Some(_) => {
+                return Err(AppError::BadRequest(
+                    "status must be all, active or cancelled.".into(),
+                ));
+            }
+        };
+        let preset = q.get("preset").map(str::to_owned);
+        if let Some(p) = &preset
+            && !PRESETS.iter().any(|(v, _)| v == p)
+        {
+            return Err(AppError::BadRequest("Unknown date preset.".into()));
+        }
+        let (from, to) = (q.date("from")?, q.date("to")?);
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(AppError::BadRequest(
+                "The start date is after the end date.".into(),
+            ));
+        }
+        let sort = match q.get("sort") {
+            None => SortBy::Activated,
+            Some(s) => SortBy::parse(s)
+                .ok_or_else(|| AppError::BadRequest("Unknown sort column.".into()))?,
+        };
+        let desc = match q.get("dir") {
+            None => sort != SortBy::Site && sort != SortBy::Product,
+            Some("desc") => true,
+            Some("asc") => false,
+            Some(_) => return Err(AppError::BadRequest("dir must be asc or desc.".into())),
+        };
+        let per_page = q.int("per_page", 20, 1, 500)?;
+        Ok(Self {
+            key: q.key()?,
+            q: q.get("q")
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(200)
+                .collect(),
+            status,
+            plans,
+            current_plans: q
+                .all("current_plan")
+                .iter()
+                .map(|p| {
+                    p.parse::<u64>().map_err(|_| {
+                        AppError::BadRequest("current_plan must be product ids.".into())
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            preset,
+            from,
+            to,
+            active_from: q.date("active_from")?,
+            active_to: q.date("active_to")?,
+            sort,
+            desc,
+            page: q.int("page", 1, 1, 10_000_000)?,
+            per_page,
+        })
+    }
+
+    /// The activation-date range in effect: an explicit range wins over a preset.
+    pub fn range(&self, today: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        if self.from.is_some() || self.to.is_some() {
+            return (self.from, self.to);
+        }
+        match self.preset.as_deref().and_then(|p| preset_range(p, today)) {
+            Some((a, b)) => (Some(a), Some(b)),
+            None => (None, None),
+        }
+    }
+
+    /// The index filter.
+    pub fn filter(&self, today: NaiveDate) -> Filter {
+        let (from, to) = self.range(today);
+        Filter {
+            search: (!self.q.is_empty()).then(|| self.q.clone()),
+            status: self.status,
+            plans: self.plans.iter().map(|p| *p as i64).collect(),
+            current_plans: self.current_plans.iter().map(|p| *p as i64).collect(),
+            activated_from: from.map(midnight),
+            activated_to: to.and_then(|d| d.succ_opt()).map(midnight),
+            active_during: match (self.active_from, self.active_to) {
+                (Some(a), Some(b)) => Some((midnight(a), midnight(b))),
+                _ => None,
+            },
+            sort: self.sort,
+            desc: self.desc,
+        }
+    }
+
+    /// Whether anything narrows the list.
+    pub fn narrowed(&self) -> bool {
+        !self.q.is_empty()
+            || !self.plans.is_empty()
+            || !self.current_plans.is_empty()
+            || self.preset.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
+            || self.active_from.is_some()
+    }
+
+    /// This view's query string after `change`, for links (pages reset to 1 unless changed).
+    pub fn href(&self, path: &str, key: u64, change: impl FnOnce(&mut Self)) -> String {
+        let mut v = self.clone();
+        v.page = 1;
+        change(&mut v);
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        s.append_pair("key", &key.to_string());
+        if !v.q.is_empty() {
+            s.append_pair("q", &v.q);
+        }
+        if v.status != Status::All {
+            s.append_pair("status", status_str(v.status));
+        }
+        for p in &v.plans {
+            s.append_pair("plan", &p.to_string());
+        }
+        for p in &v.current_plans {
+            s.append_pair("current_plan", &p.to_string());
+        }
+        if let Some(p) = &v.preset {
+            s.append_pair("preset", p);
+        }
+        for (name, d) in [
+            ("from", v.from),
+            ("to", v.to),
+            ("active_from", v.active_from),
+            ("active_to", v.active_to),
+        ] {
+            if let Some(d) = d {
+                s.append_pair(name, &d.to_string());
+            }
+        }
+        if v.sort != SortBy::Activated || !v.desc {
+            s.append_pair("sort", v.sort.as_str())
+                .append_pair("dir", if v.desc { "desc" } else { "asc" });
+        }
+        if v.per_page != 20 {
+            s.append_pair("per_page", &v.per_page.to_string());
+        }
+        if v.page > 1 {
+            s.append_pair("page", &v.page.to_string());
+        }
+        format!("{path}?{}", s.finish())
+    }
+
+    /// What an empty result says: what was asked for, and what to change.
+    pub fn empty_message(&self, today: NaiveDate) -> String {
+        let view = self;
+        let what = match view.status {
+            Status::All => "activations",
+            Status::Active => "active activations",
+            Status::Cancelled => "cancelled activations",
+        };
+        let (from, to) = view.range(today);
+        let when = match (from, to) {
+            (Some(a), Some(b))
+                if a.day() == 1
+                    && b.succ_opt().is_some_and(|n| n.day() == 1)
+                    && a.month() == b.month() =>
+            {
+                format!(" in {}", a.format("%B %Y"))
+            }
+            (Some(a), Some(b)) => format!(
+                " between {} and {}",
+                a.format("%-d %b %Y"),
+                b.format("%-d %b %Y")
+            ),
+            (Some(a), None) => format!(" since {}", a.format("%-d %b %Y")),
+            (None, Some(b)) => format!(" until {}", b.format("%-d %b %Y")),
+            (None, None) => String::new(),
+        };
+        let search = if view.q.is_empty() {
+            String::new()
+        } else {
+            format!(" matching “{}”", view.q)
+        };
+        let hint = if from.is_some() || to.is_some() {
+            " — widen the dates"
+        } else if !view.q.is_empty() {
+            " — try part of the site name or address"
+        } else if !view.plans.is_empty() {
+            " — pick more plans"
+        } else {
+            ""
+        };
+        format!("No {what}{search}{when}{hint}.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_cover_whole_periods() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 15).unwrap();
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(
+            preset_range("this_month", today),
+            Some((d(2026, 3, 1), today))
+        );
+        assert_eq!(
+            preset_range("last_month", today),
+            Some((d(2026, 2, 1), d(2026, 2, 28)))
+        );
+        assert_eq!(
+            preset_range("last_30_days", today),
+            Some((d(2026, 2, 14), today))
+        );
+        assert_eq!(
+            preset_range("this_year", today),
+            Some((d(2026, 1, 1), today))
+        );
+        assert_eq!(
+            preset_range("last_month", d(2026, 1, 5)),
+            Some((d(2025, 12, 1), d(2025, 12, 31)))
+        );
+    }
+
+    #[test]
+    fn views_round_trip_through_their_links() {
+        let q = Pairs::parse(Some(
+            "key=70&q=bakery&status=cancelled&plan=personal&plan=2106&preset=last_month&sort=site&dir=asc&per_page=50&page=3",
+        ));
+        let v = View::parse(&q).unwrap();
+        let href = v.href("/activations", 70, |x| x.page = 3);
+        let again = View::parse(&Pairs::parse(href.split_once('?').map(|(_, q)| q))).unwrap();
+        assert_eq!(again, View { key: Some(70), ..v });
+    }
+
+    #[test]
+    fn invalid_views_are_refused() {
+        for bad in [
+            "status=gone",
+            "sort=size",
+            "dir=up",
+            "preset=someday",
+            "per_page=0",
+            "plan=nope",
+            "from=2024-05-01&to=2024-04-01",
+        ] {
+            assert!(View::parse(&Pairs::parse(Some(bad))).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn empty_states_say_what_to_change() {
+        let today = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
+        let v = View {
+            status: Status::Cancelled,
+            from: NaiveDate::from_ymd_opt(2026, 3, 1),
+            to: NaiveDate::from_ymd_opt(2026, 3, 31),
+            ..View::default()
+        };
+        assert_eq!(
+            v.empty_message(today),
+            "No cancelled activations in March 2026 — widen the dates."
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The local copy of a key's activations as pages see it: whether it is ready, the page shown
+//! while it is being built, and the "data as of" line with its Refresh form.
+
+use askama::Template;
+use axum::{http::StatusCode, response::Response};
+use chrono::{TimeZone as _, Utc};
+
+use crate::{
+    auth::scope::KeyScope,
+    error::AppError,
+    index::SyncState,
+    state::AppState,
+    web::{Layout, fmt_age, fmt_datetime, fmt_int, render},
+};
+
+/// How old the data is, and what the last refresh did.
+#[derive(Debug, Clone)]
+pub struct Freshness {
+    /// "3 minutes ago".
+    pub age: String,
+    /// Exact time.
+    pub at: String,
+    /// A refresh runs now: "page 3 of 100".
+    pub refreshing: Option<String>,
+    /// The last refresh failed: why and when.
+    pub failed: Option<String>,
+    /// CSRF token for the Refresh form.
+    pub csrf: String,
+    /// Key.
+    pub key: u64,
+    /// Where to come back to.
+    pub back: String,
+}
+
+/// Progress text of a running sync.
+pub fn progress(state: &SyncState) -> String {
+    match (state.pages_total, state.rows_total) {
+        (Some(pages), Some(rows)) => format!(
+            "{} of {} pages, {} of {} activations",
+            fmt_int(state.pages_done),
+            fmt_int(pages),
+            fmt_int(state.rows_done),
+            fmt_int(rows)
+        ),
+        _ => "starting".to_owned(),
+    }
+}
+
+impl Freshness {
+    /// From the sync state.
+    pub fn new(state: &SyncState, scope: &KeyScope) -> Self {
+        let now = Utc::now().timestamp();
+        let synced = state.synced_at.unwrap_or(now);
+        Self {
+            age: fmt_age(now - synced),
+            at: Utc
+                .timestamp_opt(synced, 0)
+                .single()
+                .map(|t| fmt_datetime(&t))
+                .unwrap_or_default(),
+            refreshing: state.running.then(|| progress(state)),
+            failed: state.last_error.as_ref().map(|e| {
+                let when = state
+                    .failed_at
+                    .map_or_else(String::new, |t| format!(" {}", fmt_age(now - t)));
+                format!("The last refresh failed{when}: {e}.")
+            }),
+            csrf: scope.csrf().to_owned(),
+            key: scope.key.id,
+            back: scope.here().to_owned(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "building.html")]
+struct BuildingPage {
+    layout: Layout,
+    progress: String,
+    failed: Option<String>,
+    csrf: String,
+    key: u64,
+    back: String,
+    running: bool,
+}
+
+/// The key's complete index copy (starting a sync if needed), or a sentence for a panel saying
+/// why not yet, ending with `what` (e.g. "These figures appear").
+pub async fn index_copy(
+    state: &AppState,
+    scope: &KeyScope,
+    what: &str,
+) -> Result<SyncState, String> {
+    let sync = match state
+        .index
+        .ensure_fresh(scope.token(), scope.partner.id, scope.key.id, false)
+        .await
+    {
+        Ok((sync, _)) => sync,
+        Err(e) => {
+            tracing::error!(error = %e, "index state query failed");
+            return Err(
+                "The activations index could not be read. Try again in a moment.".to_owned(),
+            );
+        }
+    };
+    if sync.has_copy() {
+        Ok(sync)
+    } else {
+        Err(format!(
+            "The activations index for this key is being built ({}). {what} when it is ready.",
+            progress(&sync)
+        ))
+    }
+}
+
+/// Makes sure the key has a copy (starting a sync if needed). Without a complete copy yet,
+/// returns the progress page to show instead.
+pub async fn indexed(
+    state: &AppState,
+    scope: &KeyScope,
+    title: &str,
+    nav: &'static str,
+    path: &'static str,
+) -> Result<Result<SyncState, Response>, AppError> {
+    let (sync, _) = state
+        .index
+        .ensure_fresh(scope.token(), scope.partner.id, scope.key.id, false)
+        .await
+        .map_err(|e| AppError::Store(e.to_string()))?;
+    if sync.has_copy() {
+        return Ok(Ok(sync));
+    }
+    let page = BuildingPage {
+        layout: scope.layout(state, title, nav, path),
+        progress: progress(&sync),
+        failed: sync
+            .last_error
+            .as_ref()
+            .filter(|_| !sync.running)
+            .map(|e| format!("Building the index failed: {e}.")),
+        csrf: scope.csrf().to_owned(),
+        key: scope.key.id,
+        back: scope.here().to_owned(),
+        running: sync.running,
+    };
+    Ok(Err(render(StatusCode::OK, &page)?))
+}

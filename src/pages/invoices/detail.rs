@@ -1,0 +1,64 @@
+//! `GET /invoices/{id}`: one invoice with its lines and its reconciliation.
+
+use askama::Template;
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::Response,
+};
+
+use super::find_invoice;
+use crate::{
+    auth::scope::KeyScope,
+    error::AppError,
+    state::AppState,
+    web::{Layout, render},
+};
+
+use super::{
+    reconciliation::{ReconView, recon_view, reconcile},
+    view::InvoiceView,
+};
+
+#[derive(Template)]
+#[template(path = "invoice.html")]
+struct InvoicePage {
+    layout: Layout,
+    invoice: InvoiceView,
+    stale: Option<String>,
+    as_of: String,
+    recon: Result<Vec<ReconView>, String>,
+    mismatches: usize,
+    lines_csv: String,
+    recon_csv: String,
+    back: String,
+}
+
+/// `GET /invoices/{id}`.
+pub async fn invoice_get(
+    State(state): State<AppState>,
+    scope: KeyScope,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let key = &scope.key;
+    let (invoice, stale, as_of) = find_invoice(&state, &scope, &id).await?;
+    let recon = reconcile(&state, &scope, &invoice).await;
+    let mismatches = recon.as_ref().map_or(0, |rows| {
+        rows.iter()
+            .filter(|r| r.difference().is_some_and(|d| d != 0))
+            .count()
+    });
+    let enc: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let page = InvoicePage {
+        layout: scope.layout(&state, "Invoice", "invoices", "/invoices"),
+        recon: recon.map(|rows| recon_view(&rows, &invoice, key.id)),
+        invoice: InvoiceView::new(&invoice, key.id),
+        stale,
+        as_of,
+        mismatches,
+        lines_csv: format!("/invoices/{enc}/lines.csv?key={}", key.id),
+        recon_csv: format!("/invoices/{enc}/reconciliation.csv?key={}", key.id),
+        back: format!("/invoices?key={}", key.id),
+    };
+    render(StatusCode::OK, &page)
+}

@@ -1,0 +1,68 @@
+//! Invoices: the upcoming invoice (an estimate) and past invoices, each panel on its own; a
+//! detail page per invoice with its lines and a reconciliation against the activations index;
+//! CSV downloads of the list, of one invoice's lines and of a reconciliation.
+
+mod detail;
+mod export;
+mod list;
+pub mod reconciliation;
+mod view;
+
+use axum::{Router, routing::get};
+
+use crate::{
+    auth::scope::KeyScope, cache::Answer, error::AppError, pages::panel::stale_note,
+    state::AppState, upstream::Invoice, web::fmt_as_of,
+};
+
+/// The routes of this page family.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/invoices", get(list::invoices_get))
+        .route("/invoices.csv", get(export::invoices_csv))
+        .route("/invoices/{id}", get(detail::invoice_get))
+        .route("/invoices/{id}/lines.csv", get(export::lines_csv))
+        .route(
+            "/invoices/{id}/reconciliation.csv",
+            get(export::reconciliation_csv),
+        )
+}
+
+/// The key's past invoices, through the cache.
+async fn past_invoices(state: &AppState, scope: &KeyScope) -> Answer<Vec<Invoice>> {
+    state
+        .cache
+        .invoices(&state.wpcom, scope.token(), scope.partner.id, scope.key.id)
+        .await
+}
+
+/// The key's upcoming invoice, through the cache.
+async fn upcoming_invoice(state: &AppState, scope: &KeyScope) -> Answer<Option<Invoice>> {
+    state
+        .cache
+        .upcoming(&state.wpcom, scope.token(), scope.partner.id, scope.key.id)
+        .await
+}
+
+/// Finds one past invoice (by id) through the cache, with its stale note and "as of" text.
+async fn find_invoice(
+    state: &AppState,
+    scope: &KeyScope,
+    id: &str,
+) -> Result<(Invoice, Option<String>, String), AppError> {
+    let (entry, freshness) = match past_invoices(state, scope).await {
+        Ok(r) => r,
+        Err(e) => return Err(scope.upstream_failed(e).await),
+    };
+    let invoice = entry
+        .value
+        .iter()
+        .find(|i| i.id.as_deref() == Some(id))
+        .cloned()
+        .ok_or_else(|| AppError::NotFound(format!("Key {} has no invoice {id}.", scope.key.id)))?;
+    Ok((
+        invoice,
+        stale_note(entry.fetched_at, &freshness, "showing what it said"),
+        fmt_as_of(entry.fetched_at),
+    ))
+}

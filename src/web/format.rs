@@ -1,0 +1,137 @@
+//! Formatting for people: thousands separators, money in its currency's minor units, dates,
+//! ages, and the one rule for which upstream URLs may become links (absolute http or https).
+
+use chrono::{DateTime, Utc};
+
+use crate::upstream::models::currency_exponent;
+
+/// `12345` → `12,345`.
+pub fn fmt_int(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// Minor units in `currency` → `$1,234.50`, `¥1,200`, `CHF 12.00`.
+pub fn fmt_money(minor: i64, currency: &str) -> String {
+    let exp = currency_exponent(currency);
+    let scale = 10i64.pow(exp);
+    let major = fmt_int((minor / scale).abs());
+    let fraction = if exp == 0 {
+        String::new()
+    } else {
+        format!(".{:0width$}", (minor % scale).abs(), width = exp as usize)
+    };
+    let code = currency.to_ascii_uppercase();
+    let symbol = match code.as_str() {
+        "USD" => "$",
+        "EUR" => "€",
+        "GBP" => "£",
+        "JPY" => "¥",
+        "CAD" => "CA$",
+        "AUD" => "A$",
+        "INR" => "₹",
+        _ => "",
+    };
+    let sign = if minor < 0 { "-" } else { "" };
+    if symbol.is_empty() {
+        format!("{sign}{code} {major}{fraction}")
+    } else {
+        format!("{sign}{symbol}{major}{fraction}")
+    }
+}
+
+/// `just now`, `3 minutes ago`, `2 hours ago`, `5 days ago`.
+pub fn fmt_age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (n, unit) = match s {
+        0..=59 => return "just now".to_owned(),
+        60..=3599 => (s / 60, "minute"),
+        3600..=86_399 => (s / 3600, "hour"),
+        _ => (s / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// "3 minutes ago" for a Unix time, for "data as of" lines.
+pub fn fmt_as_of(unix: i64) -> String {
+    fmt_age(chrono::Utc::now().timestamp() - unix)
+}
+
+/// `1 Mar 2024`.
+pub fn fmt_date(d: &DateTime<Utc>) -> String {
+    d.format("%-d %b %Y").to_string()
+}
+
+/// `1 Mar 2024, 12:05 UTC`.
+pub fn fmt_datetime(d: &DateTime<Utc>) -> String {
+    d.format("%-d %b %Y, %H:%M UTC").to_string()
+}
+
+/// An optional date, or an en dash.
+pub fn fmt_opt_date(d: Option<&DateTime<Utc>>) -> String {
+    d.map_or_else(|| "–".to_owned(), fmt_date)
+}
+
+/// The URL if it is an absolute http(s) URL with a host, else `None` (show it as text).
+pub fn safe_href(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    let ok =
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty());
+    ok.then(|| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(fmt_int(0), "0");
+        assert_eq!(fmt_int(999), "999");
+        assert_eq!(fmt_int(1000), "1,000");
+        assert_eq!(fmt_int(-1234567), "-1,234,567");
+    }
+
+    #[test]
+    fn money_respects_the_currency_exponent() {
+        assert_eq!(fmt_money(19950, "usd"), "$199.50");
+        assert_eq!(fmt_money(123456789, "usd"), "$1,234,567.89");
+        assert_eq!(fmt_money(1200, "jpy"), "¥1,200");
+        assert_eq!(fmt_money(1234, "kwd"), "KWD 1.234");
+        assert_eq!(fmt_money(-250, "eur"), "-€2.50");
+        assert_eq!(fmt_money(5, "chf"), "CHF 0.05");
+    }
+
+    #[test]
+    fn only_http_urls_become_links() {
+        assert_eq!(
+            safe_href("https://example.com/a").as_deref(),
+            Some("https://example.com/a")
+        );
+        assert!(safe_href("http://example.com").is_some());
+        for bad in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            " javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "//evil.example",
+            "evil.example",
+            "",
+            "http://",
+        ] {
+            assert_eq!(safe_href(bad), None, "{bad:?}");
+        }
+        // Quotes are percent-encoded by the URL parser, so they cannot break out of an attribute.
+        let href = safe_href("https://ok.example/\"onmouseover=\"alert(1)").unwrap();
+        assert!(!href.contains('"'));
+    }
+}

@@ -1,0 +1,137 @@
+//! The layout every page carries (title, user, partner, key selector, navigation, CSRF token
+//! for Log out, sub-path base) and the one way a page is rendered.
+//!
+//! The layout knows nothing of sessions: the logged-in user arrives as a [`Viewer`], which the
+//! auth module builds from the session.
+
+use askama::Template;
+use axum::{
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+};
+
+use crate::{
+    error::AppError,
+    state::AppState,
+    upstream::{Partner, PartnerKey},
+};
+
+/// Who is looking at a page: what the header shows of the logged-in user.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    /// Display name.
+    pub name: &'a str,
+    /// The user's partner, if any.
+    pub partner: Option<&'a Partner>,
+    /// CSRF token for the Log out form.
+    pub csrf: &'a str,
+}
+
+/// One entry of the key selector.
+#[derive(Debug, Clone)]
+pub struct KeyChoice {
+    /// Key id.
+    pub id: u64,
+    /// "Production", "Staging (disabled)".
+    pub label: String,
+    /// Currently shown.
+    pub selected: bool,
+}
+
+/// The layout context every page carries.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// `<title>` and heading.
+    pub title: String,
+    /// Show the sandbox-data banner.
+    pub demo: bool,
+    /// Logged-in user's display name.
+    pub user: Option<String>,
+    /// Partner name.
+    pub partner: Option<String>,
+    /// Key selector entries (shown when there are several).
+    pub keys: Vec<KeyChoice>,
+    /// Selected key id (0 when none).
+    pub key_id: u64,
+    /// Active navigation entry.
+    pub nav: &'static str,
+    /// The page path the key selector submits to.
+    pub path: &'static str,
+    /// CSRF token for the logout form.
+    pub csrf: String,
+    /// Request id (error pages).
+    pub request_id: String,
+    /// The public URL's path without its trailing slash (`""` or `"/partners"`); templates
+    /// put it before every internal link, which the handlers build from `/`.
+    pub base: String,
+}
+
+impl Layout {
+    /// A page for someone not logged in.
+    pub fn anonymous(state: &AppState, title: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            demo: state.config.demo,
+            base: state.config.base_path().to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// A page of a logged-in user, showing `key`.
+    pub fn for_user(
+        state: &AppState,
+        viewer: Viewer<'_>,
+        title: &str,
+        nav: &'static str,
+        path: &'static str,
+        key: Option<&PartnerKey>,
+    ) -> Self {
+        let partner = viewer.partner;
+        let keys = partner
+            .map(|p| {
+                p.keys
+                    .iter()
+                    .map(|k| KeyChoice {
+                        id: k.id,
+                        label: if k.is_disabled() {
+                            format!("{} (disabled)", k.name)
+                        } else {
+                            k.name.clone()
+                        },
+                        selected: key.is_some_and(|s| s.id == k.id),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            title: title.to_owned(),
+            demo: state.config.demo,
+            user: Some(viewer.name.to_owned()),
+            partner: partner.map(|p| p.name.clone()),
+            keys,
+            key_id: key.map_or(0, |k| k.id),
+            nav,
+            path,
+            csrf: viewer.csrf.to_owned(),
+            request_id: String::new(),
+            base: state.config.base_path().to_owned(),
+        }
+    }
+
+    /// `?key=N` for links that keep the selected key.
+    pub fn key_query(&self) -> String {
+        if self.key_id == 0 {
+            String::new()
+        } else {
+            format!("?key={}", self.key_id)
+        }
+    }
+}
+
+/// Renders a template as an HTML response with `status`.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
+    let html = page
+        .render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    Ok((status, Html(html)).into_response())
+}

@@ -1,0 +1,168 @@
+//! The outermost middleware: a request id for every request, error pages (or JSON under
+//! `/api/`) for every [`ErrorView`], the sub-path prefix on redirects, security headers, one log
+//! line and the request metrics. It never logs a query string.
+
+use askama::Template;
+use axum::{
+    Json,
+    extract::{MatchedPath, Request, State},
+    http::{HeaderName, HeaderValue, header},
+    middleware::Next,
+    response::{Html, IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::Layout;
+use crate::{error::ErrorView, state::AppState};
+
+/// The request id header, set on every response and shown on error pages.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    view: &'a ErrorView,
+}
+
+fn new_request_id() -> String {
+    use rand::RngCore as _;
+    format!("{:016x}", rand::rng().next_u64())
+}
+
+/// Gives the request an id, renders [`ErrorView`]s as pages (or JSON for
+/// `/api/`), sets security headers, and logs one line per request (never the query string).
+pub async fn finish_response(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let request_id = new_request_id();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        req.headers_mut().insert(REQUEST_ID, v);
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let mut response = next.run(req).await;
+    if let Some(view) = response.extensions_mut().remove::<ErrorView>() {
+        response = error_response(&state, &view, &path, &request_id, response);
+    }
+    let headers = response.headers_mut();
+    prefix_location(state.config.base_path(), headers);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(REQUEST_ID, v);
+    }
+    set_security_headers(&state, &path, headers);
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let route = route
+        .as_deref()
+        .unwrap_or(if status == 404 { "<unmatched>" } else { "" });
+    let status_text = status.to_string();
+    crate::metrics::inc(
+        "portal_http_requests_total",
+        &[
+            ("route", route),
+            ("method", method.as_str()),
+            ("status", &status_text),
+        ],
+    );
+    crate::metrics::observe(
+        "portal_http_request_duration_seconds",
+        &[("route", route)],
+        latency_ms / 1000.0,
+    );
+    tracing::info!(request_id = %request_id, method = %method, route, path = %path, status, latency_ms, "request");
+    response
+}
+
+/// Handlers redirect to paths from `/`; under a sub-path the prefix goes in front.
+fn prefix_location(base: &str, headers: &mut axum::http::HeaderMap) {
+    if base.is_empty() {
+        return;
+    }
+    let Some(location) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    if location.starts_with('/')
+        && !location.starts_with("//")
+        && let Ok(v) = HeaderValue::from_str(&format!("{base}{location}"))
+    {
+        headers.insert(header::LOCATION, v);
+    }
+}
+
+fn error_response(
+    state: &AppState,
+    view: &ErrorView,
+    path: &str,
+    request_id: &str,
+    original: Response,
+) -> Response {
+    let (parts, _) = original.into_parts();
+    let mut response = if path.starts_with("/api/") {
+        (
+            view.status,
+            Json(json!({ "error": view.code, "message": view.message, "request_id": request_id })),
+        )
+            .into_response()
+    } else {
+        let mut layout = Layout::anonymous(state, &view.title);
+        layout.request_id = request_id.to_owned();
+        let mut view = view.clone();
+        if view.retry_href.as_deref() == Some("") {
+            view.retry_href = Some(path.to_owned());
+        }
+        let page = ErrorPage {
+            layout,
+            view: &view,
+        };
+        match page.render() {
+            Ok(html) => (view.status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "error page failed to render");
+                (view.status, view.title.clone()).into_response()
+            }
+        }
+    };
+    // Keep headers such as Retry-After and Set-Cookie that the handler or session layer set.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    response
+}
+
+fn set_security_headers(state: &AppState, path: &str, headers: &mut axum::http::HeaderMap) {
+    let set = |headers: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    );
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "referrer-policy", "no-referrer");
+    set(headers, "cross-origin-opener-policy", "same-origin");
+    set(headers, "x-frame-options", "DENY");
+    if !path.starts_with("/static/") {
+        set(headers, "cache-control", "no-store");
+    }
+    if state.config.is_https() {
+        set(
+            headers,
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+}

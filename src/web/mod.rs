@@ -1,0 +1,18 @@
+//! What every page shares, and nothing that knows about sessions or routes: the layout and
+//! rendering ([`layout`]), the response middleware ([`middleware`]), formatting for people
+//! ([`format`]), query-string parsing for pages and JSON routes alike ([`query`]), and the static
+//! assets ([`assets`]).
+
+pub mod assets;
+pub mod format;
+pub mod layout;
+pub mod middleware;
+pub mod query;
+
+pub use self::{
+    format::{
+        fmt_age, fmt_as_of, fmt_date, fmt_datetime, fmt_int, fmt_money, fmt_opt_date, safe_href,
+    },
+    layout::{KeyChoice, Layout, Viewer, render},
+    middleware::{REQUEST_ID, finish_response},
+};
