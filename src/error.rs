@@ -100,6 +100,9 @@ pub enum AppError {
     /// The session store failed (503).
     #[error("session store: {0}")]
     Store(String),
+    /// The local copy of the activations could not be read or written (503).
+    #[error("activations index: {0}")]
+    Index(String),
     /// Anything else (500); the cause is logged.
     #[error("internal: {0}")]
     Internal(String),
@@ -108,6 +111,21 @@ pub enum AppError {
 impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
         Self::Store(e.to_string())
+    }
+}
+
+/// Handlers reach the database only through the activations index (sessions go through
+/// `tower_sessions`), so a database error in a handler is an index failure.
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Index(e.to_string())
+    }
+}
+
+/// The index's shared (cached) queries fail with a shared error.
+impl From<std::sync::Arc<sqlx::Error>> for AppError {
+    fn from(e: std::sync::Arc<sqlx::Error>) -> Self {
+        Self::Index(e.to_string())
     }
 }
 
@@ -186,6 +204,16 @@ impl AppError {
                     "store_unavailable",
                     "Sessions are unavailable",
                     "partner-portal cannot reach its session database right now. Try again in a moment.",
+                );
+                v.retry_href = Some(String::new());
+                v
+            }
+            Self::Index(_) => {
+                let mut v = ErrorView::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "index_unavailable",
+                    "The activations copy is unavailable",
+                    "partner-portal cannot read its copy of your activations right now. Try again in a moment.",
                 );
                 v.retry_href = Some(String::new());
                 v
@@ -278,6 +306,7 @@ impl IntoResponse for AppError {
                 return Redirect::to(&login_href(here, Some("expired"))).into_response();
             }
             Self::Store(cause) => tracing::error!(cause = %cause, "session store failure"),
+            Self::Index(cause) => tracing::error!(cause = %cause, "activations index failure"),
             Self::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
             Self::Upstream { error, .. } => {
                 tracing::warn!(error = ?error, "upstream failure shown to the user")
@@ -288,7 +317,7 @@ impl IntoResponse for AppError {
         let mut response = view.status.into_response();
         let wait = match &self {
             Self::Upstream { error, .. } => error.retry_after(),
-            Self::Store(_) => Some(Duration::from_secs(2)),
+            Self::Store(_) | Self::Index(_) => Some(Duration::from_secs(2)),
             Self::TooManyRequests(wait) => Some(Duration::from_secs(*wait)),
             _ => None,
         };

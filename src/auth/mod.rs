@@ -28,9 +28,10 @@ use tower_sessions::Session;
 pub use self::csrf::check_csrf;
 use self::{
     next_url::SafeNext,
-    session::{AuthData, MAX_PENDING, PendingLogin, now},
+    session::{AuthData, MAX_PENDING, PendingLogin},
 };
 use crate::{
+    clock::now,
     error::AppError,
     secret::{Secret, constant_time_eq, random_token},
     state::AppState,

@@ -10,16 +10,16 @@ use axum::{
     http::request::Parts,
 };
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use tower_sessions::Session;
 
 use super::next_url::SafeNext;
 use crate::{
+    clock::now,
     error::AppError,
     secret::Secret,
     state::AppState,
     upstream::{BearerToken, Me, Partner, UpstreamError},
-    web::{Layout, Viewer},
+    web::Viewer,
 };
 
 const AUTH_KEY: &str = "portal.auth";
@@ -58,11 +58,6 @@ pub struct PendingLogin {
     pub next: String,
     /// Unix seconds when it started.
     pub created_at: i64,
-}
-
-/// Unix seconds now.
-pub fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Pending logins of this session.
@@ -120,11 +115,6 @@ impl Authed {
             partner: self.data.partner.as_ref(),
             csrf: self.data.csrf.expose(),
         }
-    }
-
-    /// The layout of a page that is about no key in particular.
-    pub fn layout(&self, state: &AppState, title: &str) -> Layout {
-        Layout::for_user(state, self.viewer(), title, "", "/", None)
     }
 
     /// Turns an upstream failure into the page to show; a rejected token ends the session.

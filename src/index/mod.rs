@@ -18,6 +18,7 @@ use std::{
 };
 
 use crate::{
+    clock::now,
     db::{Bind, Db, Sql},
     secret::random_token,
     upstream::WpClient,
@@ -93,11 +94,6 @@ pub struct Index {
     facets: moka::future::Cache<String, Arc<query::Facets>>,
     /// Overview figures per key, generation, period and minute.
     figures: moka::future::Cache<String, Arc<query::Figures>>,
-}
-
-/// Unix seconds now.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 type StateRow = (

@@ -4,7 +4,8 @@
 
 use futures_util::{StreamExt as _, stream};
 
-use super::{Index, SyncState, now};
+use super::{Index, SyncState};
+use crate::clock::now;
 use crate::{
     db::{Bind, Sql},
     upstream::{Activation, ActivationQuery, BearerToken, UpstreamError},

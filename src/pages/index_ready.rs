@@ -97,12 +97,7 @@ pub async fn index_copy(
         .await
     {
         Ok((sync, _)) => sync,
-        Err(e) => {
-            tracing::error!(error = %e, "index state query failed");
-            return Err(
-                "The activations index could not be read. Try again in a moment.".to_owned(),
-            );
-        }
+        Err(e) => return Err(unreadable(&e)),
     };
     if sync.has_copy() {
         Ok(sync)
@@ -126,8 +121,7 @@ pub async fn indexed(
     let (sync, _) = state
         .index
         .ensure_fresh(scope.token(), scope.partner.id, scope.key.id, false)
-        .await
-        .map_err(|e| AppError::Store(e.to_string()))?;
+        .await?;
     if sync.has_copy() {
         return Ok(Ok(sync));
     }
@@ -145,4 +139,10 @@ pub async fn indexed(
         running: sync.running,
     };
     Ok(Err(render(StatusCode::OK, &page)?))
+}
+
+/// What a panel says when the activations index could not be read; the cause is logged.
+pub fn unreadable(cause: &dyn std::fmt::Display) -> String {
+    tracing::error!(error = %cause, "activations index query failed");
+    "The activations index could not be read. Try again in a moment.".to_owned()
 }

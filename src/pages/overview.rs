@@ -11,7 +11,7 @@ use axum::{
 use chrono::{Datelike as _, Months, NaiveDate, Utc};
 
 use super::{
-    index_ready::{Freshness, index_copy},
+    index_ready::{Freshness, index_copy, unreadable},
     panel::{PanelError, stale_note},
 };
 use crate::{
@@ -302,10 +302,6 @@ async fn index_panels(
 ) -> Result<IndexPanels, String> {
     let key = &scope.key;
     let sync = index_copy(state, scope, "These figures appear").await?;
-    let store = |e: sqlx::Error| {
-        tracing::error!(error = %e, "index query failed");
-        "The activations index could not be read. Try again in a moment.".to_owned()
-    };
     let today = Utc::now().date_naive();
     let (current, previous, unit) =
         periods(period, today).ok_or_else(|| "Unknown period.".to_owned())?;
@@ -326,7 +322,7 @@ async fn index_panels(
         .index
         .figures(key.id, sync.generation, spans, Utc::now().timestamp())
         .await
-        .map_err(|e| store(sqlx::Error::Protocol(e.to_string())))?;
+        .map_err(|e| unreadable(&e))?;
     let (stats, active_now, active_before, by_product) = (
         &figures.periods,
         figures.active_now,

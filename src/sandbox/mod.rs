@@ -11,8 +11,11 @@
 
 pub mod control;
 pub mod data;
+mod invoices;
 pub mod oauth;
 pub mod options;
+mod params;
+mod reports;
 pub mod wpcom;
 
 use std::{
@@ -68,7 +71,7 @@ impl Derived {
     fn new(options: &SandboxOptions, public_url: &str) -> Self {
         let anchor = data::midnight(Utc::now().date_naive());
         let seed = SeedData::generate(options.activations, options.hostile, anchor);
-        let (invoices, upcoming) = wpcom::generate_invoices(&seed, options, public_url);
+        let (invoices, upcoming) = invoices::generate_invoices(&seed, options, public_url);
         Self {
             seed,
             invoices,
@@ -148,8 +151,8 @@ impl Sandbox {
             .route("/oauth2/token-info", get(oauth::token_info))
             .route("/rest/v1.1/{*rest}", any(wpcom::rest_v1))
             .route("/wpcom/v2/{*rest}", any(wpcom::wpcom_v2))
-            .route("/__sandbox/stripe/i/{id}", get(wpcom::hosted_invoice))
-            .route("/__sandbox/stripe/i/{id}/pdf", get(wpcom::invoice_pdf));
+            .route("/__sandbox/stripe/i/{id}", get(invoices::hosted_invoice))
+            .route("/__sandbox/stripe/i/{id}/pdf", get(invoices::invoice_pdf));
         if self.inner.options.control {
             router = router.merge(control::router());
         }

@@ -51,12 +51,7 @@ pub async fn activation_get(
         Ok(sync) => sync,
         Err(page) => return Ok(page),
     };
-    let Some(r) = state
-        .index
-        .activation(key.id, sync.generation, id)
-        .await
-        .map_err(|e| AppError::Store(e.to_string()))?
-    else {
+    let Some(r) = state.index.activation(key.id, sync.generation, id).await? else {
         return Err(AppError::NotFound(format!(
             "Key {} has no activation {id}.",
             key.id

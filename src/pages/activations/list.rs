@@ -119,15 +119,14 @@ pub async fn activations_get(
     let k = scope.key.id;
     let today = Utc::now().date_naive();
     let filter = view.filter(today);
-    let store = |e: sqlx::Error| AppError::Store(e.to_string());
     let (facets, rows) = tokio::join!(
         state.index.facets(k, sync.generation, &filter),
         state
             .index
             .rows(k, sync.generation, &filter, view.page, view.per_page),
     );
-    let facets = facets.map_err(|e| store(sqlx::Error::Protocol(e.to_string())))?;
-    let rows = rows.map_err(store)?;
+    let facets = facets?;
+    let rows = rows?;
     let counts = facets.counts;
     let by_product = facets.products_for(view.status);
     let shown_total = facets.total(view.status);

@@ -34,8 +34,7 @@ pub async fn refresh_post(
     state
         .index
         .start(scope.token().clone(), scope.partner.id, scope.key.id)
-        .await
-        .map_err(|e| AppError::Store(e.to_string()))?;
+        .await?;
     let back = SafeNext::parse(form.back.as_deref().unwrap_or("/activations"));
     Ok(Redirect::to(back.as_str()).into_response())
 }

@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::view::line_description;
 use crate::{
     auth::scope::KeyScope,
-    pages::index_ready::index_copy,
+    pages::index_ready::{index_copy, unreadable},
     products,
     state::AppState,
     upstream::{Invoice, InvoiceLine},
@@ -119,10 +119,6 @@ pub(super) async fn reconcile(
         );
     };
     let sync = index_copy(state, scope, "The reconciliation appears").await?;
-    let store = |e: sqlx::Error| {
-        tracing::error!(error = %e, "reconciliation query failed");
-        "The activations index could not be read. Try again in a moment.".to_owned()
-    };
     let mut rows = invoiced_by_family(invoice);
     let groups: Vec<Vec<i64>> = rows.iter().map(|r| r.ids.clone()).collect();
     let counts = state
@@ -135,7 +131,7 @@ pub(super) async fn reconcile(
             &groups,
         )
         .await
-        .map_err(store)?;
+        .map_err(|e| unreadable(&e))?;
     for (row, count) in rows.iter_mut().zip(counts) {
         if !row.ids.is_empty() {
             row.indexed = Some(count);
