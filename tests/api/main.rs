@@ -21,4 +21,5 @@ mod process;
 mod reports;
 mod sandbox;
 mod security;
+mod structure;
 mod subpath;
