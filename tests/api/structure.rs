@@ -9,6 +9,9 @@ use std::{
 
 const MAX_LINES: usize = 600;
 
+/// Top-level module -> the top-level modules it names.
+type Edges = BTreeMap<String, BTreeSet<String>>;
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -87,11 +90,11 @@ fn top_module(src: &Path, file: &Path) -> String {
     first.trim_end_matches(".rs").to_owned()
 }
 
-fn graph() -> (BTreeMap<String, BTreeSet<String>>, Vec<(usize, PathBuf)>) {
+fn graph() -> (Edges, Vec<(usize, PathBuf)>) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut edges = Edges::new();
     let mut sizes = Vec::new();
     for file in files {
         let (lines, code) = code(&std::fs::read_to_string(&file).unwrap());
@@ -108,11 +111,7 @@ fn graph() -> (BTreeMap<String, BTreeSet<String>>, Vec<(usize, PathBuf)>) {
 }
 
 /// A path from `to` back to `from`, if `from -> to` closes a circle.
-fn path_back(
-    edges: &BTreeMap<String, BTreeSet<String>>,
-    from: &str,
-    to: &str,
-) -> Option<Vec<String>> {
+fn path_back(edges: &Edges, from: &str, to: &str) -> Option<Vec<String>> {
     let mut stack = vec![vec![to.to_owned()]];
     let mut seen = BTreeSet::new();
     while let Some(path) = stack.pop() {
@@ -170,7 +169,7 @@ fn the_scan_sees_a_circle_when_there_is_one() {
     let code = "use crate::{a, b::{c, d}, e::f};\nfn x() { crate::g::h(); }";
     let refs: Vec<_> = crate_refs(code).into_iter().collect();
     assert_eq!(refs, ["a", "b", "e", "g"]);
-    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut edges = Edges::new();
     edges.entry("x".into()).or_default().insert("y".into());
     edges.entry("y".into()).or_default().insert("z".into());
     edges.entry("z".into()).or_default().insert("x".into());
