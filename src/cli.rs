@@ -234,14 +234,16 @@ pub struct SandboxArgs {
         default_value = "127.0.0.1:8081"
     )]
     pub listen: SocketAddr,
-    /// The redirect URI registered for the sandbox's OAuth app (exact match).
+    /// The redirect URI registered for the sandbox's OAuth app, kept exactly as given
+    /// (WordPress.com compares it character for character).
     #[arg(
         long,
         env = "SANDBOX_REDIRECT_URI",
         value_name = "SANDBOX_REDIRECT_URI",
-        default_value = "http://127.0.0.1:8080/auth/callback"
+        default_value = "http://127.0.0.1:8080/auth/callback",
+        value_parser = registered_redirect_uri
     )]
-    pub redirect_uri: Url,
+    pub redirect_uri: String,
     /// Log format.
     #[arg(
         long,
@@ -316,6 +318,15 @@ impl PortalArgs {
     }
 }
 
+/// An absolute http(s) URL, returned exactly as written: parsing would normalise it
+/// (`http://127.0.0.1:3210` becomes `http://127.0.0.1:3210/`) and break the exact match.
+fn registered_redirect_uri(text: &str) -> Result<String, String> {
+    match Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(text.to_owned()),
+        _ => Err(format!("{text:?} is not an http(s) URL")),
+    }
+}
+
 /// A secret file's content, trimmed; an unreadable file names its variable.
 fn read_file(variable: &'static str, path: &std::path::Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
@@ -343,5 +354,24 @@ mod tests {
         .build()
         .unwrap();
         assert_eq!(from_cli, format!("{built:?}"));
+    }
+
+    #[test]
+    fn the_sandboxs_redirect_uri_is_kept_exactly_as_registered() {
+        let cli = Cli::try_parse_from([
+            "partner-portal",
+            "sandbox",
+            "--redirect-uri",
+            "http://127.0.0.1:3210",
+        ])
+        .unwrap();
+        let Command::Sandbox(args) = cli.command else {
+            unreachable!("sandbox parses as sandbox")
+        };
+        assert_eq!(args.redirect_uri, "http://127.0.0.1:3210");
+        assert!(
+            Cli::try_parse_from(["partner-portal", "sandbox", "--redirect-uri", "ftp://x"])
+                .is_err()
+        );
     }
 }

@@ -144,7 +144,7 @@ async fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
 async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     let listener = bind(args.listen, "PORTAL_SANDBOX_LISTEN").await?;
     let url = derived_public_url(listener.local_addr()?)?;
-    let sandbox = Sandbox::new(args.sandbox, args.redirect_uri.to_string(), url.to_string());
+    let sandbox = Sandbox::new(args.sandbox, args.redirect_uri, url.to_string());
     tracing::info!(addr = %listener.local_addr()?, "WordPress.com sandbox listening");
     tokio::select! {
         r = sandbox.serve(listener) => r?,

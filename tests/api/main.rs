@@ -18,6 +18,7 @@ mod ops;
 mod pages;
 mod postgres;
 mod process;
+mod recipe;
 mod reports;
 mod sandbox;
 mod security;
