@@ -12,8 +12,10 @@ COPY src ./src
 COPY templates ./templates
 COPY static ./static
 COPY migrations ./migrations
-# The manifest names the integration-test target, so its sources must be present to build.
+# The manifest names the integration-test and benchmark targets, so their sources must be
+# present to build.
 COPY tests ./tests
+COPY benches ./benches
 # glibc linked statically (crt-static): the runtime image needs no libc. glibc's built-in `files`
 # and `dns` lookups work without NSS libraries, which is all the portal uses. An explicit
 # --target keeps the flag away from build scripts and proc macros.

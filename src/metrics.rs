@@ -102,6 +102,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "counter",
         "Activations index syncs by outcome.",
     ),
+    (
+        "portal_index_copy_mismatches_total",
+        "counter",
+        "Completed activations copies whose row count differs from WordPress.com's total.",
+    ),
 ];
 
 /// The exposition text, with `gauges` (name, help, value) appended.

@@ -47,12 +47,28 @@ pub struct SyncState {
     pub last_error: Option<String>,
     /// When it failed.
     pub failed_at: Option<i64>,
+    /// The total WordPress.com reported during the last completed copy.
+    pub reported_total: Option<i64>,
+    /// The rows the visible copy holds.
+    pub copied_rows: Option<i64>,
+    /// How the last completed copy's pages came back ("WordPress.com sent at most 100 rows per
+    /// page"), when that is worth saying.
+    pub copy_note: Option<String>,
 }
 
 impl SyncState {
     /// Whether there is a complete copy to show.
     pub fn has_copy(&self) -> bool {
         self.generation > 0
+    }
+
+    /// `(reported, copied)` when the visible copy does not hold as many rows as WordPress.com
+    /// said it has.
+    pub fn shortfall(&self) -> Option<(i64, i64)> {
+        match (self.reported_total, self.copied_rows) {
+            (Some(reported), Some(copied)) if reported != copied => Some((reported, copied)),
+            _ => None,
+        }
     }
 }
 
@@ -107,6 +123,9 @@ type StateRow = (
     Option<i64>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
 );
 
 /// A small cache of aggregates; entries are keyed by generation, so a new copy never serves an
@@ -146,7 +165,8 @@ impl Index {
     pub async fn state(&self, key: u64) -> Result<SyncState, sqlx::Error> {
         let mut sql = Sql::new(
             "SELECT generation, synced_at, lease_until, started_at, pages_done, pages_total, rows_done, \
-             rows_total, last_error, failed_at FROM key_syncs WHERE key_id = ",
+             rows_total, last_error, failed_at, reported_total, copied_rows, copy_note \
+             FROM key_syncs WHERE key_id = ",
         );
         sql.bind(Bind::Int(key as i64));
         let row: Option<StateRow> = self.db.fetch_optional(&sql).await?;
@@ -161,6 +181,9 @@ impl Index {
             rows_total: r.7,
             last_error: r.8,
             failed_at: r.9,
+            reported_total: r.10,
+            copied_rows: r.11,
+            copy_note: r.12,
         }))
     }
 }

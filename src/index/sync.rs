@@ -145,45 +145,105 @@ impl Index {
         Ok(Some(generation))
     }
 
+    /// Copies every activation of `key`, paging by what WordPress.com actually sends
+    /// (`WPCOM_API.md` §3.7): the page size it honours may be smaller than asked, pages may come
+    /// back short or repeat rows, and the reported total may move while the copy runs. It keeps
+    /// asking until the rows stored reach the latest reported total, a page comes back empty, or
+    /// pages stop adding rows; what it saw is reported, never guessed.
     async fn run(
         &self,
         token: &BearerToken,
         partner_id: u64,
         key: u64,
         generation: i64,
-    ) -> Result<(), SyncError> {
-        let per_page = self.settings.page_size;
-        let query = |page: u32| ActivationQuery {
-            page,
-            per_page,
-            ..ActivationQuery::default()
+    ) -> Result<CopyReport, SyncError> {
+        let asked = self.settings.page_size;
+        let fetch = |page: u32, per_page: u32| {
+            let wpcom = self.wpcom.clone();
+            let query = ActivationQuery {
+                page,
+                per_page,
+                ..ActivationQuery::default()
+            };
+            async move { wpcom.activations(token, partner_id, key, &query).await }
         };
-        let first = self
-            .wpcom
-            .activations(token, partner_id, key, &query(1))
-            .await?;
-        let pages = u32::try_from(first.total.div_ceil(u64::from(per_page)))
-            .unwrap_or(u32::MAX)
-            .max(1);
+        let first = fetch(1, asked).await?;
+        let mut report = CopyReport::new(asked, first.total);
+        report.saw(&first.activations, first.total);
+        // The page size WordPress.com honours: fewer rows than asked on a page that is not the
+        // last means a cap. Later pages ask for exactly that many, so offsets line up whether
+        // the upstream counts them from the size asked or the size sent.
+        let sent = u32::try_from(first.activations.len()).unwrap_or(u32::MAX);
+        let per_page = if sent > 0 && sent < asked && u64::from(sent) < first.total {
+            sent
+        } else {
+            asked
+        };
+        report.honoured = per_page;
+        let planned = if sent == 0 {
+            1
+        } else {
+            u32::try_from(first.total.div_ceil(u64::from(per_page)))
+                .unwrap_or(u32::MAX)
+                .max(1)
+        };
         self.write_page(
             key,
             generation,
             &first.activations,
-            Some((pages, first.total)),
+            Some((planned, first.total)),
         )
         .await?;
-        let mut rest = stream::iter(2..=pages)
-            .map(|page| {
-                let wpcom = self.wpcom.clone();
-                let q = query(page);
-                async move { wpcom.activations(token, partner_id, key, &q).await }
-            })
+        let mut rest = stream::iter(2..=planned)
+            .map(|page| fetch(page, per_page))
             .buffer_unordered(self.settings.concurrency.max(1));
         while let Some(page) = rest.next().await {
-            self.write_page(key, generation, &page?.activations, None)
+            let page = page?;
+            report.saw(&page.activations, page.total);
+            self.write_page(key, generation, &page.activations, None)
                 .await?;
         }
-        Ok(())
+        // Short of the total: keep paging (a short page in the middle pushes rows further on),
+        // but stop on an empty page, and after two pages that add nothing.
+        let mut stored = self.count_rows(key, generation).await?;
+        let mut page_no = planned.saturating_add(1);
+        let last_page = planned.saturating_mul(2).saturating_add(10);
+        let mut idle = 0;
+        while stored < report.latest_total && page_no <= last_page && sent > 0 {
+            let page = fetch(page_no, per_page).await?;
+            if page.activations.is_empty() {
+                report.stop = Some(Stop::EmptyPage(page_no));
+                break;
+            }
+            report.saw(&page.activations, page.total);
+            self.write_page(
+                key,
+                generation,
+                &page.activations,
+                Some((page_no, report.latest_total)),
+            )
+            .await?;
+            let now_stored = self.count_rows(key, generation).await?;
+            idle = if now_stored == stored { idle + 1 } else { 0 };
+            stored = now_stored;
+            if idle >= 2 {
+                report.stop = Some(Stop::NoNewRows(page_no));
+                break;
+            }
+            page_no += 1;
+        }
+        report.stored = stored;
+        Ok(report)
+    }
+
+    /// Rows of one generation.
+    async fn count_rows(&self, key: u64, generation: i64) -> Result<u64, sqlx::Error> {
+        let mut sql = Sql::new("SELECT COUNT(*) FROM activations WHERE key_id = ");
+        sql.bind(Bind::Int(key as i64))
+            .push(" AND generation = ")
+            .bind(Bind::Int(generation));
+        let n = self.db.fetch_ints(&sql, 1).await?;
+        Ok(n.first().map_or(0, |n| u64::try_from(*n).unwrap_or(0)))
     }
 
     /// Writes one page and records progress, in one transaction; the progress update also
@@ -234,18 +294,25 @@ impl Index {
         &self,
         key: u64,
         generation: i64,
-        result: Result<(), SyncError>,
+        result: Result<CopyReport, SyncError>,
         started: std::time::Instant,
     ) {
         let k = Bind::Int(key as i64);
         let owner = Bind::Text(self.owner.clone());
         let outcome = match &result {
-            Ok(()) => {
+            Ok(report) => {
+                report.log_if_short(key);
                 let mut switch = Sql::new("UPDATE key_syncs SET generation = ");
                 switch
                     .bind(Bind::Int(generation))
                     .push(", synced_at = ")
                     .bind(Bind::Int(now()))
+                    .push(", reported_total = ")
+                    .bind(Bind::Int(i64::try_from(report.latest_total).unwrap_or(i64::MAX)))
+                    .push(", copied_rows = ")
+                    .bind(Bind::Int(i64::try_from(report.stored).unwrap_or(i64::MAX)))
+                    .push(", copy_note = ")
+                    .bind(Bind::OptText(report.note()))
                     .push(", running_generation = NULL, lease_owner = NULL, lease_until = NULL, last_error = NULL, failed_at = NULL WHERE key_id = ")
                     .bind(k)
                     .push(" AND lease_owner = ")
@@ -281,7 +348,7 @@ impl Index {
             )],
         );
         match (&result, outcome) {
-            (Ok(()), Ok(())) => tracing::info!(
+            (Ok(_), Ok(())) => tracing::info!(
                 key,
                 generation,
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -294,6 +361,100 @@ impl Index {
                 tracing::error!(key, error = %e, "could not record the end of an index sync")
             }
         }
+    }
+}
+
+/// Why a copy stopped before reaching the reported total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// This page came back empty.
+    EmptyPage(u32),
+    /// Pages up to this one added no new rows.
+    NoNewRows(u32),
+}
+
+/// What one copy saw of WordPress.com's paging.
+#[derive(Debug, Clone)]
+struct CopyReport {
+    /// Rows per page asked for.
+    asked: u32,
+    /// Rows per page WordPress.com honoured.
+    honoured: u32,
+    /// The total of the first page.
+    first_total: u64,
+    /// The total of the last page received.
+    latest_total: u64,
+    /// Rows received, repeats included.
+    received: u64,
+    /// Distinct rows stored.
+    stored: u64,
+    /// Why paging stopped early, if it did.
+    stop: Option<Stop>,
+}
+
+impl CopyReport {
+    fn new(asked: u32, total: u64) -> Self {
+        Self {
+            asked,
+            honoured: asked,
+            first_total: total,
+            latest_total: total,
+            received: 0,
+            stored: 0,
+            stop: None,
+        }
+    }
+
+    fn saw(&mut self, rows: &[Activation], total: u64) {
+        self.received += rows.len() as u64;
+        self.latest_total = total;
+    }
+
+    /// A sentence on how the pages came back, when anything was out of the ordinary.
+    fn note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.honoured < self.asked {
+            parts.push(format!(
+                "WordPress.com sent at most {} activations per page (the portal asked for {}).",
+                self.honoured, self.asked
+            ));
+        }
+        if self.first_total != self.latest_total {
+            parts.push(format!(
+                "The total it reported changed from {} to {} during the copy.",
+                self.first_total, self.latest_total
+            ));
+        }
+        let repeated = self.received.saturating_sub(self.stored);
+        if repeated > 0 {
+            parts.push(format!(
+                "{repeated} rows came more than once and were kept once."
+            ));
+        }
+        match self.stop {
+            Some(Stop::EmptyPage(page)) => parts.push(format!(
+                "Page {page} came back empty before the reported total was reached."
+            )),
+            Some(Stop::NoNewRows(page)) => parts.push(format!(
+                "Pages up to {page} only repeated rows already copied, so the copy stopped there."
+            )),
+            None => {}
+        }
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+
+    fn log_if_short(&self, key: u64) {
+        if self.stored == self.latest_total {
+            return;
+        }
+        crate::metrics::inc("portal_index_copy_mismatches_total", &[]);
+        tracing::warn!(
+            key,
+            reported = self.latest_total,
+            copied = self.stored,
+            note = self.note().unwrap_or_default(),
+            "the activations copy does not match WordPress.com's total"
+        );
     }
 }
 

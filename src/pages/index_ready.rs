@@ -30,6 +30,31 @@ pub struct Freshness {
     pub key: u64,
     /// Where to come back to.
     pub back: String,
+    /// Said when the copy does not hold what WordPress.com reports.
+    pub copy: Option<CopyNotice>,
+}
+
+/// What every view of a key says when its copy does not hold as many activations as
+/// WordPress.com reported while the copy was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyNotice {
+    /// WordPress.com's total, formatted.
+    pub reported: String,
+    /// Rows in the copy, formatted.
+    pub copied: String,
+    /// How the pages came back, when that explains it.
+    pub note: Option<String>,
+}
+
+impl CopyNotice {
+    /// The notice for `state`'s copy, if it is short (or long).
+    pub fn of(state: &SyncState) -> Option<Self> {
+        state.shortfall().map(|(reported, copied)| Self {
+            reported: fmt_int(reported),
+            copied: fmt_int(copied),
+            note: state.copy_note.clone(),
+        })
+    }
 }
 
 /// Progress text of a running sync.
@@ -68,6 +93,7 @@ impl Freshness {
             csrf: scope.csrf().to_owned(),
             key: scope.key.id,
             back: scope.here().to_owned(),
+            copy: CopyNotice::of(state),
         }
     }
 }

@@ -171,20 +171,20 @@ impl Rng {
 
 const NAMES_A: &[&str] = &[
     "Sunny", "Blue", "Maple", "Urban", "Quiet", "Golden", "Northern", "Little", "Green", "Rapid",
-    "Cosy", "Bright", "Harbour", "Summit", "Wild",
+    "Café", "Bright", "Harbour", "Summit", "Wild",
 ];
 const NAMES_B: &[&str] = &[
     "Bakery",
     "Studio",
     "Garden",
     "Photography",
-    "Books",
+    "Children’s Books",
     "Cycles",
     "Dental",
     "Yoga",
     "Coffee",
     "Travel",
-    "Law Office",
+    "Smith & Sons",
     "Music School",
     "Pottery",
     "Brewery",
@@ -220,7 +220,7 @@ impl SeedData {
             },
             Key {
                 id: KEY_STAGING,
-                name: "Staging",
+                name: "Staging & QA",
                 disabled_on: Utc.with_ymd_and_hms(2020, 6, 1, 0, 0, 0).single(),
             },
         ];
@@ -268,7 +268,17 @@ impl SeedData {
             let a = NAMES_A[rng.below(NAMES_A.len() as u64) as usize];
             let b = NAMES_B[rng.below(NAMES_B.len() as u64) as usize];
             let tld = TLDS[rng.below(TLDS.len() as u64) as usize];
-            let slug = format!("{}-{}", a, b).to_lowercase().replace(' ', "-");
+            let slug: String = format!("{a}-{b}")
+                .to_lowercase()
+                .replace("é", "e")
+                .replace(" & ", "-and-")
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_ascii_alphanumeric() || c == '-' => Some(c),
+                    _ => None,
+                })
+                .collect();
             let scheme = if rng.chance(10) { "http" } else { "https" };
             let mut site_url = format!("{scheme}://{slug}-{i}.{tld}");
             let mut site_name = format!("{a} {b} {i}");
@@ -311,6 +321,22 @@ impl SeedData {
     pub fn key(&self, id: u64) -> Option<&Key> {
         self.keys.iter().find(|k| k.id == id)
     }
+}
+
+/// Text as WordPress stores and serves it (`WPCOM_API.md` §3.8): `&` as `&amp;`, typographic
+/// quotes and accented letters as entities. The data holds what people wrote; the API sends
+/// this encoding, which the client must decode exactly once.
+pub fn wp_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '’' => out.push_str("&#8217;"),
+            'é' => out.push_str("&eacute;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// First day of the month of `d`.

@@ -32,7 +32,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use self::data::SeedData;
-pub use self::options::{InvoicesStyle, SandboxOptions, SummaryDateStyle};
+pub use self::options::{InvoicesStyle, PagingQuirks, SandboxOptions, SummaryDateStyle};
 
 /// The sandbox app's client id.
 pub const CLIENT_ID: &str = "11111";

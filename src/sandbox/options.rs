@@ -53,6 +53,46 @@ pub struct SandboxOptions {
     /// Enable the test control API under `/__sandbox/` (faults, latency, revocation, counts).
     #[arg(long, env = "SANDBOX_CONTROL", value_name = "SANDBOX_CONTROL", default_value_t = false, action = clap::ArgAction::Set)]
     pub control: bool,
+    /// Paging as real APIs do it, for the activations list.
+    #[command(flatten)]
+    pub paging: PagingQuirks,
+}
+
+/// How the activations list pages, when it should misbehave the way real APIs do
+/// (`WPCOM_API.md` §3.7). All off by default.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PagingQuirks {
+    /// Honour at most this many rows per page, whatever `per_page` asks (and count offsets in
+    /// the size honoured), without saying so.
+    #[arg(
+        long,
+        env = "SANDBOX_PER_PAGE_CAP",
+        value_name = "SANDBOX_PER_PAGE_CAP"
+    )]
+    pub per_page_cap: Option<u32>,
+    /// This page number comes back with only half of its rows; the other half is lost to
+    /// offset paging, as when an upstream filters rows after paging.
+    #[arg(long, env = "SANDBOX_SHORT_PAGE", value_name = "SANDBOX_SHORT_PAGE")]
+    pub short_page: Option<u32>,
+    /// Pages after the first report a total this much larger, as when activations arrive while
+    /// a client pages through.
+    #[arg(
+        long,
+        env = "SANDBOX_TOTAL_DRIFT",
+        value_name = "SANDBOX_TOTAL_DRIFT",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub total_drift: i64,
+    /// Pages after the first start this many rows early, so rows repeat across pages and the
+    /// last ones move to later pages.
+    #[arg(
+        long,
+        env = "SANDBOX_REPEAT_ROWS",
+        value_name = "SANDBOX_REPEAT_ROWS",
+        default_value_t = 0
+    )]
+    pub repeat_rows: u32,
 }
 
 impl Default for SandboxOptions {
@@ -66,6 +106,7 @@ impl Default for SandboxOptions {
             auto_approve_user: None,
             hostile: false,
             control: false,
+            paging: PagingQuirks::default(),
         }
     }
 }

@@ -51,18 +51,34 @@ pub(super) fn activations(
             && before.is_none_or(|t| a.activated_on < t)
     };
     let total = derived.seed.activations.iter().filter(matches).count();
-    let skip = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
+    let quirks = &sb.options().paging;
+    let per_page = quirks
+        .per_page_cap
+        .map_or(per_page, |cap| per_page.min(i64::from(cap.max(1))));
+    let mut skip = (page - 1).saturating_mul(per_page);
+    let mut take = per_page;
+    if page > 1 {
+        skip = skip.saturating_sub(i64::from(quirks.repeat_rows)).max(0);
+    }
+    if quirks.short_page == u32::try_from(page).ok() {
+        take = per_page / 2;
+    }
     let strings = sb.options().numeric_strings;
     let rows: Vec<Value> = derived
         .seed
         .activations
         .iter()
         .filter(matches)
-        .skip(skip)
-        .take(per_page as usize)
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .take(usize::try_from(take).unwrap_or(0))
         .map(|a| activation_json(a, strings))
         .collect();
-    Json(json!({ "total": total, "activations": rows })).into_response()
+    let reported = if page > 1 {
+        (total as i64).saturating_add(quirks.total_drift).max(0)
+    } else {
+        total as i64
+    };
+    Json(json!({ "total": reported, "activations": rows })).into_response()
 }
 
 pub(super) fn num(n: u64, strings: bool) -> Value {
@@ -88,7 +104,7 @@ pub(super) fn activation_json(a: &Activation, strings: bool) -> Value {
         "disputed_on": a.disputed_on.as_ref().map(dt),
         "site_registered": dt(&a.site_registered),
         "site_url": a.site_url,
-        "site_name": a.site_name,
+        "site_name": data::wp_text(&a.site_name),
         "site_icon": null,
         "current_product_id": num(a.current_product_id, strings),
     })

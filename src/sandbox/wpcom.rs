@@ -318,7 +318,7 @@ pub(super) fn with_key(
 }
 
 pub(super) fn key_json(k: &data::Key) -> Value {
-    json!({ "id": k.id, "name": k.name, "oauth2_token": format!("sandbox-key-token-{}", k.id),
+    json!({ "id": k.id, "name": data::wp_text(k.name), "oauth2_token": format!("sandbox-key-token-{}", k.id),
             "disabled_on": k.disabled_on.map(|d| d.format(DATETIME).to_string()) })
 }
 

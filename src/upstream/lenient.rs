@@ -1,6 +1,7 @@
 //! Lenient readers for WordPress.com JSON (`WPCOM_API.md` §3.5, §3.6).
 //!
-//! Ids and counts arrive as numbers or numeric strings; datetimes as `YYYY-MM-DD HH:MM:SS` (UTC),
+//! Names arrive HTML-entity-encoded ([`text`] decodes them once). Ids and counts arrive as
+//! numbers or numeric strings; datetimes as `YYYY-MM-DD HH:MM:SS` (UTC),
 //! ISO 8601, `YYYY-MM-DD`, `YYYY-MM`, `YYYY` or epoch seconds. Each reader returns `None` for
 //! anything it cannot make sense of instead of failing the whole response.
 
@@ -32,6 +33,13 @@ pub fn string(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Text a person wrote, as WordPress serves it: HTML entities (`&amp;`, `&#8217;`, `&eacute;`)
+/// decoded once, here where it enters the portal (`WPCOM_API.md` §3.8). Templates escape it
+/// again on output, so decoded text never becomes markup.
+pub fn text(v: &Value) -> Option<String> {
+    string(v).map(|s| html_escape::decode_html_entities(&s).into_owned())
 }
 
 /// A boolean from `true`/`false`, `1`/`0` or their string forms.
@@ -127,6 +135,25 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn entity_encoded_text_is_decoded_exactly_once() {
+        assert_eq!(
+            text(&json!("Smith &amp; Sons")).as_deref(),
+            Some("Smith & Sons")
+        );
+        assert_eq!(
+            text(&json!("Children&#8217;s Caf&eacute;")).as_deref(),
+            Some("Children’s Café")
+        );
+        // Once: an encoded entity stays one level encoded, and markup stays text.
+        assert_eq!(text(&json!("&amp;amp;")).as_deref(), Some("&amp;"));
+        assert_eq!(
+            text(&json!("&lt;b&gt;bold&lt;/b&gt;")).as_deref(),
+            Some("<b>bold</b>")
+        );
+        assert_eq!(text(&json!("AT&T")).as_deref(), Some("AT&T"));
+    }
 
     #[test]
     fn ids_are_read_from_numbers_and_strings() {

@@ -26,7 +26,7 @@ impl Me {
     pub fn from_value(v: &Value) -> Option<Self> {
         let id = lenient::id(&v["ID"])?;
         let username = lenient::string(&v["username"]).unwrap_or_else(|| format!("user {id}"));
-        let display_name = lenient::string(&v["display_name"]).unwrap_or_else(|| username.clone());
+        let display_name = lenient::text(&v["display_name"]).unwrap_or_else(|| username.clone());
         Some(Self {
             id,
             username,
@@ -75,7 +75,7 @@ impl Partner {
             _ => return None,
         };
         let id = lenient::id(&obj["id"])?;
-        let name = lenient::string(&obj["name"])
+        let name = lenient::text(&obj["name"])
             .or_else(|| lenient::string(&obj["slug"]))
             .unwrap_or_else(|| format!("Partner #{id}"));
         let keys = obj["keys"]
@@ -107,7 +107,7 @@ impl Partner {
 impl PartnerKey {
     fn from_value(v: &Value) -> Option<Self> {
         let id = lenient::id(&v["id"])?;
-        let name = lenient::string(&v["name"]).unwrap_or_else(|| format!("Key #{id}"));
+        let name = lenient::text(&v["name"]).unwrap_or_else(|| format!("Key #{id}"));
         // `disabled_on` is documented; a boolean `disabled` is tolerated too.
         let disabled_on = lenient::datetime(&v["disabled_on"]).or_else(|| {
             lenient::boolean(&v["disabled"])
@@ -172,7 +172,7 @@ impl Activation {
             disputed_on: lenient::datetime(&v["disputed_on"]),
             site_registered: lenient::datetime(&v["site_registered"]),
             site_url: lenient::string(&v["site_url"]),
-            site_name: lenient::string(&v["site_name"]),
+            site_name: lenient::text(&v["site_name"]),
         })
     }
 }

@@ -14,6 +14,7 @@ mod errors;
 mod helpers;
 mod index;
 mod login;
+mod numbers;
 mod ops;
 mod pages;
 mod postgres;

@@ -145,7 +145,7 @@ async fn the_key_selector_lists_keys_marks_disabled_ones_and_refuses_unknown_key
     let doc = page(&app, "/activations?key=71").await;
     assert_eq!(
         texts(&doc, "#key option"),
-        vec!["Production", "Staging (disabled)"]
+        vec!["Production", "Staging & QA (disabled)"]
     );
     assert_eq!(attrs(&doc, "#key option[selected]", "value"), vec!["71"]);
     assert_eq!(texts(&doc, "#activations tbody tr").len(), 6);

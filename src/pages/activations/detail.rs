@@ -16,6 +16,7 @@ use crate::{
 };
 
 use super::row::{product_name, site_name, status_of, ts};
+use crate::pages::index_ready::CopyNotice;
 
 /// One field of the detail view.
 #[derive(Debug, Clone)]
@@ -38,6 +39,7 @@ struct ActivationPage {
     fields: Vec<Field>,
     back: String,
     as_of: String,
+    copy: Option<CopyNotice>,
 }
 
 /// `GET /activations/{id}`.
@@ -118,6 +120,7 @@ pub async fn activation_get(
         status_class,
         fields,
         back: format!("/activations?key={}", key.id),
+        copy: CopyNotice::of(&sync),
         as_of: sync
             .synced_at
             .map_or_else(String::new, crate::web::fmt_as_of),

@@ -1,0 +1,251 @@
+//! Numbers a finance person can trust (issue 10): the activations copy is complete or says that
+//! it is not, against a sandbox that pages the way real APIs do; upstream text reads as people
+//! wrote it on pages, in search and in CSV.
+
+use partner_portal::sandbox::{PagingQuirks, SandboxOptions, data::KEY_PRODUCTION};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+/// A sandbox with `activations` on the production key, paging with `quirks`, and a portal that
+/// asks for `page_size` rows per page.
+fn quirky(activations: usize, page_size: u32, quirks: PagingQuirks) -> Options {
+    Options {
+        sandbox: SandboxOptions {
+            activations,
+            control: true,
+            paging: quirks,
+            ..SandboxOptions::default()
+        },
+        index_page_size: page_size,
+        metrics: "on".into(),
+        ..Options::default()
+    }
+}
+
+async fn page(app: &TestApp, path: &str) -> scraper::Html {
+    let r = app.get(path).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    html(&r.text().await.unwrap())
+}
+
+/// The "All" tab's count on the activations list.
+fn all_count(doc: &scraper::Html) -> String {
+    texts(doc, "#tabs a .count").remove(0)
+}
+
+async fn notice_on_every_view(app: &TestApp, reported: &str, copied: &str) {
+    let id = app
+        .sandbox
+        .data()
+        .seed
+        .activations
+        .iter()
+        .find(|a| a.key_id == KEY_PRODUCTION)
+        .unwrap()
+        .id;
+    for path in ["/", "/activations", &format!("/activations/{id}")] {
+        let doc = page(app, path).await;
+        assert_eq!(
+            texts(&doc, "#copy-notice .reported"),
+            vec![reported],
+            "{path}"
+        );
+        assert_eq!(texts(&doc, "#copy-notice .copied"), vec![copied], "{path}");
+    }
+}
+
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let body = app.get("/metrics").await.text().await.unwrap();
+    body.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_capped_page_size_still_copies_every_activation() {
+    // WordPress.com honours 100 rows per page whatever the portal asks for (1,000).
+    let app = spawn_with(quirky(
+        1370,
+        1000,
+        PagingQuirks {
+            per_page_cap: Some(100),
+            ..PagingQuirks::default()
+        },
+    ))
+    .await;
+    app.login().await;
+    let doc = html(&app.wait_for_index(70).await);
+    assert_eq!(all_count(&doc), "1,370");
+    assert!(
+        texts(&doc, "#copy-notice").is_empty(),
+        "a whole copy says nothing"
+    );
+    let state = app.state.index.state(70).await.unwrap();
+    assert_eq!(
+        (state.reported_total, state.copied_rows),
+        (Some(1370), Some(1370))
+    );
+    assert!(
+        state
+            .copy_note
+            .unwrap()
+            .contains("at most 100 activations per page"),
+        "the details say what WordPress.com did"
+    );
+}
+
+#[tokio::test]
+async fn a_short_page_in_the_middle_is_said_on_every_view_logged_and_counted() {
+    let app = spawn_with(quirky(
+        1370,
+        100,
+        PagingQuirks {
+            short_page: Some(3),
+            ..PagingQuirks::default()
+        },
+    ))
+    .await;
+    app.login().await;
+    let before = metric(&app, "portal_index_copy_mismatches_total").await;
+    let doc = html(&app.wait_for_index(70).await);
+    // Page 3 lost 50 rows; paging on found nothing more.
+    assert_eq!(all_count(&doc), "1,320");
+    notice_on_every_view(&app, "1,370", "1,320").await;
+    assert_eq!(
+        texts(&doc, "#copy-notice p")[0],
+        "The copy may not be complete. WordPress.com reports 1,370 activations; the copy has 1,320. Figures on this page count the activations in the copy. Refreshing the copy tries again."
+    );
+    assert!(texts(&doc, "#copy-notice details")[0].contains("came back empty"));
+    // The registry is shared by every test in this binary: at least this copy was counted.
+    assert!(metric(&app, "portal_index_copy_mismatches_total").await - before >= 1.0);
+    assert!(captured_logs().contains("the activations copy does not match WordPress.com's total"));
+}
+
+#[tokio::test]
+async fn a_total_that_moves_during_the_copy_is_reported_with_the_latest_figure() {
+    let app = spawn_with(quirky(
+        300,
+        100,
+        PagingQuirks {
+            total_drift: 5,
+            ..PagingQuirks::default()
+        },
+    ))
+    .await;
+    app.login().await;
+    let doc = html(&app.wait_for_index(70).await);
+    assert_eq!(all_count(&doc), "300");
+    notice_on_every_view(&app, "305", "300").await;
+    assert!(texts(&doc, "#copy-notice details")[0].contains("changed from 300 to 305"));
+}
+
+#[tokio::test]
+async fn rows_repeated_across_pages_are_kept_once_and_the_copy_completes() {
+    let app = spawn_with(quirky(
+        1000,
+        100,
+        PagingQuirks {
+            repeat_rows: 10,
+            ..PagingQuirks::default()
+        },
+    ))
+    .await;
+    app.login().await;
+    let doc = html(&app.wait_for_index(70).await);
+    assert_eq!(all_count(&doc), "1,000");
+    assert!(texts(&doc, "#copy-notice").is_empty());
+    let state = app.state.index.state(70).await.unwrap();
+    assert!(state.copy_note.unwrap().contains("came more than once"));
+}
+
+#[tokio::test]
+async fn an_upstream_that_keeps_sending_the_same_rows_stops_safely_and_says_so() {
+    // Every page is the first page again (as when `page` is ignored).
+    let app = spawn_with(quirky(
+        1000,
+        100,
+        PagingQuirks {
+            repeat_rows: 1_000_000,
+            ..PagingQuirks::default()
+        },
+    ))
+    .await;
+    app.login().await;
+    let doc = html(&app.wait_for_index(70).await);
+    assert_eq!(all_count(&doc), "100");
+    notice_on_every_view(&app, "1,000", "100").await;
+    let details = texts(&doc, "#copy-notice details").remove(0);
+    assert!(details.contains("only repeated rows"), "{details}");
+    // Ten planned pages, then two that added nothing.
+    assert_eq!(
+        app.count("GET /wpcom/v2/jetpack-partners/7/key/70/activations")
+            .await,
+        12
+    );
+}
+
+/// Names of the production key's seed activations containing `needle`, as people wrote them.
+fn names_with(app: &TestApp, needle: &str) -> Vec<String> {
+    app.sandbox
+        .data()
+        .seed
+        .activations
+        .iter()
+        .filter(|a| a.key_id == KEY_PRODUCTION && a.site_name.contains(needle))
+        .map(|a| a.site_name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn entity_encoded_names_read_as_written_on_pages_in_search_and_in_csv() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    // The sandbox sends these names entity-encoded, as WordPress stores them.
+    let smith = names_with(&app, "Smith & Sons");
+    let cafe = names_with(&app, "Café");
+    assert!(!smith.is_empty() && !cafe.is_empty(), "the seed has both");
+
+    // Search finds the decoded text, whichever case the user types.
+    let doc = page(&app, "/activations?q=caf%C3%A9&per_page=500").await;
+    let mut shown = texts(&doc, "#activations tbody .name");
+    shown.sort();
+    let mut want = cafe.clone();
+    want.sort();
+    assert_eq!(shown, want);
+    let body = app
+        .get("/activations?q=Smith+%26+Sons&per_page=500")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = html(&body);
+    assert_eq!(texts(&doc, "#activations tbody .name").len(), smith.len());
+    // Escaped once on output (askama writes `&` as `&#38;`), never twice.
+    assert!(body.contains("Smith &#38; Sons"), "escaped once");
+    for twice in ["#38;amp;", "&amp;amp;", "#38;eacute;", "#38;#8217;"] {
+        assert!(!body.contains(twice), "{twice}");
+    }
+
+    // The CSV carries the text as written.
+    let csv = app
+        .get("/activations.csv?q=Smith+%26+Sons")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains("Smith & Sons") && !csv.contains("&amp;"),
+        "{csv}"
+    );
+
+    // Key names too.
+    let doc = page(&app, "/").await;
+    assert!(
+        texts(&doc, "#key option").contains(&"Staging & QA (disabled)".to_owned()),
+        "{:?}",
+        texts(&doc, "#key option")
+    );
+}
