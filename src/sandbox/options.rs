@@ -53,6 +53,16 @@ pub struct SandboxOptions {
     /// Enable the test control API under `/__sandbox/` (faults, latency, revocation, counts).
     #[arg(long, env = "SANDBOX_CONTROL", value_name = "SANDBOX_CONTROL", default_value_t = false, action = clap::ArgAction::Set)]
     pub control: bool,
+    /// Add this to every `total` of the activations summary, as when WordPress.com's summary
+    /// and its list disagree.
+    #[arg(
+        long,
+        env = "SANDBOX_SUMMARY_OFFSET",
+        value_name = "SANDBOX_SUMMARY_OFFSET",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub summary_offset: i64,
     /// Paging as real APIs do it, for the activations list.
     #[command(flatten)]
     pub paging: PagingQuirks,
@@ -106,6 +116,7 @@ impl Default for SandboxOptions {
             auto_approve_user: None,
             hostile: false,
             control: false,
+            summary_offset: 0,
             paging: PagingQuirks::default(),
         }
     }

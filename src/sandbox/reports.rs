@@ -132,13 +132,16 @@ pub(super) fn summary(sb: &Sandbox, query: &BTreeMap<String, Vec<String>>) -> Re
     };
     let derived = sb.data();
     let truncated = sb.options().summary_date_style == SummaryDateStyle::Truncated;
-    Json(Value::Array(summary_points(
-        &derived.seed,
-        key,
-        scale,
-        truncated,
-    )))
-    .into_response()
+    let mut points = summary_points(&derived.seed, key, scale, truncated);
+    let offset = sb.options().summary_offset;
+    if offset != 0 {
+        for p in &mut points {
+            if let Some(total) = p["total"].as_i64() {
+                p["total"] = json!((total + offset).max(0));
+            }
+        }
+    }
+    Json(Value::Array(points)).into_response()
 }
 
 /// Index of the period containing `d`, counted from `origin` (both period starts).

@@ -228,15 +228,24 @@ pub fn summary_from_value(v: &Value) -> Option<Vec<SummaryPoint>> {
     Some(points)
 }
 
-/// An invoice's display status, derived from `status` or from the legacy flags.
+/// An invoice's display status, derived from Stripe's fields the way Stripe's own dashboard
+/// does: from `status` (or the legacy `paid`/`closed`/`forgiven` flags), the due date and the
+/// payment attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum InvoiceStatus {
     /// Not finalised (previews are drafts).
     Draft,
     /// Finalised, awaiting payment.
     Open,
-    /// Open and overdue.
+    /// Open, and its due date has passed.
     PastDue,
+    /// Open; a payment attempt failed and another is scheduled.
+    Retrying {
+        /// When the next attempt is due.
+        next: DateTime<Utc>,
+    },
+    /// Open; a payment attempt failed and none is scheduled.
+    PaymentFailed,
     /// Paid.
     Paid,
     /// Written off.
@@ -248,16 +257,20 @@ pub enum InvoiceStatus {
 }
 
 impl InvoiceStatus {
-    /// Human label.
-    pub fn label(self) -> &'static str {
+    /// Human label: "Paid", "Past due", "Payment failed, retrying on 4 Dec".
+    pub fn label(self) -> String {
         match self {
-            Self::Draft => "Draft",
-            Self::Open => "Open",
-            Self::PastDue => "Past due",
-            Self::Paid => "Paid",
-            Self::Uncollectible => "Uncollectible",
-            Self::Void => "Void",
-            Self::Unknown => "Unknown",
+            Self::Draft => "Draft".into(),
+            Self::Open => "Open".into(),
+            Self::PastDue => "Past due".into(),
+            Self::Retrying { next } => {
+                format!("Payment failed, retrying on {}", next.format("%-d %b"))
+            }
+            Self::PaymentFailed => "Payment failed".into(),
+            Self::Paid => "Paid".into(),
+            Self::Uncollectible => "Uncollectible".into(),
+            Self::Void => "Void".into(),
+            Self::Unknown => "Unknown".into(),
         }
     }
 
@@ -266,7 +279,8 @@ impl InvoiceStatus {
         match self {
             Self::Paid => "ok",
             Self::Open | Self::Draft => "info",
-            Self::PastDue | Self::Uncollectible => "bad",
+            Self::Retrying { .. } => "warn",
+            Self::PastDue | Self::PaymentFailed | Self::Uncollectible => "bad",
             Self::Void | Self::Unknown => "muted",
         }
     }
@@ -410,13 +424,19 @@ fn derive_status(
         None if flag("closed") => InvoiceStatus::Void,
         None => InvoiceStatus::Open,
     };
-    // Open and either past its due date or already attempted and failed: past due.
-    let overdue = due_date.is_some_and(|d| d < now)
-        || (due_date.is_none() && attempted && lenient::int(&v["attempt_count"]).unwrap_or(0) > 0);
-    if status == InvoiceStatus::Open && overdue {
-        InvoiceStatus::PastDue
-    } else {
-        status
+    if status != InvoiceStatus::Open {
+        return status;
+    }
+    // Past due only once a due date has passed (send-invoice collection); an automatic charge
+    // that failed is "payment failed", retrying when Stripe has scheduled another attempt.
+    if due_date.is_some_and(|d| d < now) {
+        return InvoiceStatus::PastDue;
+    }
+    let failed = attempted && lenient::int(&v["attempt_count"]).unwrap_or(1) > 0;
+    match (failed, lenient::datetime(&v["next_payment_attempt"])) {
+        (true, Some(next)) => InvoiceStatus::Retrying { next },
+        (true, None) => InvoiceStatus::PaymentFailed,
+        (false, _) => InvoiceStatus::Open,
     }
 }
 
@@ -483,6 +503,72 @@ mod tests {
         assert_eq!(
             Invoice::from_value(&forgiven, now()).unwrap().status,
             InvoiceStatus::Uncollectible
+        );
+    }
+
+    #[test]
+    fn every_status_reads_as_stripes_dashboard_would_say_it() {
+        let status = |v: Value| Invoice::from_value(&v, now()).unwrap().status;
+        for (stripe, want) in [
+            ("draft", InvoiceStatus::Draft),
+            ("open", InvoiceStatus::Open),
+            ("paid", InvoiceStatus::Paid),
+            ("uncollectible", InvoiceStatus::Uncollectible),
+            ("void", InvoiceStatus::Void),
+            ("something_new", InvoiceStatus::Unknown),
+        ] {
+            assert_eq!(
+                status(json!({"status": stripe, "total": 5})),
+                want,
+                "{stripe}"
+            );
+        }
+        // Issued today, charged automatically, no due date, not yet attempted: open, not past due.
+        assert_eq!(
+            status(
+                json!({"status": "open", "total": 5, "created": 1767225600, "due_date": null,
+                          "attempted": false, "attempt_count": 0})
+            ),
+            InvoiceStatus::Open
+        );
+        // A failed automatic charge with a retry scheduled.
+        let retrying = status(json!({"status": "open", "total": 5, "due_date": null,
+            "attempted": true, "attempt_count": 1, "next_payment_attempt": 1764806400}));
+        assert_eq!(retrying.label(), "Payment failed, retrying on 4 Dec");
+        assert_eq!(retrying.css(), "warn");
+        // ... and with none scheduled.
+        assert_eq!(
+            status(
+                json!({"status": "open", "total": 5, "attempted": true, "attempt_count": 3,
+                          "next_payment_attempt": null})
+            ),
+            InvoiceStatus::PaymentFailed
+        );
+        // Legacy shapes, without `status`.
+        assert_eq!(
+            status(json!({"paid": true, "total": 5})),
+            InvoiceStatus::Paid
+        );
+        assert_eq!(
+            status(json!({"paid": false, "forgiven": true, "total": 5})),
+            InvoiceStatus::Uncollectible
+        );
+        assert_eq!(
+            status(json!({"paid": false, "closed": true, "total": 5})),
+            InvoiceStatus::Void
+        );
+        assert_eq!(
+            status(json!({"paid": false, "closed": false, "total": 5})),
+            InvoiceStatus::Open
+        );
+        assert_eq!(
+            status(
+                json!({"paid": false, "closed": false, "total": 5, "attempted": true,
+                          "attempt_count": 1, "next_payment_attempt": 1764806400})
+            ),
+            InvoiceStatus::Retrying {
+                next: Utc.timestamp_opt(1764806400, 0).single().unwrap()
+            }
         );
     }
 

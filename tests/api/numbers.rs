@@ -2,6 +2,7 @@
 //! it is not, against a sandbox that pages the way real APIs do; upstream text reads as people
 //! wrote it on pages, in search and in CSV.
 
+use chrono::Datelike as _;
 use partner_portal::sandbox::{PagingQuirks, SandboxOptions, data::KEY_PRODUCTION};
 use reqwest::StatusCode;
 
@@ -248,4 +249,82 @@ async fn entity_encoded_names_read_as_written_on_pages_in_search_and_in_csv() {
         "{:?}",
         texts(&doc, "#key option")
     );
+}
+
+#[tokio::test]
+async fn the_overview_compares_like_with_like_and_marks_the_unfinished_period() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let doc = page(&app, "/").await;
+    // "This month so far" against the same days of last month: "vs 1–N Mon" (or "vs 1 Mon" on
+    // the 1st), never "vs last month".
+    let notes = texts(&doc, "#index-cards .card .note");
+    let last_month = (chrono::Utc::now().date_naive().with_day(1).unwrap()
+        - chrono::Duration::days(1))
+    .format("%b")
+    .to_string();
+    for note in &notes[1..] {
+        assert!(
+            note.contains(" vs 1") && note.ends_with(&last_month),
+            "{note}"
+        );
+    }
+    // The current month is drawn lighter and labelled, not as a drop.
+    assert_eq!(
+        attrs(&doc, "#summary-chart rect.bar.unfinished", "class").len(),
+        1
+    );
+    assert_eq!(texts(&doc, "#summary-chart .so-far"), vec!["so far"]);
+    assert!(texts(&doc, "#summary-table tbody tr")[0].contains("(so far)"));
+    // One set of headline numbers.
+    assert_eq!(texts(&doc, ".card").len(), 4);
+}
+
+#[tokio::test]
+async fn the_copy_is_cross_checked_with_wordpress_coms_summary() {
+    for (offset, shown) in [(25, true), (1, false)] {
+        let app = spawn_with(Options {
+            sandbox: SandboxOptions {
+                control: true,
+                summary_offset: offset,
+                ..SandboxOptions::default()
+            },
+            ..Options::default()
+        })
+        .await;
+        app.login().await;
+        app.wait_for_index(70).await;
+        let doc = page(&app, "/").await;
+        let copy = texts(&doc, "#index-cards .card .value")[0].clone();
+        if shown {
+            let summary: i64 = copy.replace(',', "").parse::<i64>().unwrap() + offset;
+            assert_eq!(
+                texts(&doc, "#crosscheck .summary-count"),
+                vec![summary.to_string()]
+            );
+            assert_eq!(texts(&doc, "#crosscheck .copy-count"), vec![copy]);
+            assert!(texts(&doc, "#crosscheck")[0].contains("The figures above count the copy"));
+        } else {
+            assert!(
+                texts(&doc, "#crosscheck").is_empty(),
+                "within what timing explains"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_open_invoice_with_a_failed_charge_says_it_is_retrying_not_past_due() {
+    let app = spawn_app().await;
+    app.login().await;
+    let doc = page(&app, "/invoices").await;
+    let statuses = texts(&doc, "#past .status");
+    assert!(!statuses.iter().any(|s| s == "Past due"), "{statuses:?}");
+    let retrying: Vec<_> = statuses
+        .iter()
+        .filter(|s| s.starts_with("Payment failed, retrying on "))
+        .collect();
+    assert_eq!(retrying.len(), 1, "{statuses:?}");
+    assert_eq!(attrs(&doc, "#past .status.warn", "class").len(), 1);
 }

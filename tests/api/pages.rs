@@ -39,12 +39,15 @@ async fn overview_shows_the_summary_chart_and_table_and_the_index_figures() {
             .filter(|a| a.key_id == KEY_PRODUCTION && a.active_at(Utc::now()))
             .count()
     };
-    let summary_cards = texts(&doc, "#summary .card .value");
+    // One set of headline numbers: the summary shows its figures over time, not as cards.
+    assert!(texts(&doc, "#summary .card").is_empty());
+    let latest = texts(&doc, "#summary-table tbody tr td.num");
     assert_eq!(
-        summary_cards[0],
+        latest[1],
         fmt_int(active_now as i64),
-        "active plans per the summary"
+        "active plans per the summary, in its newest row"
     );
+    assert!(texts(&doc, "#crosscheck").is_empty(), "they agree");
     let index_cards = texts(&doc, "#index-cards .card .value");
     assert_eq!(
         index_cards[0],

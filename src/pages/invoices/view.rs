@@ -19,7 +19,7 @@ pub struct InvoiceView {
     /// Created.
     pub created: String,
     /// Status label.
-    pub status: &'static str,
+    pub status: String,
     /// Status CSS class.
     pub status_class: &'static str,
     /// Total.

@@ -1,5 +1,9 @@
-//! Overview: the activations summary of the selected key as headline numbers, a server-rendered
-//! SVG chart and the same numbers as a table.
+//! Overview: one set of headline numbers for the chosen period (from the activations copy,
+//! compared like with like), WordPress.com's summary over time as a server-rendered SVG chart
+//! and a table, and a cross-check of the two.
+
+mod chart;
+mod periods;
 
 use askama::Template;
 use axum::{
@@ -10,6 +14,10 @@ use axum::{
 
 use chrono::{Datelike as _, Months, NaiveDate, Utc};
 
+use self::{
+    chart::{Chart, chart},
+    periods::periods,
+};
 use super::{
     index_ready::{Freshness, index_copy, unreadable},
     panel::{PanelError, stale_note},
@@ -22,45 +30,6 @@ use crate::{
     upstream::{Scale, SummaryPoint, UpstreamError},
     web::{Layout, fmt_as_of, fmt_int, query::Pairs, render},
 };
-
-/// One bar of the chart.
-#[derive(Debug, Clone)]
-pub struct Bar {
-    /// Left edge.
-    pub x: String,
-    /// Top edge.
-    pub y: String,
-    /// Width.
-    pub w: String,
-    /// Height.
-    pub h: String,
-    /// Tooltip text.
-    pub title: String,
-}
-
-/// An axis label.
-#[derive(Debug, Clone)]
-pub struct Tick {
-    /// Position.
-    pub pos: String,
-    /// Text.
-    pub label: String,
-}
-
-/// The chart, laid out in a 720×260 view box.
-#[derive(Debug, Clone)]
-pub struct Chart {
-    /// Bars (active plans at period end).
-    pub bars: Vec<Bar>,
-    /// Polyline points of new activations.
-    pub new_line: String,
-    /// Y ticks.
-    pub y_ticks: Vec<Tick>,
-    /// X labels.
-    pub x_ticks: Vec<Tick>,
-    /// Accessible description.
-    pub description: String,
-}
 
 /// A table row.
 #[derive(Debug, Clone)]
@@ -121,17 +90,40 @@ pub struct IndexPanels {
     pub products: Vec<ProductRow>,
     /// Freshness bar.
     pub fresh: Freshness,
+    /// Active plans now, per the copy.
+    pub active_now: i64,
+}
+
+/// WordPress.com's summary and the copy disagree about how many plans are active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crosscheck {
+    /// The summary's latest total, formatted.
+    pub summary: String,
+    /// The copy's active count, formatted.
+    pub copy: String,
+}
+
+impl Crosscheck {
+    /// Said when the two differ by more than activity between the copy and the summary call
+    /// explains: more than 2 plans and more than 0.5 %.
+    pub fn of(summary: i64, copy: i64) -> Option<Self> {
+        let allowed = (summary.max(copy) / 200).max(2);
+        ((summary - copy).abs() > allowed).then(|| Self {
+            summary: fmt_int(summary),
+            copy: fmt_int(copy),
+        })
+    }
 }
 
 /// The summary chart panel.
 #[derive(Debug, Clone)]
 pub struct SummaryPanel {
-    /// Headline figures from the summary.
-    pub headlines: Vec<Headline>,
     /// The chart.
     pub chart: Option<Chart>,
     /// Table rows.
     pub rows: Vec<Row>,
+    /// Active plans at the end of the latest period, per WordPress.com.
+    pub latest_total: Option<i64>,
     /// Periods shown.
     pub shown: usize,
     /// Periods available.
@@ -152,97 +144,8 @@ struct OverviewPage {
     periods: Vec<(&'static str, &'static str, String)>,
     summary: Result<SummaryPanel, PanelError>,
     index: Result<IndexPanels, String>,
+    crosscheck: Option<Crosscheck>,
     retry_href: String,
-}
-
-const W: f64 = 720.0;
-const H: f64 = 260.0;
-const LEFT: f64 = 56.0;
-const BOTTOM: f64 = 28.0;
-const TOP: f64 = 12.0;
-
-fn period_label(scale: Scale, p: &SummaryPoint) -> String {
-    match scale {
-        Scale::Day => p.date.format("%-d %b %Y").to_string(),
-        Scale::Month => p.date.format("%b %Y").to_string(),
-        Scale::Year => p.date.format("%Y").to_string(),
-    }
-}
-
-/// Lays out the chart for `points` (already cut to the shown range).
-pub fn chart(scale: Scale, points: &[SummaryPoint]) -> Option<Chart> {
-    if points.is_empty() {
-        return None;
-    }
-    let max = points
-        .iter()
-        .map(|p| p.total.max(p.new))
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let plot_w = W - LEFT - 8.0;
-    let plot_h = H - BOTTOM - TOP;
-    let slot = plot_w / points.len() as f64;
-    let bar_w = (slot * 0.75).max(1.0);
-    let y_of = |v: i64| TOP + plot_h - (v as f64 / max) * plot_h;
-    let bars = points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let y = y_of(p.total);
-            Bar {
-                x: format!("{:.1}", LEFT + i as f64 * slot + (slot - bar_w) / 2.0),
-                y: format!("{y:.1}"),
-                w: format!("{bar_w:.1}"),
-                h: format!("{:.1}", TOP + plot_h - y),
-                title: format!(
-                    "{}: {} active, {} new",
-                    period_label(scale, p),
-                    fmt_int(p.total),
-                    fmt_int(p.new)
-                ),
-            }
-        })
-        .collect();
-    let new_line = points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{:.1},{:.1}", LEFT + (i as f64 + 0.5) * slot, y_of(p.new)))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let y_ticks = [0.0, 0.5, 1.0]
-        .iter()
-        .map(|f| Tick {
-            pos: format!("{:.1}", TOP + plot_h - f * plot_h),
-            label: fmt_int((max * f).round() as i64),
-        })
-        .collect();
-    let every = points.len().div_ceil(6).max(1);
-    let x_ticks = points
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % every == 0)
-        .map(|(i, p)| Tick {
-            pos: format!("{:.1}", LEFT + (i as f64 + 0.5) * slot),
-            label: period_label(scale, p),
-        })
-        .collect();
-    let (first, last) = (points.first()?, points.last()?);
-    let description = format!(
-        "Active plans per {} from {} to {}: {} at the start, {} at the end; the line shows new activations.",
-        scale.as_str(),
-        period_label(scale, first),
-        period_label(scale, last),
-        fmt_int(first.total),
-        fmt_int(last.total)
-    );
-    Some(Chart {
-        bars,
-        new_line,
-        y_ticks,
-        x_ticks,
-        description,
-    })
 }
 
 fn change_note(current: i64, previous: Option<i64>, unit: &str) -> String {
@@ -256,45 +159,6 @@ fn change_note(current: i64, previous: Option<i64>, unit: &str) -> String {
     }
 }
 
-/// A `[start, end)` span in Unix seconds.
-pub type Span = (i64, i64);
-
-/// The chosen period and the one before it, with how to name the earlier one.
-pub fn periods(period: &str, today: NaiveDate) -> Option<(Span, Span, &'static str)> {
-    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
-    let tomorrow = today.succ_opt()?;
-    match period {
-        "month" => {
-            let start = today.with_day(1)?;
-            let prev_start = start.checked_sub_months(Months::new(1))?;
-            Some((
-                (midnight(start)?, midnight(tomorrow)?),
-                (midnight(prev_start)?, midnight(start)?),
-                "last month",
-            ))
-        }
-        "30d" => {
-            let start = today - chrono::Duration::days(29);
-            let prev = start - chrono::Duration::days(30);
-            Some((
-                (midnight(start)?, midnight(tomorrow)?),
-                (midnight(prev)?, midnight(start)?),
-                "the 30 days before",
-            ))
-        }
-        "year" => {
-            let start = NaiveDate::from_ymd_opt(today.year(), 1, 1)?;
-            let prev = NaiveDate::from_ymd_opt(today.year() - 1, 1, 1)?;
-            Some((
-                (midnight(start)?, midnight(tomorrow)?),
-                (midnight(prev)?, midnight(start)?),
-                "last year",
-            ))
-        }
-        _ => None,
-    }
-}
-
 async fn index_panels(
     state: &AppState,
     scope: &KeyScope,
@@ -303,8 +167,8 @@ async fn index_panels(
     let key = &scope.key;
     let sync = index_copy(state, scope, "These figures appear").await?;
     let today = Utc::now().date_naive();
-    let (current, previous, unit) =
-        periods(period, today).ok_or_else(|| "Unknown period.".to_owned())?;
+    let span = periods(period, today).ok_or_else(|| "Unknown period.".to_owned())?;
+    let unit = span.previous_label.as_str();
     let months: Vec<(i64, i64, NaiveDate)> = (0..12u32)
         .filter_map(|back| {
             let start = today.with_day(1)?.checked_sub_months(Months::new(back))?;
@@ -316,7 +180,7 @@ async fn index_panels(
             ))
         })
         .collect();
-    let mut spans: Vec<(i64, i64)> = vec![current, previous];
+    let mut spans: Vec<(i64, i64)> = vec![span.current, span.previous];
     spans.extend(months.iter().map(|(a, b, _)| (*a, *b)));
     let figures = state
         .index
@@ -389,6 +253,7 @@ async fn index_panels(
         months,
         products,
         fresh: Freshness::new(&sync, scope),
+        active_now,
     })
 }
 
@@ -405,6 +270,7 @@ fn summary_panel(
     points: &[SummaryPoint],
     stale: Option<String>,
     as_of: String,
+    today: NaiveDate,
 ) -> SummaryPanel {
     let keep = match scale {
         Scale::Day => 60,
@@ -412,37 +278,22 @@ fn summary_panel(
         Scale::Year => usize::MAX,
     };
     let shown: &[SummaryPoint] = &points[points.len().saturating_sub(keep)..];
-    let unit = format!("previous {}", scale.as_str());
-    let headlines = match (
-        shown.last(),
-        shown.len().checked_sub(2).and_then(|i| shown.get(i)),
-    ) {
-        (Some(last), prev) => vec![
-            Headline {
-                label: "Active plans".into(),
-                value: fmt_int(last.total),
-                note: change_note(last.total, prev.map(|p| p.total), &unit),
-            },
-            Headline {
-                label: format!("New this {}", scale.as_str()),
-                value: fmt_int(last.new),
-                note: change_note(last.new, prev.map(|p| p.new), &unit),
-            },
-        ],
-        (None, _) => Vec::new(),
-    };
     SummaryPanel {
-        headlines,
-        chart: chart(scale, shown),
+        chart: chart(scale, shown, today),
         rows: shown
             .iter()
             .rev()
             .map(|p| Row {
-                period: period_label(scale, p),
+                period: if chart::unfinished(scale, p, today) {
+                    format!("{} (so far)", chart::period_label(scale, p))
+                } else {
+                    chart::period_label(scale, p)
+                },
                 new: fmt_int(p.new),
                 total: fmt_int(p.total),
             })
             .collect(),
+        latest_total: points.last().map(|p| p.total),
         shown: shown.len(),
         total_periods: points.len(),
         stale,
@@ -489,7 +340,14 @@ pub async fn overview_get(
             &entry.value,
             stale_note(entry.fetched_at, &freshness, "showing figures from"),
             fmt_as_of(entry.fetched_at),
+            Utc::now().date_naive(),
         )),
+    };
+    let crosscheck = match (&summary, &index) {
+        (Ok(s), Ok(ix)) => s
+            .latest_total
+            .and_then(|total| Crosscheck::of(total, ix.active_now)),
+        _ => None,
     };
     let key_param = format!("key={key_id}");
     let scales = [("day", "Day"), ("month", "Month"), ("year", "Year")]
@@ -518,6 +376,7 @@ pub async fn overview_get(
         periods,
         summary,
         index,
+        crosscheck,
         retry_href: scope.here().to_owned(),
     };
     render(StatusCode::OK, &page)
