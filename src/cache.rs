@@ -13,7 +13,9 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use moka::future::Cache;
 
-use crate::upstream::{BearerToken, Invoice, Scale, SummaryPoint, UpstreamError, WpClient};
+use crate::upstream::{
+    BearerToken, Invoice, InvoiceList, Scale, SummaryPoint, UpstreamError, WpClient,
+};
 
 /// A cached answer and when it was fetched.
 #[derive(Debug, Clone)]
@@ -117,7 +119,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
 #[derive(Debug, Clone)]
 pub struct UpstreamCache {
     summary: Slot<Vec<SummaryPoint>>,
-    invoices: Slot<Vec<Invoice>>,
+    invoices: Slot<InvoiceList>,
     upcoming: Slot<Option<Invoice>>,
 }
 
@@ -152,7 +154,7 @@ impl UpstreamCache {
         token: &BearerToken,
         partner: u64,
         key: u64,
-    ) -> Answer<Vec<Invoice>> {
+    ) -> Answer<InvoiceList> {
         let fetch = wpcom.invoices(token, partner, key);
         self.invoices.get((key, String::new()), fetch).await
     }

@@ -1,6 +1,7 @@
 //! Jetpack product ids, slugs and names (`WPCOM_API.md` §7), shipped as data.
 //!
-//! Unknown ids are shown as "Product #id"; monthly and yearly variants share a family name.
+//! Unknown ids are shown as "Product #id"; monthly and yearly variants share a family name,
+//! shown as invoices name it ("Jetpack Personal").
 
 /// One product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,11 +217,17 @@ pub fn resolve(item: &str) -> Option<u64> {
         })
 }
 
-/// "Personal (yearly)", or "Product #id" when unknown.
+/// A product family as people and invoices name it: "Jetpack Personal". One naming everywhere:
+/// the product list, the activations, the reconciliation and the CSVs.
+pub fn family_name(name: &str) -> String {
+    format!("Jetpack {name}")
+}
+
+/// "Jetpack Personal (yearly)", or "Product #id" when unknown.
 pub fn display_name(id: u64) -> String {
     match by_id(id) {
-        Some(p) if p.term.is_empty() => p.name.to_owned(),
-        Some(p) => format!("{} ({})", p.name, p.term),
+        Some(p) if p.term.is_empty() => family_name(p.name),
+        Some(p) => format!("{} ({})", family_name(p.name), p.term),
         None => format!("Product #{id}"),
     }
 }
@@ -240,8 +247,8 @@ mod tests {
 
     #[test]
     fn unknown_products_are_named_by_id() {
-        assert_eq!(display_name(2005), "Personal (yearly)");
-        assert_eq!(display_name(2002), "Free");
+        assert_eq!(display_name(2005), "Jetpack Personal (yearly)");
+        assert_eq!(display_name(2002), "Jetpack Free");
         assert_eq!(display_name(9999), "Product #9999");
     }
 }

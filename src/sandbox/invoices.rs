@@ -26,14 +26,26 @@ pub(super) fn stripe(sb: &Sandbox, key_id: u64, what: &str) -> Response {
     let derived = sb.data();
     match what {
         "invoices" => {
-            let list = derived.invoices.get(&key_id).cloned().unwrap_or_default();
+            let mut list = derived.invoices.get(&key_id).cloned().unwrap_or_default();
+            let partial = sb.options().partial_lists;
+            let has_more = partial && list.len() > PARTIAL_INVOICES;
+            if partial {
+                list.truncate(PARTIAL_INVOICES);
+                list.iter_mut().for_each(partial_lines);
+            }
             match sb.options().invoices_style {
                 InvoicesStyle::Array => Json(Value::Array(list)).into_response(),
-                InvoicesStyle::List => Json(json!({ "object": "list", "data": list, "has_more": false, "url": "/v1/invoices" })).into_response(),
+                InvoicesStyle::List => Json(json!({ "object": "list", "data": list, "has_more": has_more, "url": "/v1/invoices" })).into_response(),
             }
         }
         "upcoming-invoice" => match derived.upcoming.get(&key_id) {
-            Some(inv) => Json(inv.clone()).into_response(),
+            Some(inv) => {
+                let mut inv = inv.clone();
+                if sb.options().partial_lists {
+                    partial_lines(&mut inv);
+                }
+                Json(inv).into_response()
+            }
             None => v2_error(
                 StatusCode::NOT_FOUND,
                 "invoice_upcoming_none",
@@ -48,6 +60,20 @@ pub(super) fn stripe(sb: &Sandbox, key_id: u64, what: &str) -> Response {
                          "items": { "object": "list", "data": [] } }))
             .into_response()
         }
+    }
+}
+
+/// Invoices a partial list sends (of 12).
+const PARTIAL_INVOICES: usize = 10;
+
+/// Keeps only an invoice's first line and says there are more, as Stripe's list objects do
+/// when a page is cut (`has_more`, `total_count`).
+fn partial_lines(invoice: &mut Value) {
+    if let Some(lines) = invoice.get_mut("lines") {
+        if let Some(data) = lines.get_mut("data").and_then(Value::as_array_mut) {
+            data.truncate(1);
+        }
+        lines["has_more"] = json!(true);
     }
 }
 

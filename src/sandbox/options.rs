@@ -53,6 +53,10 @@ pub struct SandboxOptions {
     /// Enable the test control API under `/__sandbox/` (faults, latency, revocation, counts).
     #[arg(long, env = "SANDBOX_CONTROL", value_name = "SANDBOX_CONTROL", default_value_t = false, action = clap::ArgAction::Set)]
     pub control: bool,
+    /// Lists say there is more than they sent: past invoices stop at the newest 10 of 12
+    /// (`has_more`), and every invoice sends only its first line (`has_more`, `total_count`).
+    #[arg(long, env = "SANDBOX_PARTIAL_LISTS", value_name = "SANDBOX_PARTIAL_LISTS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub partial_lists: bool,
     /// Add this to every `total` of the activations summary, as when WordPress.com's summary
     /// and its list disagree.
     #[arg(
@@ -117,6 +121,7 @@ impl Default for SandboxOptions {
             hostile: false,
             control: false,
             summary_offset: 0,
+            partial_lists: false,
             paging: PagingQuirks::default(),
         }
     }

@@ -315,8 +315,31 @@ pub struct Invoice {
     pub hosted_invoice_url: Option<String>,
     /// PDF (untrusted URL).
     pub invoice_pdf: Option<String>,
-    /// Line items.
+    /// Line items, as many as WordPress.com sent.
     pub lines: Vec<InvoiceLine>,
+    /// How many lines the invoice has (`lines.total_count`), when WordPress.com says.
+    pub lines_total: Option<u64>,
+    /// WordPress.com says there are more lines than it sent (`lines.has_more`).
+    pub lines_has_more: bool,
+}
+
+impl Invoice {
+    /// `(sent, total)` when the invoice has more lines than WordPress.com sent: totals computed
+    /// from its lines are then partial.
+    pub fn missing_lines(&self) -> Option<(usize, Option<u64>)> {
+        let sent = self.lines.len();
+        let short = self.lines_total.is_some_and(|t| t > sent as u64);
+        (self.lines_has_more || short).then_some((sent, self.lines_total))
+    }
+}
+
+/// The past invoices of a key, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceList {
+    /// The invoices WordPress.com sent.
+    pub invoices: Vec<Invoice>,
+    /// WordPress.com says there are more (`has_more` of a Stripe list).
+    pub has_more: bool,
 }
 
 /// One invoice line.
@@ -334,6 +357,10 @@ pub struct InvoiceLine {
     pub period_start: Option<DateTime<Utc>>,
     /// Period end.
     pub period_end: Option<DateTime<Utc>>,
+    /// A proration (a change within a period).
+    pub proration: bool,
+    /// Stripe's line type: `subscription` or `invoiceitem`.
+    pub kind: Option<String>,
 }
 
 /// Decimal places of a currency's minor unit (Stripe's zero- and three-decimal lists).
@@ -384,6 +411,8 @@ impl Invoice {
                     .collect()
             })
             .unwrap_or_default();
+        let lines_total = lenient::id(&v["lines"]["total_count"]);
+        let lines_has_more = lenient::boolean(&v["lines"]["has_more"]).unwrap_or(false);
         Some(Self {
             id: lenient::string(&v["id"]),
             number: lenient::string(&v["number"]).or_else(|| lenient::string(&v["receipt_number"])),
@@ -400,6 +429,8 @@ impl Invoice {
                 .or_else(|| lenient::string(&v["pdfUrl"])),
             currency,
             lines,
+            lines_total,
+            lines_has_more,
         })
     }
 }
@@ -456,18 +487,23 @@ impl InvoiceLine {
                 .or_else(|| lenient::string(&plan["id"])),
             period_start: lenient::datetime(&v["period"]["start"]),
             period_end: lenient::datetime(&v["period"]["end"]),
+            proration: lenient::boolean(&v["proration"]).unwrap_or(false),
+            kind: lenient::string(&v["type"]),
         })
     }
 }
 
 /// Reads the past-invoices body (list object, bare array or `{items}`), newest first.
-pub fn invoices_from_value(v: &Value, now: DateTime<Utc>) -> Option<Vec<Invoice>> {
+pub fn invoices_from_value(v: &Value, now: DateTime<Utc>) -> Option<InvoiceList> {
     let mut invoices: Vec<Invoice> = lenient::list(v)?
         .iter()
         .filter_map(|i| Invoice::from_value(i, now))
         .collect();
     invoices.sort_by_key(|i| std::cmp::Reverse(i.created));
-    Some(invoices)
+    Some(InvoiceList {
+        invoices,
+        has_more: lenient::boolean(&v["has_more"]).unwrap_or(false),
+    })
 }
 
 #[cfg(test)]
@@ -590,7 +626,7 @@ mod tests {
     fn licensing_totals_in_major_units_become_minor_units() {
         let v = json!({"items": [{"id": "in_1", "total": 12.34, "currency": "usd", "status": "paid"},
                                  {"id": "in_2", "total": 1200.0, "currency": "jpy", "status": "paid"}]});
-        let list = invoices_from_value(&v, now()).unwrap();
+        let list = invoices_from_value(&v, now()).unwrap().invoices;
         assert_eq!(list[0].total, 1234);
         assert_eq!(list[1].total, 1200);
     }

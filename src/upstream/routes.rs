@@ -5,8 +5,8 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::{
-    ActivationsPage, BearerToken, Invoice, Me, Partner, SummaryPoint, UpstreamError, WpClient,
-    invoices_from_value, summary_from_value,
+    ActivationsPage, BearerToken, Invoice, InvoiceList, Me, Partner, SummaryPoint, UpstreamError,
+    WpClient, invoices_from_value, summary_from_value,
 };
 
 /// Filters of the activations list, validated.
@@ -196,7 +196,7 @@ impl WpClient {
         token: &BearerToken,
         partner_id: u64,
         key_id: u64,
-    ) -> Result<Vec<Invoice>, UpstreamError> {
+    ) -> Result<InvoiceList, UpstreamError> {
         let route = Route::Invoices {
             partner: partner_id,
             key: key_id,

@@ -74,6 +74,32 @@ pub fn fmt_datetime(d: &DateTime<Utc>) -> String {
     d.format("%-d %b %Y, %H:%M UTC").to_string()
 }
 
+/// A billing period whose end is exclusive (Stripe's `period_end` is the start of the next
+/// period), shown with its inclusive last day: `1–31 Jul 2026`, `15 Jun – 14 Jul 2026`,
+/// `1 Dec 2025 – 31 Jan 2026`.
+pub fn fmt_period(start: &DateTime<Utc>, end_exclusive: &DateTime<Utc>) -> String {
+    let first = start.date_naive();
+    let last = if end_exclusive > start {
+        (*end_exclusive - chrono::Duration::seconds(1)).date_naive()
+    } else {
+        first
+    };
+    use chrono::Datelike as _;
+    if first == last {
+        first.format("%-d %b %Y").to_string()
+    } else if (first.year(), first.month()) == (last.year(), last.month()) {
+        format!("{}–{}", first.day(), last.format("%-d %b %Y"))
+    } else if first.year() == last.year() {
+        format!("{} – {}", first.format("%-d %b"), last.format("%-d %b %Y"))
+    } else {
+        format!(
+            "{} – {}",
+            first.format("%-d %b %Y"),
+            last.format("%-d %b %Y")
+        )
+    }
+}
+
 /// An optional date, or an en dash.
 pub fn fmt_opt_date(d: Option<&DateTime<Utc>>) -> String {
     d.map_or_else(|| "–".to_owned(), fmt_date)
@@ -107,6 +133,31 @@ mod tests {
         assert_eq!(fmt_money(1234, "kwd"), "KWD 1.234");
         assert_eq!(fmt_money(-250, "eur"), "-€2.50");
         assert_eq!(fmt_money(5, "chf"), "CHF 0.05");
+    }
+
+    #[test]
+    fn periods_show_their_inclusive_last_day() {
+        let t = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
+                .unwrap()
+                .and_utc()
+        };
+        assert_eq!(
+            fmt_period(&t("2026-07-01 00:00"), &t("2026-08-01 00:00")),
+            "1–31 Jul 2026"
+        );
+        assert_eq!(
+            fmt_period(&t("2026-06-15 00:00"), &t("2026-07-15 00:00")),
+            "15 Jun – 14 Jul 2026"
+        );
+        assert_eq!(
+            fmt_period(&t("2025-12-01 00:00"), &t("2026-02-01 00:00")),
+            "1 Dec 2025 – 31 Jan 2026"
+        );
+        assert_eq!(
+            fmt_period(&t("2026-07-01 00:00"), &t("2026-07-01 00:00")),
+            "1 Jul 2026"
+        );
     }
 
     #[test]

@@ -328,3 +328,88 @@ async fn an_open_invoice_with_a_failed_charge_says_it_is_retrying_not_past_due()
     assert_eq!(retrying.len(), 1, "{statuses:?}");
     assert_eq!(attrs(&doc, "#past .status.warn", "class").len(), 1);
 }
+
+#[tokio::test]
+async fn reconciliation_speaks_in_sentences_with_credits_apart_and_one_product_naming() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    // The sandbox bills one site too many on invoice 8's first product.
+    let d = page(&app, "/invoices/in_1Fake0008K70?key=70").await;
+    let sentences = texts(&d, "#recon tbody td.sentence");
+    let over: Vec<_> = sentences
+        .iter()
+        .filter(|s| s.ends_with(": 1 more billed than active."))
+        .collect();
+    assert_eq!(over.len(), 1, "{sentences:?}");
+    assert!(over[0].starts_with("Billed for ") && over[0].contains(" were active in the period"));
+    // The credit line is a credit, not an unmatched product.
+    assert_eq!(texts(&d, "#other-lines tbody td.kind"), vec!["credit"]);
+    assert!(
+        !texts(&d, "#reconciliation")
+            .join(" ")
+            .contains("not matched")
+    );
+    // One naming: the reconciliation's families are the products' names without the term.
+    let products = texts(&d, "#recon tbody th");
+    assert!(
+        products.iter().all(|p| p.starts_with("Jetpack ")),
+        "{products:?}"
+    );
+    let list = page(&app, "/activations?per_page=500").await;
+    let listed = texts(&list, "#activations tbody td:nth-child(2)");
+    assert!(
+        products
+            .iter()
+            .all(|p| listed.iter().any(|l| l.starts_with(p.as_str()))),
+        "{products:?} vs {:?}",
+        &listed[..5]
+    );
+    // The period ends on its last day, inclusive: "1–31 Jul 2026" style.
+    let summary = texts(&d, "#invoice-summary")[0].clone();
+    let period = summary
+        .split("period ")
+        .nth(1)
+        .unwrap()
+        .split(" · ")
+        .next()
+        .unwrap();
+    let (first, rest) = period.split_once('–').unwrap();
+    assert_eq!(first, "1", "{period}");
+    let last_day: u32 = rest.split(' ').next().unwrap().parse().unwrap();
+    assert!((28..=31).contains(&last_day), "{period}");
+}
+
+#[tokio::test]
+async fn lists_that_say_they_are_partial_are_shown_as_partial() {
+    let app = spawn_with(Options {
+        sandbox: SandboxOptions {
+            control: true,
+            partial_lists: true,
+            ..SandboxOptions::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let d = page(&app, "/invoices").await;
+    assert_eq!(texts(&d, "#invoices tbody tr").len(), 10);
+    assert!(texts(&d, "#past-partial")[0].contains("more invoices than it sent"));
+    let d = page(&app, "/invoices/in_1Fake0008K70?key=70").await;
+    let note = texts(&d, "#lines-partial").remove(0);
+    assert!(
+        note.starts_with("WordPress.com sent 1 of this invoice's ") && note.contains("partial"),
+        "{note}"
+    );
+    assert!(
+        texts(&d, "#reconciliation .notice")
+            .iter()
+            .any(|n| n.contains("The billed figures below count only the lines sent."))
+    );
+    // A whole list says nothing.
+    let app = spawn_app().await;
+    app.login().await;
+    let d = page(&app, "/invoices").await;
+    assert!(texts(&d, "#past-partial").is_empty());
+}

@@ -324,7 +324,7 @@ async fn exports_stream_every_row_as_safe_utf8_csv() {
             .lines()
             .nth(1)
             .unwrap()
-            .starts_with("1,in_1Fake0012K70,EXHOST-0012,Past due,USD,")
+            .starts_with("1,in_1Fake0012K70,EXHOST-0012,\"Payment failed, retrying on ")
     );
     let lines = app
         .get("/invoices/in_1Fake0012K70/lines.csv?key=70")

@@ -11,12 +11,13 @@ use super::find_invoice;
 use crate::{
     auth::scope::KeyScope,
     error::AppError,
+    pages::index_ready::CopyNotice,
     state::AppState,
     web::{Layout, render},
 };
 
 use super::{
-    reconciliation::{ReconView, recon_view, reconcile},
+    reconciliation::{OtherView, ReconView, other_view, recon_view, reconcile},
     view::InvoiceView,
 };
 
@@ -28,6 +29,8 @@ struct InvoicePage {
     stale: Option<String>,
     as_of: String,
     recon: Result<Vec<ReconView>, String>,
+    other: Vec<OtherView>,
+    copy: Option<CopyNotice>,
     mismatches: usize,
     lines_csv: String,
     recon_csv: String,
@@ -43,15 +46,23 @@ pub async fn invoice_get(
     let key = &scope.key;
     let (invoice, stale, as_of) = find_invoice(&state, &scope, &id).await?;
     let recon = reconcile(&state, &scope, &invoice).await;
-    let mismatches = recon.as_ref().map_or(0, |rows| {
-        rows.iter()
+    let mismatches = recon.as_ref().map_or(0, |r| {
+        r.rows
+            .iter()
             .filter(|r| r.difference().is_some_and(|d| d != 0))
             .count()
     });
+    let other = recon
+        .as_ref()
+        .map(|r| other_view(r, &invoice.currency))
+        .unwrap_or_default();
+    let copy = recon.as_ref().ok().and_then(|r| r.copy.clone());
     let enc: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
     let page = InvoicePage {
         layout: scope.layout(&state, "Invoice", "invoices", "/invoices"),
-        recon: recon.map(|rows| recon_view(&rows, &invoice, key.id)),
+        recon: recon.map(|r| recon_view(&r, &invoice, key.id)),
+        other,
+        copy,
         invoice: InvoiceView::new(&invoice, key.id),
         stale,
         as_of,

@@ -8,7 +8,7 @@ use axum::{
 use chrono::Utc;
 
 use super::{find_invoice, past_invoices};
-use crate::{auth::scope::KeyScope, error::AppError, export, state::AppState};
+use crate::{auth::scope::KeyScope, error::AppError, export, products, state::AppState};
 
 use super::reconciliation::{family_of, reconcile};
 
@@ -55,7 +55,7 @@ pub async fn invoices_csv(
         "hosted_invoice_url",
         "invoice_pdf",
     ]);
-    for i in &entry.value {
+    for i in &entry.value.invoices {
         body.extend(export::record(&[
             i.id.clone().unwrap_or_default(),
             i.number.clone().unwrap_or_default(),
@@ -102,7 +102,7 @@ pub async fn lines_csv(
             id.clone(),
             l.description.clone().unwrap_or_default(),
             l.plan.clone().unwrap_or_default(),
-            family_of(l).unwrap_or_default().to_owned(),
+            family_of(l).map(products::family_name).unwrap_or_default(),
             l.quantity.map(|q| q.to_string()).unwrap_or_default(),
             money_cell(l.amount, &invoice.currency),
             invoice.currency.to_uppercase(),
@@ -127,7 +127,7 @@ pub async fn reconciliation_csv(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let (invoice, _, _) = find_invoice(&state, &scope, &id).await?;
-    let rows = reconcile(&state, &scope, &invoice)
+    let recon = reconcile(&state, &scope, &invoice)
         .await
         .map_err(AppError::BadRequest)?;
     let mut body = export::header_record(&[
@@ -135,17 +135,19 @@ pub async fn reconciliation_csv(
         "period_start",
         "period_end",
         "product",
+        "line_kind",
         "product_ids",
         "invoiced_quantity",
         "indexed_active_sites",
         "difference",
     ]);
-    for r in &rows {
+    for r in &recon.rows {
         body.extend(export::record(&[
             id.clone(),
             day_cell(invoice.period_start),
             day_cell(invoice.period_end),
             r.product.clone(),
+            "product".to_owned(),
             r.ids
                 .iter()
                 .map(i64::to_string)
@@ -154,6 +156,20 @@ pub async fn reconciliation_csv(
             r.invoiced.to_string(),
             r.indexed.map(|n| n.to_string()).unwrap_or_default(),
             r.difference().map(|d| d.to_string()).unwrap_or_default(),
+        ]));
+    }
+    // Credits, prorations and unmatched lines, apart from the products.
+    for o in &recon.other {
+        body.extend(export::record(&[
+            id.clone(),
+            day_cell(invoice.period_start),
+            day_cell(invoice.period_end),
+            o.description.clone(),
+            o.kind.label().to_owned(),
+            String::new(),
+            o.quantity.map(|q| q.to_string()).unwrap_or_default(),
+            String::new(),
+            String::new(),
         ]));
     }
     Ok(export::response(

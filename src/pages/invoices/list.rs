@@ -24,6 +24,7 @@ struct InvoicesPage {
     upcoming_stale: Option<String>,
     past: Result<Vec<InvoiceView>, PanelError>,
     past_stale: Option<String>,
+    past_more: bool,
     retry_href: String,
     csv_href: String,
     as_of: Option<String>,
@@ -72,9 +73,16 @@ pub async fn invoices_get(
         upcoming_stale,
         past: past
             .as_ref()
-            .map(|(e, _)| e.value.iter().map(|i| InvoiceView::new(i, key)).collect())
+            .map(|(e, _)| {
+                e.value
+                    .invoices
+                    .iter()
+                    .map(|i| InvoiceView::new(i, key))
+                    .collect()
+            })
             .map_err(panel_error),
         past_stale,
+        past_more: past.as_ref().is_ok_and(|(e, _)| e.value.has_more),
         retry_href: scope.here().to_owned(),
         csv_href: format!("/invoices.csv?key={key}"),
         as_of,

@@ -11,8 +11,13 @@ mod view;
 use axum::{Router, routing::get};
 
 use crate::{
-    auth::scope::KeyScope, cache::Answer, error::AppError, pages::panel::stale_note,
-    state::AppState, upstream::Invoice, web::fmt_as_of,
+    auth::scope::KeyScope,
+    cache::Answer,
+    error::AppError,
+    pages::panel::stale_note,
+    state::AppState,
+    upstream::{Invoice, InvoiceList},
+    web::fmt_as_of,
 };
 
 /// The routes of this page family.
@@ -29,7 +34,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The key's past invoices, through the cache.
-async fn past_invoices(state: &AppState, scope: &KeyScope) -> Answer<Vec<Invoice>> {
+async fn past_invoices(state: &AppState, scope: &KeyScope) -> Answer<InvoiceList> {
     state
         .cache
         .invoices(&state.wpcom, scope.token(), scope.partner.id, scope.key.id)
@@ -56,6 +61,7 @@ async fn find_invoice(
     };
     let invoice = entry
         .value
+        .invoices
         .iter()
         .find(|i| i.id.as_deref() == Some(id))
         .cloned()

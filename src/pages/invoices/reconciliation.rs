@@ -1,37 +1,109 @@
 //! Reconciliation: an invoice's quantities per product family beside the sites the activations
-//! index says were active in the invoice's period. Matching a Stripe line to a product is a
-//! best guess by name, and the pages say so.
+//! copy says were active in the invoice's period, said in sentences a finance person reads at
+//! once. Matching a Stripe line to a product is a best guess by name, and the page says so beside
+//! the figures. Credits and prorations are listed apart, not as unmatched products.
 
 use chrono::Utc;
 
 use super::view::line_description;
 use crate::{
     auth::scope::KeyScope,
-    pages::index_ready::{index_copy, unreadable},
+    pages::index_ready::{CopyNotice, index_copy, unreadable},
     products,
     state::AppState,
     upstream::{Invoice, InvoiceLine},
-    web::fmt_int,
+    web::{fmt_int, fmt_money},
 };
 
-/// One reconciliation row: an invoiced product beside what the index says.
+/// One reconciliation row: an invoiced product family beside what the copy says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciled {
-    /// Product family ("Personal"), or the line text when no product matched.
+    /// Product family as shown ("Jetpack Personal").
     pub product: String,
     /// Product ids of the family.
     pub ids: Vec<i64>,
     /// Quantity on the invoice's lines for this family.
     pub invoiced: i64,
-    /// Sites of the family active at some moment of the period, per the index.
+    /// Sites of the family active at some moment of the period, per the copy.
     pub indexed: Option<i64>,
 }
 
 impl Reconciled {
-    /// `indexed - invoiced`, when both are known.
+    /// `indexed - invoiced`, when both are known: negative means more billed than active.
     pub fn difference(&self) -> Option<i64> {
         self.indexed.map(|n| n - self.invoiced)
     }
+
+    /// "Billed for 537 Jetpack Premium sites; 536 were active in the period: 1 more billed
+    /// than active."
+    pub fn sentence(&self) -> String {
+        let billed = format!(
+            "Billed for {} {} site{}",
+            fmt_int(self.invoiced),
+            self.product,
+            if self.invoiced == 1 { "" } else { "s" }
+        );
+        let Some(active) = self.indexed else {
+            return format!("{billed}.");
+        };
+        let were = if active == 1 { "was" } else { "were" };
+        let head = format!("{billed}; {} {were} active in the period", fmt_int(active));
+        match active - self.invoiced {
+            0 => format!("{head}."),
+            d if d < 0 => format!("{head}: {} more billed than active.", fmt_int(-d)),
+            d => format!(
+                "{head}: {} active site{} not billed.",
+                fmt_int(d),
+                if d == 1 { " was" } else { "s were" }
+            ),
+        }
+    }
+}
+
+/// What a line that bills no product family is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherKind {
+    /// A credit or discount.
+    Credit,
+    /// A proration (a change within a period).
+    Proration,
+    /// A charge whose product the portal could not tell.
+    Unmatched,
+}
+
+impl OtherKind {
+    /// How the page and the CSV name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Credit => "credit",
+            Self::Proration => "proration",
+            Self::Unmatched => "not matched to a product",
+        }
+    }
+}
+
+/// A line reported apart from the product families.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherLine {
+    /// What it is.
+    pub kind: OtherKind,
+    /// Its description (untrusted text).
+    pub description: String,
+    /// Its quantity.
+    pub quantity: Option<i64>,
+    /// Its amount in minor units.
+    pub amount: i64,
+}
+
+/// An invoice's lines split into product families and everything else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// One row per product family billed.
+    pub rows: Vec<Reconciled>,
+    /// Credits, prorations and lines naming no product.
+    pub other: Vec<OtherLine>,
+    /// Said when the copy the counts come from is not whole.
+    pub copy: Option<CopyNotice>,
 }
 
 /// The product family a line bills, matched by name in its plan nickname and description.
@@ -46,65 +118,102 @@ pub fn family_of(line: &InvoiceLine) -> Option<&'static str> {
     let mut names: Vec<&'static str> = products::PRODUCTS.iter().map(|p| p.name).collect();
     names.sort_by_key(|n| std::cmp::Reverse(n.len()));
     names.dedup();
-    names.into_iter().find(|n| {
-        let n = n.to_lowercase();
-        text.match_indices(&n).any(|(i, _)| {
-            let before = text[..i].chars().next_back();
-            let after = text[i + n.len()..].chars().next();
-            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-        })
+    names
+        .into_iter()
+        .find(|n| has_word(&text, &n.to_lowercase()))
+}
+
+/// Whether `word` stands in `text` as a whole word.
+fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
     })
 }
 
-/// Groups an invoice's lines by product family (unmatched lines stay on their own).
-pub fn invoiced_by_family(invoice: &Invoice) -> Vec<Reconciled> {
-    let mut rows: Vec<Reconciled> = Vec::new();
+/// What a line is, when it is not a charge for a product family.
+fn other_kind(line: &InvoiceLine) -> Option<OtherKind> {
+    let text = line_description(line).to_lowercase();
+    if line.proration {
+        Some(OtherKind::Proration)
+    } else if line.amount < 0 || has_word(&text, "credit") || has_word(&text, "discount") {
+        Some(OtherKind::Credit)
+    } else if family_of(line).is_some() {
+        None
+    } else if line.amount != 0 || line.quantity.unwrap_or(0) != 0 {
+        Some(OtherKind::Unmatched)
+    } else {
+        None
+    }
+}
+
+/// Groups an invoice's lines by product family; credits, prorations and lines naming no
+/// product go apart.
+pub fn split_lines(invoice: &Invoice) -> Reconciliation {
+    let mut out = Reconciliation::default();
     for line in &invoice.lines {
+        if let Some(kind) = other_kind(line) {
+            out.other.push(OtherLine {
+                kind,
+                description: line_description(line),
+                quantity: line.quantity,
+                amount: line.amount,
+            });
+            continue;
+        }
+        let Some(name) = family_of(line) else {
+            continue;
+        };
         let qty = line.quantity.unwrap_or(0);
-        match family_of(line) {
-            Some(name) => match rows
-                .iter_mut()
-                .find(|r| r.product == name && !r.ids.is_empty())
-            {
-                Some(r) => r.invoiced += qty,
-                None => rows.push(Reconciled {
-                    product: name.to_owned(),
-                    ids: products::PRODUCTS
-                        .iter()
-                        .filter(|p| p.name == name)
-                        .map(|p| p.id as i64)
-                        .collect(),
-                    invoiced: qty,
-                    indexed: None,
-                }),
-            },
-            None if line.amount != 0 || qty != 0 => rows.push(Reconciled {
-                product: line_description(line),
-                ids: Vec::new(),
+        let product = products::family_name(name);
+        match out.rows.iter_mut().find(|r| r.product == product) {
+            Some(r) => r.invoiced += qty,
+            None => out.rows.push(Reconciled {
+                product,
+                ids: products::PRODUCTS
+                    .iter()
+                    .filter(|p| p.name == name)
+                    .map(|p| p.id as i64)
+                    .collect(),
                 invoiced: qty,
                 indexed: None,
             }),
-            None => {}
         }
     }
-    rows
+    out
 }
 
-/// A reconciliation for display.
+/// A reconciliation row for display.
 #[derive(Debug, Clone)]
 pub struct ReconView {
     /// Product.
     pub product: String,
     /// Invoiced quantity.
     pub invoiced: String,
-    /// Index count.
+    /// Copy count.
     pub indexed: String,
-    /// Difference, signed.
+    /// Difference, signed (active − billed).
     pub difference: String,
     /// CSS class of the difference.
     pub class: &'static str,
-    /// The sites behind the index count.
+    /// The row in words.
+    pub sentence: String,
+    /// The sites behind the copy's count.
     pub href: Option<String>,
+}
+
+/// A line reported apart, for display.
+#[derive(Debug, Clone)]
+pub struct OtherView {
+    /// "credit", "proration", "not matched to a product".
+    pub kind: &'static str,
+    /// Description.
+    pub description: String,
+    /// Quantity, formatted.
+    pub quantity: String,
+    /// Amount, formatted.
+    pub amount: String,
 }
 
 /// The reconciliation of `invoice`, or why there is none.
@@ -112,15 +221,15 @@ pub(super) async fn reconcile(
     state: &AppState,
     scope: &KeyScope,
     invoice: &Invoice,
-) -> Result<Vec<Reconciled>, String> {
+) -> Result<Reconciliation, String> {
     let (Some(start), Some(end)) = (invoice.period_start, invoice.period_end) else {
         return Err(
             "This invoice has no billing period, so it cannot be compared with the index.".into(),
         );
     };
     let sync = index_copy(state, scope, "The reconciliation appears").await?;
-    let mut rows = invoiced_by_family(invoice);
-    let groups: Vec<Vec<i64>> = rows.iter().map(|r| r.ids.clone()).collect();
+    let mut recon = split_lines(invoice);
+    let groups: Vec<Vec<i64>> = recon.rows.iter().map(|r| r.ids.clone()).collect();
     let counts = state
         .index
         .active_during_by_group(
@@ -132,38 +241,36 @@ pub(super) async fn reconcile(
         )
         .await
         .map_err(|e| unreadable(&e))?;
-    for (row, count) in rows.iter_mut().zip(counts) {
-        if !row.ids.is_empty() {
-            row.indexed = Some(count);
-        }
+    for (row, count) in recon.rows.iter_mut().zip(counts) {
+        row.indexed = Some(count);
     }
-    Ok(rows)
+    recon.copy = CopyNotice::of(&sync);
+    Ok(recon)
 }
 
-pub(super) fn recon_view(rows: &[Reconciled], invoice: &Invoice, key: u64) -> Vec<ReconView> {
+/// The rows for display, each linking to exactly the sites behind its count.
+pub(super) fn recon_view(recon: &Reconciliation, invoice: &Invoice, key: u64) -> Vec<ReconView> {
     let day = |t: Option<chrono::DateTime<Utc>>| {
         t.map(|t| t.date_naive().to_string()).unwrap_or_default()
     };
-    rows.iter()
+    recon
+        .rows
+        .iter()
         .map(|r| {
             let diff = r.difference();
-            let mut href = None;
-            if !r.ids.is_empty() {
-                let mut s = url::form_urlencoded::Serializer::new(String::new());
-                s.append_pair("key", &key.to_string())
-                    .append_pair("active_from", &day(invoice.period_start))
-                    .append_pair("active_to", &day(invoice.period_end));
-                for id in &r.ids {
-                    s.append_pair("current_plan", &id.to_string());
-                }
-                href = Some(format!("/activations?{}", s.finish()));
+            let mut s = url::form_urlencoded::Serializer::new(String::new());
+            s.append_pair("key", &key.to_string())
+                .append_pair("active_from", &day(invoice.period_start))
+                .append_pair("active_to", &day(invoice.period_end));
+            for id in &r.ids {
+                s.append_pair("current_plan", &id.to_string());
             }
             ReconView {
                 product: r.product.clone(),
                 invoiced: fmt_int(r.invoiced),
                 indexed: r.indexed.map_or_else(|| "–".into(), fmt_int),
                 difference: match diff {
-                    None => "not matched".into(),
+                    None => "–".into(),
                     Some(0) => "0".into(),
                     Some(d) if d > 0 => format!("+{}", fmt_int(d)),
                     Some(d) => fmt_int(d),
@@ -173,8 +280,23 @@ pub(super) fn recon_view(rows: &[Reconciled], invoice: &Invoice, key: u64) -> Ve
                     Some(_) => "diff-bad",
                     None => "muted",
                 },
-                href,
+                sentence: r.sentence(),
+                href: Some(format!("/activations?{}", s.finish())),
             }
+        })
+        .collect()
+}
+
+/// The lines reported apart, for display.
+pub(super) fn other_view(recon: &Reconciliation, currency: &str) -> Vec<OtherView> {
+    recon
+        .other
+        .iter()
+        .map(|o| OtherView {
+            kind: o.kind.label(),
+            description: o.description.clone(),
+            quantity: o.quantity.map_or_else(String::new, fmt_int),
+            amount: fmt_money(o.amount, currency),
         })
         .collect()
 }
@@ -191,6 +313,8 @@ mod tests {
             plan: plan.map(Into::into),
             period_start: None,
             period_end: None,
+            proration: false,
+            kind: None,
         }
     }
 
@@ -220,9 +344,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn quantities_of_one_family_add_up_and_differences_are_signed() {
-        let invoice = Invoice {
+    fn invoice(lines: Vec<InvoiceLine>) -> Invoice {
+        Invoice {
             id: Some("in_1".into()),
             number: None,
             status: crate::upstream::InvoiceStatus::Paid,
@@ -236,21 +359,72 @@ mod tests {
             next_payment_attempt: None,
             hosted_invoice_url: None,
             invoice_pdf: None,
-            lines: vec![
-                line(Some("Jetpack Personal"), "yearly", 5),
-                line(Some("Jetpack Personal"), "monthly", 2),
-                line(None, "Setup fee", 1),
-            ],
-        };
-        let mut rows = invoiced_by_family(&invoice);
-        assert_eq!(rows.len(), 2);
-        assert_eq!(
-            (rows[0].product.as_str(), rows[0].invoiced),
-            ("Personal", 7)
+            lines,
+            lines_total: None,
+            lines_has_more: false,
+        }
+    }
+
+    #[test]
+    fn quantities_of_one_family_add_up_and_other_lines_go_apart() {
+        let mut proration = line(
+            Some("Jetpack Personal"),
+            "Unused time on Jetpack Personal",
+            1,
         );
-        assert!(rows[0].ids.contains(&2005) && rows[0].ids.contains(&2006));
-        rows[0].indexed = Some(6);
-        assert_eq!(rows[0].difference(), Some(-1));
-        assert_eq!(rows[1].difference(), None);
+        proration.proration = true;
+        proration.amount = -350;
+        let mut credit = line(None, "Credit", 1);
+        credit.amount = 0;
+        let mut recon = split_lines(&invoice(vec![
+            line(Some("Jetpack Personal"), "yearly", 5),
+            line(Some("Jetpack Personal"), "monthly", 2),
+            line(None, "Setup fee", 1),
+            credit,
+            proration,
+        ]));
+        assert_eq!(recon.rows.len(), 1, "one row per family, nothing else");
+        assert_eq!(
+            (recon.rows[0].product.as_str(), recon.rows[0].invoiced),
+            ("Jetpack Personal", 7)
+        );
+        assert!(recon.rows[0].ids.contains(&2005) && recon.rows[0].ids.contains(&2006));
+        let kinds: Vec<_> = recon.other.iter().map(|o| o.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                OtherKind::Unmatched,
+                OtherKind::Credit,
+                OtherKind::Proration
+            ]
+        );
+        recon.rows[0].indexed = Some(6);
+        assert_eq!(recon.rows[0].difference(), Some(-1));
+    }
+
+    #[test]
+    fn each_row_reads_as_a_sentence_with_the_sign_explained() {
+        let row = |invoiced, indexed| Reconciled {
+            product: "Jetpack Premium".into(),
+            ids: vec![2000],
+            invoiced,
+            indexed: Some(indexed),
+        };
+        assert_eq!(
+            row(537, 536).sentence(),
+            "Billed for 537 Jetpack Premium sites; 536 were active in the period: 1 more billed than active."
+        );
+        assert_eq!(
+            row(10, 12).sentence(),
+            "Billed for 10 Jetpack Premium sites; 12 were active in the period: 2 active sites were not billed."
+        );
+        assert_eq!(
+            row(1, 1).sentence(),
+            "Billed for 1 Jetpack Premium site; 1 was active in the period."
+        );
+        assert_eq!(
+            row(1200, 1201).sentence(),
+            "Billed for 1,200 Jetpack Premium sites; 1,201 were active in the period: 1 active site was not billed."
+        );
     }
 }

@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use crate::{
     upstream::{Invoice, InvoiceLine},
-    web::{fmt_date, fmt_money, fmt_opt_date, safe_href},
+    web::{fmt_int, fmt_money, fmt_opt_date, fmt_period, safe_href},
 };
 
 /// An invoice, formatted.
@@ -32,6 +32,8 @@ pub struct InvoiceView {
     pub pdf_href: Option<String>,
     /// Lines.
     pub lines: Vec<LineView>,
+    /// Said when WordPress.com sent only some of the lines.
+    pub lines_note: Option<String>,
 }
 
 /// A line, formatted.
@@ -52,7 +54,7 @@ fn period_text(
     end: Option<&chrono::DateTime<Utc>>,
 ) -> String {
     match (start, end) {
-        (Some(s), Some(e)) => format!("{} – {}", fmt_date(s), fmt_date(e)),
+        (Some(s), Some(e)) => fmt_period(s, e),
         _ => "–".into(),
     }
 }
@@ -91,11 +93,22 @@ impl InvoiceView {
                 .iter()
                 .map(|l| LineView {
                     description: line_description(l),
-                    quantity: l.quantity.map_or_else(String::new, |q| q.to_string()),
+                    quantity: l.quantity.map_or_else(String::new, fmt_int),
                     amount: fmt_money(l.amount, &i.currency),
                     period: period_text(l.period_start.as_ref(), l.period_end.as_ref()),
                 })
                 .collect(),
+            lines_note: i.missing_lines().map(|(sent, total)| match total {
+                Some(total) => format!(
+                    "WordPress.com sent {} of this invoice's {} lines; lines and figures computed from them are partial.",
+                    fmt_int(sent as i64),
+                    fmt_int(i64::try_from(total).unwrap_or(i64::MAX))
+                ),
+                None => format!(
+                    "WordPress.com sent {} lines and says this invoice has more; lines and figures computed from them are partial.",
+                    fmt_int(sent as i64)
+                ),
+            }),
         }
     }
 }
