@@ -36,7 +36,8 @@ VOLUME /data
 ENV PORTAL_LISTEN=0.0.0.0:8080 \
     PORTAL_DATABASE_URL=sqlite:///data/partner-portal.db \
     PORTAL_LOG_FORMAT=json \
-    SQLITE_TMPDIR=/data
+    SQLITE_TMPDIR=/data \
+    TMPDIR=/data
 EXPOSE 8080
 # No shell in the image: the binary checks itself.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \

@@ -24,6 +24,7 @@ use crate::{
     cache::UpstreamCache,
     config::{Config, MetricsAt},
     db::Db,
+    export::ExportSlots,
     index::{Index, IndexSettings},
     pages,
     ratelimit::RateLimiter,
@@ -149,7 +150,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.draining.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
-    match tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await {
+    let both = async {
+        state.sessions.ping().await?;
+        state.db.ping().await
+    };
+    match tokio::time::timeout(Duration::from_secs(1), both).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: the store failed");
@@ -173,7 +178,9 @@ impl Application {
     /// Connects the database, runs migrations and prepares the router. The listener is bound by
     /// the caller, so port 0 works and the real port is known before the redirect URI is used.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.database_url).await?;
+        // Two pools: sessions (and readiness) never wait behind exports and syncs.
+        let db = Db::open(&config.database_url, config.database_pool, true).await?;
+        let session_db = Db::open(&config.database_url, config.session_pool, false).await?;
         let wpcom = WpClient::new(
             config.wpcom_url.clone(),
             config.client_id.clone(),
@@ -181,7 +188,7 @@ impl Application {
             config.redirect_uri(),
             config.upstream_deadline,
         )?;
-        let sessions = SqlSessionStore::new(db.clone(), config.session_key.expose());
+        let sessions = SqlSessionStore::new(session_db, config.session_key.expose());
         let settings = IndexSettings {
             max_age: config.index_max_age,
             page_size: config.index_page_size,
@@ -190,6 +197,7 @@ impl Application {
         let index = Index::new(db.clone(), wpcom.clone(), settings);
         let cache = UpstreamCache::new(config.cache_ttl);
         let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
+        let exports = ExportSlots::new(config.max_exports, config.max_exports_per_session);
         let state = AppState {
             config: Arc::new(config),
             wpcom,
@@ -199,6 +207,7 @@ impl Application {
             cache,
             draining: Arc::default(),
             login_limiter,
+            exports,
         };
         Ok(Self { listener, state })
     }

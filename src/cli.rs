@@ -161,6 +161,55 @@ pub struct PortalArgs {
     /// Deadline of one request.
     #[arg(long, env = "PORTAL_REQUEST_TIMEOUT", value_name = "PORTAL_REQUEST_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Database connections for the activations index and exports.
+    #[arg(
+        long,
+        env = "PORTAL_DATABASE_POOL",
+        value_name = "PORTAL_DATABASE_POOL",
+        default_value_t = 8
+    )]
+    pub database_pool: u32,
+    /// Database connections for sessions and readiness (kept apart from exports and syncs).
+    #[arg(
+        long,
+        env = "PORTAL_SESSION_POOL",
+        value_name = "PORTAL_SESSION_POOL",
+        default_value_t = 4
+    )]
+    pub session_pool: u32,
+    /// Activations CSV downloads at once, in all; more get 429.
+    #[arg(
+        long,
+        env = "PORTAL_MAX_EXPORTS",
+        value_name = "PORTAL_MAX_EXPORTS",
+        default_value_t = 4
+    )]
+    pub max_exports: usize,
+    /// Activations CSV downloads at once, per session; more get 429.
+    #[arg(
+        long,
+        env = "PORTAL_MAX_EXPORTS_PER_SESSION",
+        value_name = "PORTAL_MAX_EXPORTS_PER_SESSION",
+        default_value_t = 2
+    )]
+    pub max_exports_per_session: usize,
+    /// Least time between two "Refresh now" copies of one key; requests sooner are ignored.
+    #[arg(long, env = "PORTAL_REFRESH_MIN_INTERVAL", value_name = "PORTAL_REFRESH_MIN_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub refresh_min_interval: Duration,
+    /// Close a connection that sends nothing (no request, no bytes) for this long.
+    #[arg(long, env = "PORTAL_IDLE_CONNECTION_TIMEOUT", value_name = "PORTAL_IDLE_CONNECTION_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_connection_timeout: Duration,
+    /// Drop a client that accepts no response bytes for this long (a stalled download).
+    #[arg(long, env = "PORTAL_WRITE_STALL_TIMEOUT", value_name = "PORTAL_WRITE_STALL_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub write_stall_timeout: Duration,
+    /// Open connections at most (new ones are closed at once); default: half the file
+    /// descriptor limit, less a reserve.
+    #[arg(
+        long,
+        env = "PORTAL_MAX_CONNECTIONS",
+        value_name = "PORTAL_MAX_CONNECTIONS"
+    )]
+    pub max_connections: Option<usize>,
     /// Time a client has to send its request headers.
     #[arg(long, env = "PORTAL_HEADER_READ_TIMEOUT", value_name = "PORTAL_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
@@ -307,6 +356,14 @@ impl PortalArgs {
             trusted_proxies: self.trusted_proxies.clone(),
             login_rate_per_minute: self.login_rate_per_minute,
             max_concurrent: self.max_concurrent,
+            database_pool: self.database_pool,
+            session_pool: self.session_pool,
+            max_exports: self.max_exports,
+            max_exports_per_session: self.max_exports_per_session,
+            refresh_min_interval: self.refresh_min_interval,
+            idle_connection_timeout: self.idle_connection_timeout,
+            write_stall_timeout: self.write_stall_timeout,
+            max_connections: self.max_connections,
             request_timeout: self.request_timeout,
             header_read_timeout: self.header_read_timeout,
             shutdown_grace: self.shutdown_grace,

@@ -55,6 +55,18 @@ pub struct Config {
     pub pkce: bool,
     /// Database URL.
     pub database_url: String,
+    /// Connections for the activations index and exports.
+    pub database_pool: u32,
+    /// Connections for sessions and readiness, apart so they never wait behind exports.
+    pub session_pool: u32,
+    /// Largest number of activations CSV downloads at once, in all.
+    pub max_exports: usize,
+    /// Largest number of activations CSV downloads at once, per session.
+    pub max_exports_per_session: usize,
+    /// Least time between two "Refresh now" copies of one key.
+    pub refresh_min_interval: Duration,
+    /// Where exports are spooled before they are sent (`TMPDIR`, else the system's).
+    pub spool_dir: std::path::PathBuf,
     /// Idle timeout.
     pub idle_timeout: Duration,
     /// Absolute timeout.
@@ -142,6 +154,22 @@ pub struct ConfigBuilder {
     pub pkce: bool,
     /// `PORTAL_DATABASE_URL`.
     pub database_url: String,
+    /// `PORTAL_DATABASE_POOL`.
+    pub database_pool: u32,
+    /// `PORTAL_SESSION_POOL`.
+    pub session_pool: u32,
+    /// `PORTAL_MAX_EXPORTS`.
+    pub max_exports: usize,
+    /// `PORTAL_MAX_EXPORTS_PER_SESSION`.
+    pub max_exports_per_session: usize,
+    /// `PORTAL_REFRESH_MIN_INTERVAL`.
+    pub refresh_min_interval: Duration,
+    /// `PORTAL_IDLE_CONNECTION_TIMEOUT`.
+    pub idle_connection_timeout: Duration,
+    /// `PORTAL_WRITE_STALL_TIMEOUT`.
+    pub write_stall_timeout: Duration,
+    /// `PORTAL_MAX_CONNECTIONS`; derived from the descriptor limit when absent.
+    pub max_connections: Option<usize>,
     /// `PORTAL_SESSION_IDLE_TIMEOUT`.
     pub idle_timeout: Duration,
     /// `PORTAL_SESSION_ABSOLUTE_TIMEOUT`.
@@ -188,6 +216,14 @@ impl Default for ConfigBuilder {
             client_secret: None,
             pkce: true,
             database_url: "sqlite://data/partner-portal.db".to_owned(),
+            database_pool: 8,
+            session_pool: 4,
+            max_exports: 4,
+            max_exports_per_session: 2,
+            refresh_min_interval: Duration::from_secs(60),
+            idle_connection_timeout: Duration::from_secs(60),
+            write_stall_timeout: Duration::from_secs(30),
+            max_connections: None,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(8 * 3600),
             upstream_deadline: Duration::from_secs(12),
@@ -286,11 +322,23 @@ impl ConfigBuilder {
                 "must be positive",
             ));
         }
+        if self.database_pool == 0 || self.session_pool == 0 {
+            return Err(ConfigError::new(
+                "PORTAL_DATABASE_POOL",
+                "pool sizes must be positive",
+            ));
+        }
+        if self.max_exports == 0 || self.max_exports_per_session == 0 {
+            return Err(ConfigError::new("PORTAL_MAX_EXPORTS", "must be positive"));
+        }
         let limits = Limits {
             header_read_timeout: self.header_read_timeout,
             request_timeout: self.request_timeout,
             max_concurrent: self.max_concurrent,
             drain_deadline: self.shutdown_grace,
+            idle_timeout: self.idle_connection_timeout,
+            write_stall_timeout: self.write_stall_timeout,
+            max_connections: self.max_connections,
             ..Limits::default()
         };
         let metrics = match self.metrics.trim() {
@@ -316,6 +364,12 @@ impl ConfigBuilder {
             client_secret,
             pkce: self.pkce,
             database_url,
+            database_pool: self.database_pool,
+            session_pool: self.session_pool,
+            max_exports: self.max_exports,
+            max_exports_per_session: self.max_exports_per_session,
+            refresh_min_interval: self.refresh_min_interval,
+            spool_dir: std::env::temp_dir(),
             idle_timeout: self.idle_timeout,
             absolute_timeout: self.absolute_timeout,
             upstream_deadline: self.upstream_deadline,

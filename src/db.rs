@@ -54,16 +54,26 @@ impl From<sqlx::migrate::MigrateError> for DbError {
 }
 
 impl Db {
-    /// Connects and applies the migrations.
+    /// Connects with the default pool size and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::open(url, 8, true).await
+    }
+
+    /// A pool of at most `max_connections`; `migrate` applies the migrations first. The portal
+    /// opens two: one for sessions and readiness, one for the index and exports, so that neither
+    /// waits behind the other.
+    pub async fn open(url: &str, max_connections: u32, migrate: bool) -> Result<Self, DbError> {
+        let max_connections = max_connections.max(1);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(max_connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await
                 .map_err(DbError::Connect)?;
-            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            if migrate {
+                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            }
             return Ok(Self::Postgres(pool));
         }
         let options = SqliteConnectOptions::from_str(url)
@@ -75,12 +85,14 @@ impl Db {
             .foreign_keys(true);
         prepare_sqlite_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(DbError::Connect)?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        if migrate {
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        }
         Ok(Self::Sqlite(pool))
     }
 

@@ -84,6 +84,9 @@ pub enum AppError {
     /// Too many login attempts from one address (429, with the seconds to wait).
     #[error("rate limited")]
     TooManyRequests(u64),
+    /// Too many CSV downloads run at once, for this session or in all (429).
+    #[error("too many exports")]
+    ExportsBusy(crate::export::ExportBusy),
     /// CSRF token or origin check failed (403).
     #[error("cross-site request refused")]
     Csrf,
@@ -126,6 +129,39 @@ impl From<sqlx::Error> for AppError {
 impl From<std::sync::Arc<sqlx::Error>> for AppError {
     fn from(e: std::sync::Arc<sqlx::Error>) -> Self {
         Self::Index(e.to_string())
+    }
+}
+
+/// The page for a request the framework or a size limit refused before any handler ran (a
+/// path segment that is not a number, a malformed form, a body too large). Their own text
+/// echoes the input; this says what happened in general terms instead.
+pub fn rejection_view(status: StatusCode) -> ErrorView {
+    use StatusCode as S;
+    match status {
+        S::METHOD_NOT_ALLOWED => ErrorView::new(
+            status,
+            "method_not_allowed",
+            "That action is not available here",
+            "This address does not take that kind of request. Go back and use the page's own links and buttons.",
+        ),
+        S::PAYLOAD_TOO_LARGE => ErrorView::new(
+            status,
+            "too_large",
+            "That request is too large",
+            "The form sent more than partner-portal accepts. Go back and try again.",
+        ),
+        S::URI_TOO_LONG => ErrorView::new(
+            status,
+            "uri_too_long",
+            "That address is too long",
+            "Go back and try again with fewer filters.",
+        ),
+        _ => ErrorView::new(
+            S::BAD_REQUEST,
+            "bad_request",
+            "That request could not be understood",
+            "Something in the address or the form was not in the shape partner-portal expects. Go back and try again.",
+        ),
     }
 }
 
@@ -182,6 +218,17 @@ impl AppError {
                 &format!(
                     "Too many logins were started from your address. Wait {wait} seconds and try again."
                 ),
+            ),
+            Self::ExportsBusy(busy) => ErrorView::new(
+                S::TOO_MANY_REQUESTS,
+                "too_many_exports",
+                "Too many downloads at once",
+                &match busy {
+                    crate::export::ExportBusy::Session(n) => format!(
+                        "You already have {n} downloads being prepared or sent. Wait for one to finish, then try again."
+                    ),
+                    crate::export::ExportBusy::All => "partner-portal is preparing as many downloads as it allows at once. Try again in a few seconds.".to_owned(),
+                },
             ),
             Self::Csrf => ErrorView::new(
                 S::FORBIDDEN,
@@ -319,6 +366,7 @@ impl IntoResponse for AppError {
             Self::Upstream { error, .. } => error.retry_after(),
             Self::Store(_) | Self::Index(_) => Some(Duration::from_secs(2)),
             Self::TooManyRequests(wait) => Some(Duration::from_secs(*wait)),
+            Self::ExportsBusy(_) => Some(Duration::from_secs(10)),
             _ => None,
         };
         if let Some(wait) = wait

@@ -103,6 +103,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "Activations index syncs by outcome.",
     ),
     (
+        "portal_connections_refused_total",
+        "counter",
+        "Connections closed on arrival because PORTAL_MAX_CONNECTIONS were open.",
+    ),
+    (
         "portal_index_copy_mismatches_total",
         "counter",
         "Completed activations copies whose row count differs from WordPress.com's total.",

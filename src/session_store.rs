@@ -6,7 +6,8 @@
 //!
 //! The session data (which holds the WordPress.com bearer token) is encrypted at rest with
 //! XChaCha20-Poly1305 under `PORTAL_SESSION_KEY`, bound to its session id, so neither a copy of
-//! the database nor a row moved to another id yields a usable token.
+//! the database nor a row moved to another id yields a usable token. Rows are keyed by a SHA-256
+//! of the session id, never the id itself, so reading the table gives no usable cookie.
 
 use std::sync::Arc;
 
@@ -109,6 +110,11 @@ impl SqlSessionStore {
         serde_json::from_slice(&plain).map_err(|e| session_store::Error::Decode(e.to_string()))
     }
 
+    /// Checks that the sessions' database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        self.db.ping().await
+    }
+
     /// Deletes expired rows; returns how many went.
     pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -140,6 +146,14 @@ impl SqlSessionStore {
     }
 }
 
+/// The row key of a session: a SHA-256 of its id, so whoever can read the database cannot use
+/// the sessions in it (the cookie carries the id itself).
+fn row_key(id: &Id) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(format!("partner-portal session {id}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn backend(e: sqlx::Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
@@ -151,7 +165,7 @@ impl SessionStore for SqlSessionStore {
         // A collision of two 128-bit random ids is astronomically unlikely; retry anyway.
         for _ in 0..8 {
             let mut sql = Sql::new("INSERT INTO sessions (id, data, expires_at) VALUES (");
-            sql.bind(Bind::Text(record.id.to_string()))
+            sql.bind(Bind::Text(row_key(&record.id)))
                 .push(", ")
                 .bind(Bind::Text(self.encode(record)?))
                 .push(", ")
@@ -175,7 +189,7 @@ impl SessionStore for SqlSessionStore {
             .push(", expires_at = ")
             .bind(Bind::Int(record.expiry_date.unix_timestamp()))
             .push(" WHERE id = ")
-            .bind(Bind::Text(record.id.to_string()));
+            .bind(Bind::Text(row_key(&record.id)));
         self.db.execute(&sql).await.map_err(backend)?;
         Ok(())
     }
@@ -183,7 +197,7 @@ impl SessionStore for SqlSessionStore {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut sql = Sql::new("SELECT data, expires_at FROM sessions WHERE id = ");
-        sql.bind(Bind::Text(id.to_string()))
+        sql.bind(Bind::Text(row_key(id)))
             .push(" AND expires_at >= ")
             .bind(Bind::Int(now));
         let row: Option<(String, i64)> = self.db.fetch_optional(&sql).await.map_err(backend)?;
@@ -210,7 +224,7 @@ impl SessionStore for SqlSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let mut sql = Sql::new("DELETE FROM sessions WHERE id = ");
-        sql.bind(Bind::Text(id.to_string()));
+        sql.bind(Bind::Text(row_key(id)));
         self.db.execute(&sql).await.map_err(backend)?;
         Ok(())
     }

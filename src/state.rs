@@ -3,8 +3,8 @@
 use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
-    cache::UpstreamCache, config::Config, db::Db, index::Index, ratelimit::RateLimiter,
-    session_store::SqlSessionStore, upstream::WpClient,
+    cache::UpstreamCache, config::Config, db::Db, export::ExportSlots, index::Index,
+    ratelimit::RateLimiter, session_store::SqlSessionStore, upstream::WpClient,
 };
 
 /// State shared by every handler. Each field is a cheap handle.
@@ -26,4 +26,6 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Limits login attempts per client address.
     pub login_limiter: Arc<RateLimiter>,
+    /// Bounds the CSV exports running at once.
+    pub exports: Arc<ExportSlots>,
 }

@@ -6,18 +6,27 @@ use axum::http::{HeaderMap, header};
 use super::session::AuthData;
 use crate::{error::AppError, secret::constant_time_eq, state::AppState};
 
-/// Refuses cross-site POSTs. `Sec-Fetch-Site`, when the browser sends it, decides: it must be
-/// `same-origin` (or `none`, for a request the user typed). Otherwise `Origin`, when present,
-/// must be the public origin. Browsers send `Origin: null` on form POSTs from pages with
-/// `Referrer-Policy: no-referrer`, so `null` alone proves nothing either way; the CSRF token is
-/// always required as well.
+/// Refuses a POST that carries any explicit cross-site signal; the CSRF token stays the primary
+/// defence and is always required as well.
+///
+/// - `Sec-Fetch-Site`, when sent, must be `same-origin` (or `none`, a request the user typed).
+/// - `Origin`, when sent, must be the public origin. Browsers send `Origin: null` on form POSTs
+///   from pages with `Referrer-Policy: no-referrer` (ours), so `null` is accepted only when
+///   `Sec-Fetch-Site` says `same-origin`.
+/// - Without `Origin`, a `Referer`, when sent, must be on the public origin.
 pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return site == "same-origin" || site == "none";
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let ours = state.config.public_url.origin().ascii_serialization();
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin" && s != "none") {
+        return false;
     }
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None | Some("null") => true,
-        Some(origin) => origin == state.config.public_url.origin().ascii_serialization(),
+    match get(header::ORIGIN) {
+        Some("null") => site == Some("same-origin"),
+        Some(origin) => origin == ours,
+        None => get(header::REFERER).is_none_or(|r| {
+            url::Url::parse(r).is_ok_and(|u| u.origin().ascii_serialization() == ours)
+        }),
     }
 }
 

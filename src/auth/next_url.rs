@@ -16,13 +16,30 @@ impl SafeNext {
             && raw.len() <= 2048
             && !raw[1..].starts_with(['/', '\\'])
             && !decoded_is_unsafe(raw);
-        Self(if ok { raw.to_owned() } else { "/".to_owned() })
+        Self(if ok { ascii_only(raw) } else { "/".to_owned() })
     }
 
     /// The path.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Percent-encodes every non-ASCII character, so the path can go into a `Location` header as
+/// it is (`/activations?q=Café` becomes `/activations?q=Caf%C3%A9`).
+fn ascii_only(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 /// Percent-encoded tricks such as `/%2F%2Fevil.example` or `/%09/evil.example`.
@@ -74,5 +91,14 @@ mod tests {
             "/activations?key=70&page=2"
         );
         assert_eq!(SafeNext::parse("/invoices").as_str(), "/invoices");
+    }
+
+    #[test]
+    fn non_ascii_paths_are_percent_encoded_for_the_location_header() {
+        assert_eq!(
+            SafeNext::parse("/activations?q=Café").as_str(),
+            "/activations?q=Caf%C3%A9"
+        );
+        assert!(axum::http::HeaderValue::from_str(SafeNext::parse("/ä/ö?x=€").as_str()).is_ok());
     }
 }

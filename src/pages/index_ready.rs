@@ -32,6 +32,8 @@ pub struct Freshness {
     pub back: String,
     /// Said when the copy does not hold what WordPress.com reports.
     pub copy: Option<CopyNotice>,
+    /// Said when a "Refresh now" was ignored.
+    pub refresh_skipped: Option<String>,
 }
 
 /// What every view of a key says when its copy does not hold as many activations as
@@ -73,7 +75,7 @@ pub fn progress(state: &SyncState) -> String {
 
 impl Freshness {
     /// From the sync state.
-    pub fn new(state: &SyncState, scope: &KeyScope) -> Self {
+    pub fn new(app: &AppState, state: &SyncState, scope: &KeyScope) -> Self {
         let now = Utc::now().timestamp();
         let synced = state.synced_at.unwrap_or(now);
         Self {
@@ -94,6 +96,7 @@ impl Freshness {
             key: scope.key.id,
             back: scope.here().to_owned(),
             copy: CopyNotice::of(state),
+            refresh_skipped: refresh_skipped(app, scope.here()),
         }
     }
 }
@@ -165,6 +168,21 @@ pub async fn indexed(
         running: sync.running,
     };
     Ok(Err(render(StatusCode::OK, &page)?))
+}
+
+/// What the page says after a "Refresh now" that was ignored (`?refresh=running|recent`).
+fn refresh_skipped(app: &AppState, here: &str) -> Option<String> {
+    let query = here.split_once('?').map_or("", |(_, q)| q);
+    match crate::web::query::Pairs::parse(Some(query)).get("refresh") {
+        Some("running") => {
+            Some("A refresh of this key is already running, so it was not started again.".into())
+        }
+        Some("recent") => Some(format!(
+            "This key's copy was refreshed less than {} ago, so it was not refreshed again.",
+            crate::web::fmt_duration(app.config.refresh_min_interval)
+        )),
+        _ => None,
+    }
 }
 
 /// What a panel says when the activations index could not be read; the cause is logged.

@@ -59,6 +59,19 @@ pub fn fmt_age(seconds: i64) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
+/// `60 seconds`, `5 minutes`, `2 hours`: a configured interval in words.
+pub fn fmt_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = if s >= 3600 && s.is_multiple_of(3600) {
+        (s / 3600, "hour")
+    } else if s >= 60 && s.is_multiple_of(60) {
+        (s / 60, "minute")
+    } else {
+        (s, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// "3 minutes ago" for a Unix time, for "data as of" lines.
 pub fn fmt_as_of(unix: i64) -> String {
     fmt_age(chrono::Utc::now().timestamp() - unix)

@@ -51,6 +51,16 @@ pub async fn finish_response(
     let mut response = next.run(req).await;
     if let Some(view) = response.extensions_mut().remove::<ErrorView>() {
         response = error_response(&state, &view, &path, &request_id, response);
+    } else if response.status().is_client_error()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"))
+    {
+        // Refused before any handler ran (extractor rejections, size limits): the portal's own
+        // page or JSON, never the framework's text, which echoes the input.
+        let view = crate::error::rejection_view(response.status());
+        response = error_response(&state, &view, &path, &request_id, response);
     }
     let headers = response.headers_mut();
     prefix_location(state.config.base_path(), headers);

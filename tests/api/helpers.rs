@@ -78,6 +78,14 @@ pub struct Options {
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
     pub metrics: String,
+    pub database_pool: u32,
+    pub session_pool: u32,
+    pub max_exports: usize,
+    pub max_exports_per_session: usize,
+    pub refresh_min_interval: Duration,
+    pub idle_connection_timeout: Duration,
+    pub write_stall_timeout: Duration,
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Options {
@@ -105,6 +113,14 @@ impl Default for Options {
             request_timeout: Duration::from_secs(15),
             header_read_timeout: Duration::from_secs(10),
             metrics: "off".into(),
+            database_pool: 8,
+            session_pool: 4,
+            max_exports: 4,
+            max_exports_per_session: 2,
+            refresh_min_interval: Duration::ZERO,
+            idle_connection_timeout: Duration::from_secs(60),
+            write_stall_timeout: Duration::from_secs(30),
+            max_connections: None,
         }
     }
 }
@@ -174,6 +190,14 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         shutdown_grace: Duration::from_secs(2),
         metrics: opts.metrics.clone(),
         demo: opts.demo,
+        database_pool: opts.database_pool,
+        session_pool: opts.session_pool,
+        max_exports: opts.max_exports,
+        max_exports_per_session: opts.max_exports_per_session,
+        refresh_min_interval: opts.refresh_min_interval,
+        idle_connection_timeout: opts.idle_connection_timeout,
+        write_stall_timeout: opts.write_stall_timeout,
+        max_connections: opts.max_connections,
         ..Config::builder()
     }
     .build()
@@ -340,9 +364,14 @@ impl TestApp {
 
     /// Opens `/activations` until the index is built; returns the page's HTML.
     pub async fn wait_for_index(&self, key: u64) -> String {
-        for _ in 0..200 {
+        self.wait_for_index_with(&self.client, key).await
+    }
+
+    /// [`Self::wait_for_index`] as `client`.
+    pub async fn wait_for_index_with(&self, client: &reqwest::Client, key: u64) -> String {
+        for _ in 0..600 {
             let body = self
-                .get(&format!("/activations?key={key}"))
+                .get_with(client, &format!("/activations?key={key}"))
                 .await
                 .text()
                 .await

@@ -11,6 +11,7 @@ mod binary;
 mod browser;
 mod client;
 mod errors;
+mod hardening;
 mod helpers;
 mod index;
 mod login;

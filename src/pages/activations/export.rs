@@ -80,12 +80,33 @@ pub async fn activations_csv(
         Ok(ready) => ready,
         Err(page) => return Ok(page),
     };
+    let session = scope
+        .authed
+        .session
+        .id()
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    let permit = state
+        .exports
+        .try_start(&session)
+        .map_err(AppError::ExportsBusy)?;
     let rows = state.index.stream(
         scope.key.id,
         sync.generation,
         &view.filter(Utc::now().date_naive()),
     );
-    let body = export::stream(export::header_record(CSV_COLUMNS), rows, csv_row);
+    let body = export::spool(
+        &state.config.spool_dir,
+        export::header_record(CSV_COLUMNS),
+        rows,
+        csv_row,
+        permit,
+    )
+    .await
+    .map_err(|e| match e {
+        export::SpoolError::Query(e) => AppError::from(e),
+        export::SpoolError::File(e) => AppError::Internal(format!("export spool: {e}")),
+    })?;
     Ok(export::response(
         &export::filename(&scope.partner.name, scope.key.id, "activations"),
         body,

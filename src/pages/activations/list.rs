@@ -199,7 +199,7 @@ pub async fn activations_get(
     let (range_from, range_to) = (view.from, view.to);
     let page = ActivationsPage {
         layout: scope.layout(&state, "Activations", "activations", "/activations"),
-        fresh: Freshness::new(&sync, &scope),
+        fresh: Freshness::new(&state, &sync, &scope),
         q: view.q.clone(),
         tabs,
         products,

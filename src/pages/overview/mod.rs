@@ -252,7 +252,7 @@ async fn index_panels(
         headlines,
         months,
         products,
-        fresh: Freshness::new(&sync, scope),
+        fresh: Freshness::new(state, &sync, scope),
         active_now,
     })
 }

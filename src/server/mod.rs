@@ -6,7 +6,11 @@
 //! - a per-request deadline (503, not 408) and a global concurrency limit that sheds load with
 //!   503 and `Retry-After` instead of queueing without bound;
 //! - on SIGTERM/SIGINT: readiness turns 503, no new connections are accepted, in-flight
-//!   requests finish within the drain deadline, then the process exits.
+//!   requests finish within the drain deadline, then the process exits;
+//! - per connection ([`conn`]): first bytes within the header timeout, an idle timeout, a write
+//!   stall timeout, and a cap on open connections below the file descriptor limit.
+
+pub mod conn;
 
 use std::{
     convert::Infallible,
@@ -51,6 +55,12 @@ pub struct Limits {
     pub max_concurrent: usize,
     /// Time in-flight requests get to finish after a shutdown signal.
     pub drain_deadline: Duration,
+    /// A connection that reads and writes nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// A client that accepts no response bytes for this long is disconnected.
+    pub write_stall_timeout: Duration,
+    /// Open connections at most; `None` derives it from the file descriptor limit.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Limits {
@@ -63,6 +73,9 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(15),
             max_concurrent: 256,
             drain_deadline: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            write_stall_timeout: Duration::from_secs(30),
+            max_connections: None,
         }
     }
 }
@@ -76,8 +89,13 @@ pub async fn limit_uri(State(max): State<usize>, req: Request, next: Next) -> Re
     next.run(req).await
 }
 
-/// Sheds load: without a free slot the answer is an immediate 503 with `Retry-After`.
+/// Sheds load: without a free slot the answer is an immediate 503 with `Retry-After`. Health
+/// and readiness are never shed: a container's health check that saw 503 during a burst would
+/// restart a healthy process.
 pub async fn shed_load(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    if matches!(req.uri().path(), "/healthz" | "/readyz") {
+        return next.run(req).await;
+    }
     let Ok(_permit) = slots.try_acquire_owned() else {
         let mut r = (StatusCode::SERVICE_UNAVAILABLE, "busy; try again shortly").into_response();
         r.headers_mut()
@@ -97,6 +115,19 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let fd_limit = conn::raise_fd_limit();
+    let max_connections = conn::max_connections(limits.max_connections, fd_limit);
+    tracing::info!(
+        open_file_limit = fd_limit,
+        max_connections,
+        "connection limits"
+    );
+    let open = Arc::new(Semaphore::new(max_connections));
+    let timeouts = conn::ConnTimeouts {
+        first_byte: limits.header_read_timeout,
+        idle: limits.idle_timeout,
+        write_stall: limits.write_stall_timeout,
+    };
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -119,18 +150,27 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // Over the cap, the connection is closed at once: cheaper than any answer.
+                let Ok(permit) = open.clone().try_acquire_owned() else {
+                    crate::metrics::inc("portal_connections_refused_total", &[]);
+                    tracing::debug!(%peer, "connection refused: too many open connections");
+                    drop(stream);
+                    continue;
+                };
                 let router = router.clone();
                 let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));
                     let mut router = router.clone();
                     async move { Ok::<_, Infallible>(router.call(req.map(Body::new)).await.unwrap_or_else(|e| match e {})) }
                 });
+                let stream = conn::Guarded::new(stream, timeouts);
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                 let watched = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(e) = watched.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => break,
