@@ -22,6 +22,7 @@ use crate::state::AppState;
 use crate::{
     api, auth,
     cache::UpstreamCache,
+    clock::Clock,
     config::{Config, MetricsAt},
     db::Db,
     export::ExportSlots,
@@ -194,7 +195,8 @@ impl Application {
             page_size: config.index_page_size,
             ..IndexSettings::default()
         };
-        let index = Index::new(db.clone(), wpcom.clone(), settings);
+        let clock = Clock::default();
+        let index = Index::new(db.clone(), wpcom.clone(), settings, clock.clone());
         let cache = UpstreamCache::new(config.cache_ttl);
         let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
         let exports = ExportSlots::new(config.max_exports, config.max_exports_per_session);
@@ -208,6 +210,7 @@ impl Application {
             draining: Arc::default(),
             login_limiter,
             exports,
+            clock,
         };
         Ok(Self { listener, state })
     }

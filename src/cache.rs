@@ -103,12 +103,15 @@ impl<T: Send + Sync + 'static> Slot<T> {
             }
             Err(e) if *e == UpstreamError::Unauthorized => Err(UpstreamError::Unauthorized),
             Err(e) => match self.last_good.get(&key).await {
-                Some(entry) => Ok((
-                    entry,
-                    Freshness::Stale {
-                        reason: e.to_string(),
-                    },
-                )),
+                Some(entry) => {
+                    self.count("stale");
+                    Ok((
+                        entry,
+                        Freshness::Stale {
+                            reason: e.to_string(),
+                        },
+                    ))
+                }
                 None => Err((*e).clone()),
             },
         }

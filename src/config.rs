@@ -281,9 +281,15 @@ impl ConfigBuilder {
                 "must start with sqlite: or postgres://",
             ));
         }
-        if self.idle_timeout.is_zero() || self.absolute_timeout.is_zero() {
+        if self.idle_timeout.is_zero() {
             return Err(ConfigError::new(
                 "PORTAL_SESSION_IDLE_TIMEOUT",
+                "must be positive",
+            ));
+        }
+        if self.absolute_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "PORTAL_SESSION_ABSOLUTE_TIMEOUT",
                 "must be positive",
             ));
         }

@@ -107,10 +107,26 @@ impl Db {
                 .map_err(DbError::Connect)?;
             return Self::Postgres(pool).ping().await.map_err(DbError::Connect);
         }
+        // Check, never create: a file that is not there yet is fine when `serve` could create it.
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| DbError::Url(e.to_string()))?
-            .create_if_missing(true);
-        prepare_sqlite_file(options.get_filename())?;
+            .read_only(true);
+        let path = options.get_filename().to_owned();
+        let name = path.to_string_lossy();
+        if !name.is_empty() && name != ":memory:" && !path.exists() {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let meta = std::fs::metadata(dir)?;
+            if meta.permissions().readonly() {
+                return Err(DbError::File(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("{} is not writable", dir.display()),
+                )));
+            }
+            return Ok(());
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -3,7 +3,7 @@
 use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
-    cache::UpstreamCache, config::Config, db::Db, export::ExportSlots, index::Index,
+    cache::UpstreamCache, clock::Clock, config::Config, db::Db, export::ExportSlots, index::Index,
     ratelimit::RateLimiter, session_store::SqlSessionStore, upstream::WpClient,
 };
 
@@ -28,4 +28,6 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     /// Bounds the CSV exports running at once.
     pub exports: Arc<ExportSlots>,
+    /// The wall clock (tests move it).
+    pub clock: Clock,
 }

@@ -31,7 +31,6 @@ use self::{
     session::{AuthData, MAX_PENDING, PendingLogin},
 };
 use crate::{
-    clock::now,
     error::AppError,
     secret::{Secret, constant_time_eq, random_token},
     state::AppState,
@@ -141,12 +140,12 @@ async fn start_get(
     let challenge = verifier.as_deref().map(pkce_challenge);
     let mut list = session::pending(&session).await?;
     let ttl = state.config.login_timeout.as_secs() as i64;
-    list.retain(|p| now() - p.created_at <= ttl);
+    list.retain(|p| state.clock.now() - p.created_at <= ttl);
     list.push(PendingLogin {
         state: Secret::new(login_state.clone()),
         verifier: verifier.map(Secret::new),
         next: next.as_str().to_owned(),
-        created_at: now(),
+        created_at: state.clock.now(),
     });
     // Several tabs may log in at once; keep only the newest few.
     let excess = list.len().saturating_sub(MAX_PENDING);
@@ -198,7 +197,7 @@ async fn callback_get(
     };
     let pending = list.remove(pos);
     session::set_pending(&session, &list).await?;
-    if now() - pending.created_at > state.config.login_timeout.as_secs() as i64 {
+    if state.clock.now() - pending.created_at > state.config.login_timeout.as_secs() as i64 {
         return Err(login_failed(
             StatusCode::BAD_REQUEST,
             "The login took too long",
@@ -265,9 +264,9 @@ async fn callback_get(
         user,
         partner,
         csrf: Secret::new(random_token(32)),
-        authenticated_at: now(),
-        last_seen: now(),
-        partner_checked_at: now(),
+        authenticated_at: state.clock.now(),
+        last_seen: state.clock.now(),
+        partner_checked_at: state.clock.now(),
     };
     tracing::info!(
         user_id = data.user.id,

@@ -14,7 +14,6 @@ use tower_sessions::Session;
 
 use super::next_url::SafeNext;
 use crate::{
-    clock::now,
     error::AppError,
     secret::Secret,
     state::AppState,
@@ -154,7 +153,7 @@ where
                 reason: None,
             });
         };
-        let now = now();
+        let now = app.clock.now();
         let idle = app.config.idle_timeout.as_secs() as i64;
         let absolute = app.config.absolute_timeout.as_secs() as i64;
         if now - data.last_seen > idle || now - data.authenticated_at >= absolute {

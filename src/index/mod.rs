@@ -18,7 +18,7 @@ use std::{
 };
 
 use crate::{
-    clock::now,
+    clock::Clock,
     db::{Bind, Db, Sql},
     secret::random_token,
     upstream::WpClient,
@@ -104,6 +104,8 @@ pub struct Index {
     settings: IndexSettings,
     /// This process's lease owner id.
     owner: String,
+    /// The portal's clock.
+    clock: Clock,
     /// Keys this process is syncing (saves a database round trip per view).
     local: Arc<Mutex<HashSet<u64>>>,
     /// Tab and product counts per key, generation and filter.
@@ -139,11 +141,12 @@ fn aggregate_cache<V: Clone + Send + Sync + 'static>() -> moka::future::Cache<St
 
 impl Index {
     /// An index on `db`, syncing through `wpcom`.
-    pub fn new(db: Db, wpcom: WpClient, settings: IndexSettings) -> Self {
+    pub fn new(db: Db, wpcom: WpClient, settings: IndexSettings, clock: Clock) -> Self {
         Self {
             db,
             wpcom,
             settings,
+            clock,
             owner: random_token(12),
             local: Arc::default(),
             facets: aggregate_cache(),
@@ -173,7 +176,7 @@ impl Index {
         Ok(row.map_or_else(SyncState::default, |r| SyncState {
             generation: r.0,
             synced_at: r.1,
-            running: r.2.is_some_and(|until| until >= now()),
+            running: r.2.is_some_and(|until| until >= self.clock.now()),
             started_at: r.3,
             pages_done: r.4,
             pages_total: r.5,

@@ -5,7 +5,6 @@
 use futures_util::{StreamExt as _, stream};
 
 use super::{Index, SyncState};
-use crate::clock::now;
 use crate::{
     db::{Bind, Sql},
     upstream::{Activation, ActivationQuery, BearerToken, UpstreamError},
@@ -56,12 +55,12 @@ impl Index {
         let state = self.state(key).await?;
         let stale = state
             .synced_at
-            .is_none_or(|t| now() - t >= self.settings.max_age.as_secs() as i64);
+            .is_none_or(|t| self.clock.now() - t >= self.settings.max_age.as_secs() as i64);
         // After a failure, views do not restart the sync at once (that would hide the failure and
         // hammer a struggling WordPress.com); "Try again" / "Refresh now" force one.
         let backing_off = state
             .failed_at
-            .is_some_and(|t| now() - t < RETRY_BACKOFF_SECS);
+            .is_some_and(|t| self.clock.now() - t < RETRY_BACKOFF_SECS);
         if state.running || !(force || stale || !state.has_copy()) || (backing_off && !force) {
             return Ok((state, None));
         }
@@ -119,7 +118,7 @@ impl Index {
             .bind(Bind::Int(k))
             .push(") ON CONFLICT (key_id) DO NOTHING");
         self.db.execute(&insert).await?;
-        let t = now();
+        let t = self.clock.now();
         let mut take = Sql::new("UPDATE key_syncs SET lease_owner = ");
         take.bind(Bind::Text(self.owner.clone()))
             .push(", lease_until = ")
@@ -264,7 +263,9 @@ impl Index {
         progress
             .bind(Bind::Int(rows.len() as i64))
             .push(", lease_until = ")
-            .bind(Bind::Int(now() + self.settings.lease.as_secs() as i64));
+            .bind(Bind::Int(
+                self.clock.now() + self.settings.lease.as_secs() as i64,
+            ));
         if let Some((pages, total)) = totals {
             progress
                 .push(", pages_total = ")
@@ -306,7 +307,7 @@ impl Index {
                 switch
                     .bind(Bind::Int(generation))
                     .push(", synced_at = ")
-                    .bind(Bind::Int(now()))
+                    .bind(Bind::Int(self.clock.now()))
                     .push(", reported_total = ")
                     .bind(Bind::Int(i64::try_from(report.latest_total).unwrap_or(i64::MAX)))
                     .push(", copied_rows = ")
@@ -327,7 +328,7 @@ impl Index {
                 failed
                     .bind(Bind::Text(e.to_string()))
                     .push(", failed_at = ")
-                    .bind(Bind::Int(now()))
+                    .bind(Bind::Int(self.clock.now()))
                     .push(" WHERE key_id = ")
                     .bind(k)
                     .push(" AND lease_owner = ")

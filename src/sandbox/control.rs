@@ -25,6 +25,25 @@ pub struct ControlState {
     writes: Vec<String>,
     /// Keys the partner listing leaves out and the key routes refuse (access removed).
     hidden_keys: Vec<u64>,
+    /// Random failures, for load tests.
+    chaos: Option<Chaos>,
+}
+
+/// Fail a share of the requests under `path_prefix` at random: 500, 503, 429 or a hang, in
+/// equal parts (for the load-and-fault command).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Chaos {
+    /// Path prefix to match.
+    pub path_prefix: String,
+    /// Share of matching requests that fail, in percent (0 turns it off).
+    pub percent: u8,
+    /// How long a hang lasts before the answer, in milliseconds.
+    #[serde(default = "hang_ms")]
+    pub hang_ms: u64,
+}
+
+fn hang_ms() -> u64 {
+    15_000
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +88,9 @@ struct Revoke {
     user_id: Option<u64>,
     #[serde(default)]
     all: bool,
+    /// The most recently issued token (for a load test that cannot see tokens).
+    #[serde(default)]
+    newest: bool,
 }
 
 pub(super) fn router() -> Router<Sandbox> {
@@ -78,6 +100,7 @@ pub(super) fn router() -> Router<Sandbox> {
         .route("/__sandbox/tokens/revoke", post(revoke))
         .route("/__sandbox/state", get(state))
         .route("/__sandbox/reset", post(reset))
+        .route("/__sandbox/chaos", post(set_chaos))
         .route("/__sandbox/partner/keys", post(hide_keys))
 }
 
@@ -99,10 +122,21 @@ async fn set_latency(State(sb): State<Sandbox>, Json(rule): Json<Latency>) -> St
 
 async fn revoke(State(sb): State<Sandbox>, Json(r): Json<Revoke>) -> Json<Value> {
     let mut tokens = lock(&sb.inner.tokens);
+    let newest = r
+        .newest
+        .then(|| {
+            tokens
+                .iter()
+                .max_by_key(|(_, info)| info.issued)
+                .map(|(t, _)| t.clone())
+        })
+        .flatten();
     let mut revoked = 0;
     for (token, info) in tokens.iter_mut() {
-        let hit =
-            r.all || r.token.as_deref() == Some(token.as_str()) || r.user_id == Some(info.user_id);
+        let hit = r.all
+            || r.token.as_deref() == Some(token.as_str())
+            || newest.as_deref() == Some(token.as_str())
+            || r.user_id == Some(info.user_id);
         if hit && !info.revoked {
             info.revoked = true;
             revoked += 1;
@@ -122,6 +156,35 @@ async fn state(State(sb): State<Sandbox>) -> Json<Value> {
         "tokens_revoked": tokens.values().filter(|t| t.revoked).count(),
         "codes_outstanding": lock(&sb.inner.codes).len(),
     }))
+}
+
+/// Whether this request fails by chance, and how: 500, 503, 429 (with `Retry-After`) or a
+/// hang of `hang_ms`, in equal parts.
+fn chaos_fault(chaos: &Chaos) -> Option<(Fault, u64)> {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    if rng.random_range(0..100u8) >= chaos.percent {
+        return None;
+    }
+    let (status, hang) = match rng.random_range(0..4u8) {
+        0 => (500, 0),
+        1 => (503, 0),
+        2 => (429, 0),
+        _ => (503, chaos.hang_ms),
+    };
+    let fault = Fault {
+        path_prefix: chaos.path_prefix.clone(),
+        status,
+        count: 1,
+        retry_after: (status == 429).then_some(1),
+        skip: 0,
+    };
+    Some((fault, hang))
+}
+
+async fn set_chaos(State(sb): State<Sandbox>, Json(c): Json<Chaos>) -> StatusCode {
+    lock(&sb.inner.control).chaos = (c.percent > 0).then_some(c);
+    StatusCode::NO_CONTENT
 }
 
 async fn hide_keys(State(sb): State<Sandbox>, Json(h): Json<HideKeys>) -> StatusCode {
@@ -159,7 +222,7 @@ pub(super) async fn faults_and_counts(
     if path.starts_with("/__sandbox/") {
         return next.run(req).await;
     }
-    let (delay, fault) = {
+    let (delay, fault, hang) = {
         let mut control = lock(&sb.inner.control);
         *control
             .counts
@@ -185,8 +248,22 @@ pub(super) async fn faults_and_counts(
                 Some(f.clone())
             });
         control.faults.retain(|f| f.count > 0);
-        (delay, fault)
+        let chaos = if fault.is_some() {
+            None
+        } else {
+            control
+                .chaos
+                .as_ref()
+                .filter(|c| path.starts_with(&c.path_prefix))
+                .and_then(chaos_fault)
+        };
+        let hang = chaos.as_ref().map_or(0, |(_, hang)| *hang);
+        (delay, fault.or(chaos.map(|(f, _)| f)), hang)
     };
+    // A hang: the answer comes, but only after the client has long given up.
+    if hang > 0 {
+        tokio::time::sleep(Duration::from_millis(hang)).await;
+    }
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }

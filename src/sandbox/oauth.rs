@@ -41,6 +41,8 @@ pub struct TokenInfo {
     pub scope: String,
     /// Revoked through the control API.
     pub revoked: bool,
+    /// When it was issued.
+    pub issued: Instant,
 }
 
 /// Authorize parameters (query on GET, form on POST).
@@ -279,6 +281,7 @@ fn issue_token(sb: &Sandbox, user_id: u64, scope: String) -> String {
             user_id,
             scope,
             revoked: false,
+            issued: Instant::now(),
         },
     );
     token

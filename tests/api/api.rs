@@ -52,6 +52,40 @@ async fn the_four_routes_return_the_upstream_json_and_status() {
     assert_eq!(none.status(), StatusCode::NOT_FOUND);
     let body: Value = none.json().await.unwrap();
     assert_eq!(body["code"], "invoice_upcoming_none");
+    // Byte for byte what WordPress.com answers to the same call with the session's token.
+    let token = app.sandbox.issued_tokens().remove(0);
+    for (ours, upstream) in [
+        (
+            "/api/v1/activations?per_page=7&page=2",
+            "/wpcom/v2/jetpack-partners/7/key/70/activations?page=2&per_page=7",
+        ),
+        (
+            "/api/v1/activations/summary?scale=month",
+            "/wpcom/v2/jetpack-partners/activations?key_id=70&scale=month",
+        ),
+        (
+            "/api/v1/invoices",
+            "/wpcom/v2/jetpack-partners/7/key/70/stripe/invoices",
+        ),
+        (
+            "/api/v1/invoices/upcoming?key=71",
+            "/wpcom/v2/jetpack-partners/7/key/71/stripe/upcoming-invoice",
+        ),
+    ] {
+        let mine = app.get(ours).await;
+        let direct = new_client()
+            .get(format!("{}{upstream}", app.sandbox_url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(mine.status(), direct.status(), "{ours}");
+        assert_eq!(
+            mine.bytes().await.unwrap(),
+            direct.bytes().await.unwrap(),
+            "{ours}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -81,6 +81,19 @@ async fn a_missing_or_invalid_setting_stops_start_up_with_one_line_naming_it() {
         &[
             ("PORTAL_WPCOM_CLIENT_ID", "1"),
             ("PORTAL_WPCOM_CLIENT_SECRET", "s"),
+            ("PORTAL_SESSION_ABSOLUTE_TIMEOUT", "0s"),
+        ],
+    )
+    .await;
+    assert!(
+        e.contains("PORTAL_SESSION_ABSOLUTE_TIMEOUT") && !e.contains("IDLE"),
+        "{e}"
+    );
+    let e = startup_error(
+        &["serve"],
+        &[
+            ("PORTAL_WPCOM_CLIENT_ID", "1"),
+            ("PORTAL_WPCOM_CLIENT_SECRET", "s"),
             ("PORTAL_PUBLIC_URL", "ftp://x"),
         ],
     )

@@ -27,8 +27,8 @@ impl Driver {
                 std::env::var("CI").is_err(),
                 "chromedriver is missing under CI: .ci/run must install chromium-driver"
             );
-            eprintln!(
-                "\n!!! SKIPPING the headless Chromium test: chromedriver is not installed (apt-get install chromium chromium-driver) !!!\n"
+            crate::helpers::skipped(
+                "the headless Chromium test: chromedriver is not installed (apt-get install chromium chromium-driver)",
             );
             return None;
         };

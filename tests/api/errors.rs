@@ -142,7 +142,9 @@ async fn a_500_is_not_retried() {
     let app = spawn_app().await;
     app.login().await;
     app.fault(STRIPE, 500, 2, None).await;
-    assert_eq!(app.get("/invoices").await.status(), StatusCode::BAD_GATEWAY);
+    let r = app.get("/invoices").await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert_unavailable_page(r, "/invoices").await;
     assert_eq!(
         (calls(&app, PAST).await, calls(&app, UPCOMING).await),
         (1, 1)
@@ -182,7 +184,27 @@ async fn an_undecodable_body_is_an_unavailable_page_not_a_500() {
     app.login().await;
     // 200 answers whose bodies are error objects, not invoices.
     app.fault(STRIPE, 200, 2, None).await;
-    assert_eq!(app.get("/invoices").await.status(), StatusCode::BAD_GATEWAY);
+    let r = app.get("/invoices").await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert_unavailable_page(r, "/invoices").await;
+}
+
+/// The "WordPress.com is unavailable" page: what happened, a retry link back to `page`, the
+/// layout (the user is still logged in) and a request id, never a cause.
+async fn assert_unavailable_page(r: reqwest::Response, page: &str) {
+    assert!(r.headers().contains_key("x-request-id"));
+    let body = r.text().await.unwrap();
+    let doc = html(&body);
+    assert_eq!(texts(&doc, "h1"), vec!["WordPress.com is unavailable"]);
+    assert!(texts(&doc, ".error-page p")[0].contains("Try again in a moment"));
+    assert_eq!(attrs(&doc, "#retry", "href"), vec![page]);
+    assert!(texts(&doc, ".error-page .muted")[0].contains("request id"));
+    for cause in ["500", "decode", "internal_server_error", "expected"] {
+        assert!(
+            !texts(&doc, ".error-page p")[0].contains(cause),
+            "the cause is not shown: {cause}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -449,3 +449,17 @@ pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
         .find(|c| c.contains("portal_session=") && !c.contains("Max-Age=0"))
         .map(|c| c.split(';').next().unwrap().to_owned())
 }
+
+/// Records a skipped test loudly: on stderr (hidden by cargo's capture) and in a file that
+/// `scripts/test` reads after the run, so the summary says how many tests did not run.
+pub fn skipped(what: &str) {
+    eprintln!("\n!!! SKIPPING {what} !!!\n");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{what}");
+    }
+}

@@ -232,7 +232,8 @@ async fn an_old_copy_is_served_at_once_and_refreshed_in_the_background() {
     .await;
     app.login().await;
     app.wait_for_index(70).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The copy ages by the clock, not by sleeping through whole seconds (that raced).
+    app.state.clock.advance(Duration::from_secs(2));
     app.control("latency", json!({"path_prefix": LIST, "ms": 100}))
         .await;
     let doc = html(&app.get("/activations").await.text().await.unwrap());
@@ -295,4 +296,39 @@ async fn indexed_data_follows_what_wordpress_com_lists_for_the_token() {
         app.get("/activations.csv?key=70").await.status(),
         StatusCode::SEE_OTHER
     );
+}
+
+/// Two replicas asked to start the same key's sync at the same instant, `rounds` times (a new
+/// key each round): exactly one of each pair starts it, the other sees it running.
+pub async fn race_replicas_for_the_lease(app: &TestApp, rounds: u64) {
+    use partner_portal::{index::sync::Started, secret::Secret};
+    let (_, replica) = app.spawn_replica().await;
+    let (a, b) = (app.state.index.clone(), replica.index.clone());
+    // Every sync takes at least this long, so the winner still holds the lease when the loser
+    // tries: any second start would be a second sync running at once.
+    app.control(
+        "latency",
+        json!({"path_prefix": "/wpcom/v2/jetpack-partners/7/key/", "ms": 500}),
+    )
+    .await;
+    let mut started = 0;
+    for round in 0..rounds {
+        let key = 10_000 + round;
+        let token = Secret::new("race".to_owned());
+        let (x, y) = tokio::join!(
+            a.start(token.clone(), 7, key),
+            b.start(token.clone(), 7, key)
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let firsts = [x, y].iter().filter(|s| **s == Started::Started).count();
+        assert_eq!(firsts, 1, "round {round}: {x:?} and {y:?}");
+        started += firsts;
+    }
+    assert_eq!(started as u64, rounds);
+}
+
+#[tokio::test]
+async fn two_replicas_starting_at_the_same_instant_start_one_sync_on_sqlite() {
+    let app = spawn_app().await;
+    race_replicas_for_the_lease(&app, 30).await;
 }

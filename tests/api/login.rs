@@ -357,9 +357,14 @@ async fn a_request_in_flight_cannot_bring_a_logged_out_session_back() {
         serde_json::json!({"path_prefix": "/wpcom/v2", "ms": 1500}),
     )
     .await;
+    // The invoices page waits on WordPress.com (1.5 s here), after its session was touched, so
+    // its session is saved after the logout below has deleted the row.
     let slow_client = client_with_cookie(&cookie);
-    let url = app.url("/activations");
-    let slow = tokio::spawn(async move { slow_client.get(url).send().await.unwrap() });
+    let url = app.url("/invoices");
+    let slow = tokio::spawn(async move {
+        let r = slow_client.get(url).send().await.unwrap();
+        (r, std::time::Instant::now())
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = app
         .client
@@ -368,8 +373,13 @@ async fn a_request_in_flight_cannot_bring_a_logged_out_session_back() {
         .send()
         .await
         .unwrap();
+    let logged_out = std::time::Instant::now();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let slow = slow.await.unwrap();
+    let (slow, slow_done) = slow.await.unwrap();
+    assert!(
+        slow_done > logged_out + Duration::from_millis(500),
+        "the slow request really ended after the logout"
+    );
     assert_eq!(
         slow.status(),
         StatusCode::OK,
@@ -485,11 +495,17 @@ async fn at_most_three_logins_are_pending_per_browser() {
     for _ in 0..4 {
         authorizes.push(app.start_login_with(&app.client, None).await);
     }
-    // The oldest was dropped; the newest three still complete.
+    // The oldest was dropped; the newest three still complete (the second-oldest proves the
+    // limit is three, not one or two).
     let first = app.consent(&authorizes[0], 1001, "approve").await;
     assert_eq!(
         app.client.get(first).send().await.unwrap().status(),
         StatusCode::BAD_REQUEST
+    );
+    let second = app.consent(&authorizes[1], 1001, "approve").await;
+    assert_eq!(
+        app.client.get(second).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER
     );
     let last = app.consent(&authorizes[3], 1001, "approve").await;
     assert_eq!(

@@ -267,6 +267,14 @@ async fn metrics_are_off_unless_enabled_then_count_requests_upstream_calls_cache
     .await;
     app.login().await;
     app.wait_for_index(70).await;
+    // The registry is shared by every test in this binary: compare with a baseline.
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
+    let before = app.get("/metrics").await.text().await.unwrap();
     app.get("/invoices").await;
     app.get("/invoices").await;
     let r = app.get("/metrics").await;
@@ -289,6 +297,23 @@ async fn metrics_are_off_unless_enabled_then_count_requests_upstream_calls_cache
         "# TYPE portal_sessions_active gauge",
     ] {
         assert!(text.contains(expected), "missing {expected}");
+    }
+    for (series, at_least) in [
+        (
+            r#"portal_http_requests_total{route="/invoices",method="GET",status="200"}"#,
+            2.0,
+        ),
+        (
+            r#"portal_upstream_calls_total{endpoint="invoices",outcome="200"}"#,
+            1.0,
+        ),
+        (
+            r#"portal_cache_requests_total{endpoint="invoices",result="hit"}"#,
+            1.0,
+        ),
+    ] {
+        let grew = value(&text, series) - value(&before, series);
+        assert!(grew >= at_least, "{series} grew by {grew}");
     }
     let sessions: f64 = text
         .lines()

@@ -19,8 +19,8 @@ pub async fn fresh_database() -> Option<String> {
             std::env::var("CI").is_err(),
             "PORTAL_TEST_POSTGRES_URL is unset under CI: .ci/run must start PostgreSQL"
         );
-        eprintln!(
-            "\n!!! SKIPPING a PostgreSQL test: set PORTAL_TEST_POSTGRES_URL to run it (see .ci/run) !!!\n"
+        crate::helpers::skipped(
+            "a PostgreSQL test: set PORTAL_TEST_POSTGRES_URL to run it (see .ci/run)",
         );
         return None;
     };
@@ -136,4 +136,17 @@ async fn two_replicas_on_postgres_share_sessions_and_sync_each_key_once() {
         StatusCode::SEE_OTHER,
         "the session is gone on the first replica too"
     );
+}
+
+#[tokio::test]
+async fn two_replicas_starting_at_the_same_instant_start_one_sync_on_postgres() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        database_url: Some(db),
+        ..Options::default()
+    })
+    .await;
+    crate::index::race_replicas_for_the_lease(&app, 30).await;
 }

@@ -339,6 +339,10 @@ async fn check_config_validates_and_reaches_the_database() {
         .await
         .unwrap();
     assert!(ok.success());
+    assert!(
+        !dir.path().join("c.db").exists(),
+        "check-config checks; it does not create the database"
+    );
     let bad = command(&["check-config"])
         .env("PORTAL_WPCOM_CLIENT_ID", "1")
         .env("PORTAL_WPCOM_CLIENT_SECRET", "s")

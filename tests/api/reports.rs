@@ -332,9 +332,11 @@ async fn exports_stream_every_row_as_safe_utf8_csv() {
         .text()
         .await
         .unwrap();
+    let mut reader = csv::Reader::from_reader(lines.trim_start_matches('\u{feff}').as_bytes());
+    let descriptions: Vec<String> = reader.records().map(|r| r.unwrap()[2].to_owned()).collect();
     assert!(
-        lines.contains("'") || lines.contains("<script>"),
-        "hostile line kept as text"
+        descriptions.contains(&"<script>alert('invoice')</script>".to_owned()),
+        "hostile line kept as text, exactly: {descriptions:?}"
     );
     let recon = app
         .get("/invoices/in_1Fake0008K70/reconciliation.csv?key=70")
@@ -405,11 +407,20 @@ async fn fifty_concurrent_viewers_cause_one_upstream_call_per_endpoint() {
 async fn when_the_upstream_fails_the_last_good_answer_is_shown_marked_stale() {
     let app = spawn_with(Options {
         cache_ttl: Duration::from_millis(300),
+        metrics: "on".into(),
         ..Options::default()
     })
     .await;
     app.login().await;
     assert_eq!(app.get("/invoices").await.status(), StatusCode::OK);
+    let stale_series = r#"portal_cache_requests_total{endpoint="invoices",result="stale"}"#;
+    let stale_count = |text: String| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(stale_series))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
+    let before = stale_count(app.get("/metrics").await.text().await.unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
     app.fault("/wpcom/v2/jetpack-partners/7/key/70/stripe", 500, 2, None)
         .await;
@@ -422,6 +433,11 @@ async fn when_the_upstream_fails_the_last_good_answer_is_shown_marked_stale() {
         "the last good list"
     );
     assert!(texts(&d, "#past-stale")[0].starts_with("WordPress.com could not be reached"));
+    let after = stale_count(app.get("/metrics").await.text().await.unwrap());
+    assert!(
+        after - before >= 1.0,
+        "stale answers are counted in /metrics"
+    );
     // Once the upstream is back, fresh data and no note.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let d = html(&app.get("/invoices").await.text().await.unwrap());

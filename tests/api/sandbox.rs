@@ -345,15 +345,34 @@ async fn me_token_info_and_the_partner_routes_follow_the_contract() {
 async fn the_dashboard_never_writes_upstream() {
     let app = spawn_app().await;
     app.login().await;
+    app.wait_for_index(70).await;
     for path in [
         "/",
         "/activations",
         "/invoices",
+        "/invoices/in_1Fake0008K70?key=70",
+        "/activations.csv",
+        "/invoices.csv",
         "/api/v1/activations",
+        "/api/v1/activations/summary",
         "/api/v1/invoices",
+        "/api/v1/invoices/upcoming",
     ] {
         app.get(path).await;
     }
+    // Every form that posts, too: refresh and log out.
+    let csrf = app.csrf().await;
+    for path in ["/activations/refresh", "/logout"] {
+        let r = app
+            .client
+            .post(app.url(path))
+            .form(&[("csrf", csrf.as_str()), ("key", "70")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let state = app.sandbox_state().await;
     assert_eq!(state["writes"], json!([]));
     let counts = state["counts"].as_object().unwrap();

@@ -34,10 +34,29 @@ async fn html_responses_carry_the_security_headers() {
     }
 }
 
+/// Every same-origin link and form target of `body`.
+fn targets(body: &str) -> Vec<(String, String)> {
+    let doc = html(body);
+    let mut out: Vec<(String, String)> = attrs(&doc, "a[href]", "href")
+        .into_iter()
+        .map(|h| ("get".to_owned(), h))
+        .collect();
+    let sel = scraper::Selector::parse("form").unwrap();
+    for form in doc.select(&sel) {
+        let method = form.value().attr("method").unwrap_or("get").to_lowercase();
+        if let Some(action) = form.value().attr("action") {
+            out.push((method, action.to_owned()));
+        }
+    }
+    out.retain(|(_, h)| h.starts_with('/') && !h.starts_with("//"));
+    out
+}
+
 #[tokio::test]
 async fn the_token_secret_and_code_never_reach_responses_or_logs() {
     let app = spawn_app().await;
-    // Collect every response of a full session.
+    // Collect every response of a full session: every page reachable from the overview, every
+    // download, every form (GET and POST), error pages, the refresh and the logout.
     let mut seen = String::new();
     let authorize = app.start_login_with(&app.client, Some("/invoices")).await;
     let callback = app.consent(&authorize, 1001, "approve").await;
@@ -48,20 +67,69 @@ async fn the_token_secret_and_code_never_reach_responses_or_logs() {
         .1
         .into_owned();
     let mut responses = vec![app.client.get(callback).send().await.unwrap()];
+    app.wait_for_index(70).await;
+    let csrf = app.csrf().await;
+    let mut queue = vec![("get".to_owned(), "/".to_owned())];
+    let mut done = std::collections::BTreeSet::new();
+    while let Some((method, path)) = queue.pop() {
+        if path.starts_with("/logout")
+            || !done.insert((method.clone(), path.clone()))
+            || done.len() > 120
+        {
+            continue;
+        }
+        let r = if method == "post" {
+            app.client
+                .post(app.url(&path))
+                .form(&[("csrf", csrf.as_str()), ("key", "70"), ("back", "/")])
+                .send()
+                .await
+                .unwrap()
+        } else {
+            app.get(&path).await
+        };
+        let mut head = String::new();
+        for (name, value) in r.headers() {
+            head.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("")));
+        }
+        let body = r.text().await.unwrap();
+        queue.extend(targets(&body));
+        seen.push_str(&head);
+        seen.push_str(&body);
+    }
+    assert!(done.len() > 40, "the crawl reached {} targets", done.len());
+    assert!(
+        done.iter().any(|(m, _)| m == "post"),
+        "the crawl posted forms"
+    );
+    assert!(
+        done.iter().any(|(_, p)| p.contains(".csv")),
+        "the crawl downloaded CSVs"
+    );
     for path in [
-        "/",
-        "/activations",
-        "/invoices",
         "/api/v1/activations",
         "/api/v1/invoices",
         "/api/v1/invoices/upcoming",
         "/api/v1/activations/summary",
         "/nope",
+        "/activations/999999999",
+        "/invoices/nope?key=70",
+        "/activations?page=abc",
+        "/activations/abc",
     ] {
         responses.push(app.get(path).await);
     }
     app.fault("/wpcom/v2", 503, 3, None).await;
-    responses.push(app.get("/activations").await);
+    responses.push(app.get("/invoices").await);
+    responses.push(
+        app.client
+            .post(app.url("/logout"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap(),
+    );
+    responses.push(app.get("/").await);
     for r in responses {
         for (name, value) in r.headers() {
             seen.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("")));
@@ -70,15 +138,32 @@ async fn the_token_secret_and_code_never_reach_responses_or_logs() {
     }
     let tokens = app.sandbox.issued_tokens();
     assert_eq!(tokens.len(), 1);
+    // The token's random part survives any encoding (base64url: escaping and URL-encoding
+    // leave it as it is); the whole token is also looked for as HTML and as a URL would carry it.
+    let token = tokens[0].as_str();
+    let random = token.split('#').next().unwrap();
+    assert!(random.len() >= 24, "{random}");
+    let encodings = [
+        token.to_owned(),
+        url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>(),
+        token.replace('&', "&#38;"),
+        token.replace('&', "&amp;"),
+    ];
     let logs = captured_logs();
     assert!(logs.contains("upstream call"), "logs were captured");
     for (what, secret) in [
-        ("token", tokens[0].as_str()),
+        ("token", random),
         ("client secret", "fake-secret"),
         ("code", code.as_str()),
     ] {
         assert!(!seen.contains(secret), "{what} in a response");
         assert!(!logs.contains(secret), "{what} in the logs");
+    }
+    for encoded in &encodings {
+        assert!(
+            !seen.contains(encoded.as_str()),
+            "the token, encoded, in a response"
+        );
     }
     assert!(
         !logs.contains("callback?"),

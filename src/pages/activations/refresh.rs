@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use crate::{
     auth::{check_csrf, next_url::SafeNext, scope::KeyScope, session::Authed},
-    clock::now,
     error::AppError,
     state::AppState,
 };
@@ -40,7 +39,7 @@ pub async fn refresh_post(
     let min = i64::try_from(state.config.refresh_min_interval.as_secs()).unwrap_or(i64::MAX);
     let skipped = if sync.running {
         Some("running")
-    } else if last.is_some_and(|t| now() - t < min) {
+    } else if last.is_some_and(|t| state.clock.now() - t < min) {
         Some("recent")
     } else {
         None
