@@ -112,6 +112,8 @@ pub struct Index {
     facets: moka::future::Cache<String, Arc<query::Facets>>,
     /// Overview figures per key, generation, period and minute.
     figures: moka::future::Cache<String, Arc<query::Figures>>,
+    /// Reconciliation counts per key, generation, period and product groups.
+    during: moka::future::Cache<String, Arc<Vec<i64>>>,
 }
 
 type StateRow = (
@@ -151,6 +153,7 @@ impl Index {
             local: Arc::default(),
             facets: aggregate_cache(),
             figures: aggregate_cache(),
+            during: aggregate_cache(),
         }
     }
 
