@@ -13,14 +13,16 @@
     reason = "a program, not a library; nothing here is printed with Debug"
 )]
 
+mod common;
+
 use std::{
-    net::SocketAddr,
     process::Stdio,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
+use common::{free_port, kib, percentile};
 use partner_portal::{app::Application, config::Config, sandbox, telemetry};
 use url::Url;
 
@@ -51,26 +53,6 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
 }
 
 /// Runs the benchmark and prints its figures.
@@ -151,7 +133,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
             r.url().path()
         );
     }
-    let rss_before = kib("VmRSS:").unwrap_or(0);
+    let rss_before = kib(None, "VmRSS:").unwrap_or(0);
 
     // 1. Full sync.
     let started = Instant::now();
@@ -170,7 +152,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let sync = started.elapsed();
-    let peak = kib("VmHWM:").unwrap_or(0);
+    let peak = kib(None, "VmHWM:").unwrap_or(0);
     println!();
     println!(
         "  full sync of {} activations     {:>8.2} s      (target < 15 s)",

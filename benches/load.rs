@@ -11,9 +11,10 @@
     reason = "a program, not a library; nothing here is printed with Debug"
 )]
 
+mod common;
+
 use std::{
     collections::BTreeMap,
-    net::SocketAddr,
     process::Stdio,
     sync::{
         Arc, Mutex,
@@ -24,6 +25,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
+use common::{free_port, kib, percentile};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const BIN: &str = env!("CARGO_BIN_EXE_partner-portal");
@@ -57,10 +59,6 @@ struct Args {
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 /// One page type the users visit, by name and path.
@@ -124,24 +122,8 @@ async fn login(client: &reqwest::Client, portal: &str) -> anyhow::Result<String>
     bail!("login did not finish")
 }
 
-fn kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
 }
 
 #[tokio::main]
@@ -426,7 +408,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     for b in background {
         b.abort();
     }
-    let peak_rss = kib(pid, "VmHWM:").unwrap_or(0);
+    let peak_rss = kib(Some(pid), "VmHWM:").unwrap_or(0);
     portal_child.kill().await.ok();
     sandbox_child.kill().await.ok();
     std::fs::remove_dir_all(&dir).ok();

@@ -110,6 +110,24 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     }
 }
 
+impl<S> Guarded<S> {
+    /// After a write attempt: progress resets the clocks; a pending write starts (or checks)
+    /// the stall deadline.
+    fn wrote<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Ready(result) => {
+                self.stall = None;
+                self.progressed();
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                self.check_stall(cx)?;
+                Poll::Pending
+            }
+        }
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -117,31 +135,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(result) => {
-                this.stall = None;
-                this.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                this.check_stall(cx)?;
-                Poll::Pending
-            }
-        }
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(cx, poll)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_flush(cx) {
-            Poll::Ready(result) => {
-                this.stall = None;
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                this.check_stall(cx)?;
-                Poll::Pending
-            }
-        }
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.wrote(cx, poll)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -156,17 +157,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                this.stall = None;
-                this.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                this.check_stall(cx)?;
-                Poll::Pending
-            }
-        }
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
