@@ -15,14 +15,11 @@
 
 mod common;
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Parser as _;
-use common::{free_port, kib, percentile};
+use common::{free_port, kib, percentile, spawn_sandbox};
 use partner_portal::{app::Application, config::Config, sandbox, telemetry};
 use url::Url;
 
@@ -69,36 +66,8 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-portal"))
-        .arg("sandbox")
-        .env("PORTAL_SANDBOX_LISTEN", sandbox_addr.to_string())
-        .env("SANDBOX_REDIRECT_URI", format!("{portal}/auth/callback"))
-        .env("SANDBOX_ACTIVATIONS", args.activations.to_string())
-        .env("SANDBOX_AUTO_APPROVE_USER", "1001")
-        .env("SANDBOX_CONTROL", "true")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the sandbox")?;
+    let mut child = spawn_sandbox(sandbox_addr, &portal, args.activations).await?;
     let http = reqwest::Client::builder().cookie_store(true).build()?;
-    let mut ready = false;
-    for _ in 0..600 {
-        if http
-            .get(format!("{sandbox}/__sandbox/state"))
-            .send()
-            .await
-            .is_ok()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !ready {
-        bail!("the sandbox did not start");
-    }
     println!(
         "  sandbox ready in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -25,7 +25,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
-use common::{free_port, kib, percentile};
+use common::{free_port, kib, percentile, spawn_sandbox};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const BIN: &str = env!("CARGO_BIN_EXE_partner-portal");
@@ -167,18 +167,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         args.stalled,
         args.idle_sockets
     );
-    let mut sandbox_child = tokio::process::Command::new(BIN)
-        .arg("sandbox")
-        .env("PORTAL_SANDBOX_LISTEN", sandbox_addr.to_string())
-        .env("SANDBOX_REDIRECT_URI", format!("{portal}/auth/callback"))
-        .env("SANDBOX_ACTIVATIONS", args.activations.to_string())
-        .env("SANDBOX_AUTO_APPROVE_USER", "1001")
-        .env("SANDBOX_CONTROL", "true")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the sandbox")?;
+    let mut sandbox_child = spawn_sandbox(sandbox_addr, &portal, args.activations).await?;
     let mut portal_child = tokio::process::Command::new(BIN)
         .arg("serve")
         .env("PORTAL_LISTEN", portal_addr.to_string())

@@ -72,7 +72,11 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .route("/static/{file}", get(web::assets::static_file))
         .fallback(web::assets::not_found)
-        .layer(sessions);
+        .layer(sessions)
+        // Only the app routes are shed, before their session is loaded; health, readiness and
+        // metrics always answer (a health check that saw 503 in a burst would restart a healthy
+        // process).
+        .layer(from_fn_with_state(slots, server::shed_load));
     let mut ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -89,7 +93,6 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), web::finish_response))
-        .layer(from_fn_with_state(slots, server::shed_load))
         .layer(from_fn_with_state(limits.max_uri_bytes, server::limit_uri))
         .with_state(state);
     if base.is_empty() {

@@ -54,11 +54,6 @@ impl From<sqlx::migrate::MigrateError> for DbError {
 }
 
 impl Db {
-    /// Connects with the default pool size and applies the migrations.
-    pub async fn connect(url: &str) -> Result<Self, DbError> {
-        Self::open(url, 8, true).await
-    }
-
     /// A pool of at most `max_connections`; `migrate` applies the migrations first. The portal
     /// opens two: one for sessions and readiness, one for the index and exports, so that neither
     /// waits behind the other.

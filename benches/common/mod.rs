@@ -1,7 +1,43 @@
-//! What the benchmark and the load command share: free ports, percentiles, and a process's
-//! memory figures from `/proc`.
+//! What the benchmark and the load command share: the sandbox in a child process, free ports,
+//! percentiles, and a process's memory figures from `/proc`.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, process::Stdio, time::Duration};
+
+use anyhow::Context as _;
+
+/// Starts `partner-portal sandbox` (control API on, approving user 1001 at once) with
+/// `activations` on `addr`, registered for `portal`'s callback, and waits until it answers.
+pub async fn spawn_sandbox(
+    addr: SocketAddr,
+    portal: &str,
+    activations: usize,
+) -> anyhow::Result<tokio::process::Child> {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-portal"))
+        .arg("sandbox")
+        .env("PORTAL_SANDBOX_LISTEN", addr.to_string())
+        .env("SANDBOX_REDIRECT_URI", format!("{portal}/auth/callback"))
+        .env("SANDBOX_ACTIVATIONS", activations.to_string())
+        .env("SANDBOX_AUTO_APPROVE_USER", "1001")
+        .env("SANDBOX_CONTROL", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the sandbox")?;
+    let http = reqwest::Client::new();
+    for _ in 0..600 {
+        if http
+            .get(format!("http://{addr}/__sandbox/state"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(child);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the sandbox did not start")
+}
 
 /// A free loopback port.
 pub fn free_port() -> anyhow::Result<SocketAddr> {

@@ -7,7 +7,7 @@
 use std::{
     io,
     pin::Pin,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -146,9 +146,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let result = ready!(Pin::new(&mut this.inner).poll_shutdown(cx));
-        Poll::Ready(result)
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(

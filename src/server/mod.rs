@@ -89,13 +89,8 @@ pub async fn limit_uri(State(max): State<usize>, req: Request, next: Next) -> Re
     next.run(req).await
 }
 
-/// Sheds load: without a free slot the answer is an immediate 503 with `Retry-After`. Health
-/// and readiness are never shed: a container's health check that saw 503 during a burst would
-/// restart a healthy process.
+/// Sheds load: without a free slot the answer is an immediate 503 with `Retry-After`.
 pub async fn shed_load(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
-    if matches!(req.uri().path(), "/healthz" | "/readyz") {
-        return next.run(req).await;
-    }
     let Ok(_permit) = slots.try_acquire_owned() else {
         let mut r = (StatusCode::SERVICE_UNAVAILABLE, "busy; try again shortly").into_response();
         r.headers_mut()

@@ -7,21 +7,9 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_partner-portal");
-
-fn clean_env(cmd: &mut tokio::process::Command) -> &mut tokio::process::Command {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PORTAL_") || k.starts_with("SANDBOX_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
-
 async fn startup_error(args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut cmd = tokio::process::Command::new(BIN);
-    clean_env(&mut cmd)
-        .args(args)
+    let mut cmd = portal_command();
+    cmd.args(args)
         .envs(env.iter().copied())
         .env("PORTAL_DATABASE_URL", "sqlite::memory:");
     let out = tokio::time::timeout(Duration::from_secs(20), cmd.output())
@@ -104,9 +92,8 @@ async fn a_missing_or_invalid_setting_stops_start_up_with_one_line_naming_it() {
 #[tokio::test]
 async fn the_demo_command_prints_its_url_and_serves_a_login_page() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(BIN);
-    clean_env(&mut cmd)
-        .arg("demo")
+    let mut cmd = portal_command();
+    cmd.arg("demo")
         .current_dir(dir.path())
         .env("PORTAL_LISTEN", "127.0.0.1:0")
         .env("PORTAL_SANDBOX_LISTEN", "127.0.0.1:0")

@@ -463,3 +463,24 @@ pub fn skipped(what: &str) {
         let _ = writeln!(f, "{what}");
     }
 }
+
+/// The `partner-portal` binary as a command, without any `PORTAL_*` or `SANDBOX_*` variable of
+/// the environment the tests run in.
+pub fn portal_command() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-portal"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PORTAL_") || k.starts_with("SANDBOX_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

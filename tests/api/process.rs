@@ -8,24 +8,10 @@ use reqwest::StatusCode;
 
 use crate::{helpers::*, postgres::fresh_database};
 
-const BIN: &str = env!("CARGO_BIN_EXE_partner-portal");
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn command(args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PORTAL_") || k.starts_with("SANDBOX_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = portal_command();
     cmd.args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -11,22 +11,11 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_partner-portal");
 const REDIRECT: &str = "http://127.0.0.1:3210";
 
 async fn start_sandbox() -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut cmd = tokio::process::Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PORTAL_") || k.starts_with("SANDBOX_") {
-            cmd.env_remove(k);
-        }
-    }
-    let child = cmd
+    let port = free_port();
+    let child = portal_command()
         .arg("sandbox")
         .env("PORTAL_SANDBOX_LISTEN", format!("127.0.0.1:{port}"))
         .env("SANDBOX_REDIRECT_URI", REDIRECT)

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::{extract::State, http::StatusCode, response::Response};
 
-use super::{past_invoices, upcoming_invoice};
+use super::{SHOWING, past_invoices, upcoming_invoice};
 use crate::{
     auth::scope::KeyScope,
     error::AppError,
@@ -48,7 +48,6 @@ pub async fn invoices_get(
         (Err(a), Err(_)) => return Err(scope.upstream_failed(a.clone()).await),
         _ => {}
     }
-    const SHOWING: &str = "showing what it said";
     let as_of = past
         .as_ref()
         .map(|(e, _)| e.fetched_at)

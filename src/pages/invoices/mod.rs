@@ -33,6 +33,9 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// How a stale invoice answer is described ("…; showing what it said 3 minutes ago").
+const SHOWING: &str = "showing what it said";
+
 /// The key's past invoices, through the cache.
 async fn past_invoices(state: &AppState, scope: &KeyScope) -> Answer<InvoiceList> {
     state
@@ -68,7 +71,7 @@ async fn find_invoice(
         .ok_or_else(|| AppError::NotFound(format!("Key {} has no invoice {id}.", scope.key.id)))?;
     Ok((
         invoice,
-        stale_note(entry.fetched_at, &freshness, "showing what it said"),
+        stale_note(entry.fetched_at, &freshness, SHOWING),
         fmt_as_of(entry.fetched_at),
     ))
 }
