@@ -325,9 +325,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 .json(&serde_json::json!({"newest": true}))
                 .send()
                 .await;
-            // The next page that asks WordPress.com ends the session.
+            // The next call that reaches WordPress.com (the JSON routes are never cached) ends
+            // the session; then pages send the user to log in again.
             for _ in 0..60 {
-                if let Ok(r) = victim.get(format!("{portal}/invoices")).send().await
+                let ended = victim
+                    .get(format!("{portal}/api/v1/invoices"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == reqwest::StatusCode::UNAUTHORIZED);
+                if ended
+                    && let Ok(r) = victim.get(format!("{portal}/invoices")).send().await
                     && r.status().is_redirection()
                     && r.headers()
                         .get("location")
