@@ -1,5 +1,5 @@
 # Common tasks, one command each.
-.PHONY: demo test lint fmt release sandbox bench deny
+.PHONY: demo test lint fmt release sandbox bench deny screenshots
 
 demo:        ## Run the dashboard with the built-in WordPress.com sandbox
 	cargo run --release -- demo
@@ -24,3 +24,8 @@ fmt:
 
 release:
 	cargo build --release --locked
+
+screenshots: ## Run the page checks in Chromium and refresh README's two screenshots from them
+	cargo test --test api screens::
+	cp target/screenshots/activations-laptop-light.png docs/screenshots/activations-laptop.png
+	cp target/screenshots/activations-phone-light.png docs/screenshots/activations-phone.png

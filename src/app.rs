@@ -71,7 +71,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(api::router())
         .route("/static/{file}", get(web::assets::static_file))
-        .fallback(web::assets::not_found)
+        .route("/favicon.ico", get(web::assets::favicon))
+        .fallback(pages::not_found)
         .layer(sessions)
         // Only the app routes are shed, before their session is loaded; health, readiness and
         // metrics always answer (a health check that saw 503 in a burst would restart a healthy

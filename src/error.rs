@@ -72,9 +72,14 @@ pub enum AppError {
     /// 400 with a message for the user.
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// 404.
-    #[error("not found: {0}")]
-    NotFound(String),
+    /// 404, with a heading that names what is missing ("Invoice not found").
+    #[error("not found: {message}")]
+    NotFound {
+        /// Heading.
+        title: &'static str,
+        /// What is missing and what to do instead.
+        message: String,
+    },
     /// The logged-in WordPress.com user is not a Jetpack partner (403).
     #[error("no partner")]
     NoPartner {
@@ -109,6 +114,16 @@ pub enum AppError {
     /// Anything else (500); the cause is logged.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl AppError {
+    /// A 404 with this heading and message.
+    pub fn not_found(title: &'static str, message: impl Into<String>) -> Self {
+        Self::NotFound {
+            title,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<tower_sessions::session::Error> for AppError {
@@ -200,7 +215,9 @@ impl AppError {
                 "That request could not be understood",
                 m,
             ),
-            Self::NotFound(m) => ErrorView::new(S::NOT_FOUND, "not_found", "Not found", m),
+            Self::NotFound { title, message } => {
+                ErrorView::new(S::NOT_FOUND, "not_found", title, message)
+            }
             Self::NoPartner { csrf } => {
                 let mut v = ErrorView::new(
                     S::FORBIDDEN,
@@ -300,8 +317,8 @@ fn upstream_view(error: &UpstreamError, here: &str) -> ErrorView {
             return ErrorView::new(
                 S::NOT_FOUND,
                 "not_found",
-                "Not found",
-                "WordPress.com has no such partner, key or report.",
+                "WordPress.com has no such report",
+                "WordPress.com has no such partner, key or report. Pick another key or page from the menu above.",
             );
         }
         UpstreamError::RateLimited { retry_after } => {

@@ -39,8 +39,14 @@ impl KeyScope {
             None => partner.default_key(),
         };
         let key = found.cloned().ok_or_else(|| match key {
-            Some(id) => AppError::NotFound(format!("Your partner has no key {id}.")),
-            None => AppError::NotFound("Your partner has no keys yet.".into()),
+            Some(_) => AppError::not_found(
+                "Key not found",
+                "Your partner has no key with that number. Pick one of your keys from the menu above.",
+            ),
+            None => AppError::not_found(
+                "No partner keys yet",
+                "Your partner has no keys yet. Once WordPress.com issues one, its reports appear here.",
+            ),
         })?;
         Ok(Self {
             authed,
@@ -72,14 +78,16 @@ impl KeyScope {
         nav: &'static str,
         path: &'static str,
     ) -> Layout {
-        Layout::for_user(
+        let mut layout = Layout::for_user(
             state,
             self.authed.viewer(),
             title,
             nav,
             path,
             Some(&self.key),
-        )
+        );
+        layout.here = self.here().to_owned();
+        layout
     }
 
     /// Turns an upstream failure into the page to show; a rejected token ends the session.

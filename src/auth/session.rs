@@ -194,11 +194,15 @@ where
         if changed {
             set_auth(&session, &data).await?;
         }
-        Ok(Self {
+        let authed = Self {
             data,
             session,
             here,
-        })
+        };
+        if let Some(slot) = parts.extensions.get::<crate::web::ViewerSlot>() {
+            slot.fill(authed.viewer());
+        }
+        Ok(authed)
     }
 }
 

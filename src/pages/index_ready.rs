@@ -111,31 +111,100 @@ struct BuildingPage {
     key: u64,
     back: String,
     running: bool,
+    status_href: String,
 }
 
-/// The key's complete index copy (starting a sync if needed), or a sentence for a panel saying
-/// why not yet, ending with `what` (e.g. "These figures appear").
+/// Why a panel that needs the activations copy cannot show it yet.
+#[derive(Debug, Clone)]
+pub struct NotReady {
+    /// The first copy is being made (a normal state, shown quietly); otherwise it failed.
+    pub building: bool,
+    /// What the panel says.
+    pub message: String,
+    /// The copy's status as JSON, which the page script polls to fill the panel in.
+    pub status_href: String,
+}
+
+impl NotReady {
+    /// The copy could not be read; the cause is logged.
+    pub fn unreadable(cause: &dyn std::fmt::Display) -> Self {
+        Self {
+            building: false,
+            message: unreadable(cause),
+            status_href: String::new(),
+        }
+    }
+}
+
+/// The key's complete index copy (starting a sync if needed), or what a panel says instead:
+/// the copy's progress while the first one is made, ending with `what` (e.g. "These figures
+/// fill in").
 pub async fn index_copy(
     state: &AppState,
     scope: &KeyScope,
     what: &str,
-) -> Result<SyncState, String> {
+) -> Result<SyncState, NotReady> {
     let sync = match state
         .index
         .ensure_fresh(scope.token(), scope.partner.id, scope.key.id, false)
         .await
     {
         Ok((sync, _)) => sync,
-        Err(e) => return Err(unreadable(&e)),
+        Err(e) => return Err(NotReady::unreadable(&e)),
     };
     if sync.has_copy() {
-        Ok(sync)
-    } else {
-        Err(format!(
-            "The activations index for this key is being built ({}). {what} when it is ready.",
-            progress(&sync)
-        ))
+        return Ok(sync);
     }
+    match sync.last_error.as_ref().filter(|_| !sync.running) {
+        Some(e) => Err(NotReady {
+            building: false,
+            message: format!(
+                "Making the first copy of this key's activations failed: {e}. Refresh the copy to try again."
+            ),
+            status_href: String::new(),
+        }),
+        None => Err(NotReady {
+            building: true,
+            message: format!(
+                "Building the activations index for this key: {}. {what} when it is ready.",
+                progress(&sync)
+            ),
+            status_href: status_href(scope.key.id),
+        }),
+    }
+}
+
+/// The copy-status URL of `key`.
+fn status_href(key: u64) -> String {
+    format!("/activations/status?key={key}")
+}
+
+/// The copy's state as the page script reads it.
+#[derive(Debug, serde::Serialize)]
+pub struct CopyStatus {
+    /// A complete copy exists: panels can be filled in.
+    ready: bool,
+    /// A copy is being made now.
+    running: bool,
+    /// "3 of 10 pages, 3,000 of 10,000 activations".
+    progress: String,
+    /// The last attempt failed (and none runs): the page should show why.
+    failed: bool,
+}
+
+/// `GET /activations/status`: the copy's state, for the script of a page that waits for it.
+/// It reads the state only; the page that waits started the copy.
+pub async fn copy_status_get(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    scope: KeyScope,
+) -> Result<axum::Json<CopyStatus>, AppError> {
+    let sync = state.index.state(scope.key.id).await?;
+    Ok(axum::Json(CopyStatus {
+        ready: sync.has_copy(),
+        running: sync.running,
+        progress: progress(&sync),
+        failed: sync.last_error.is_some() && !sync.running,
+    }))
 }
 
 /// Makes sure the key has a copy (starting a sync if needed). Without a complete copy yet,
@@ -166,6 +235,7 @@ pub async fn indexed(
         key: scope.key.id,
         back: scope.here().to_owned(),
         running: sync.running,
+        status_href: status_href(scope.key.id),
     };
     Ok(Err(render(StatusCode::OK, &page)?))
 }

@@ -17,3 +17,14 @@ pub fn router() -> Router<AppState> {
         .merge(activations::router())
         .merge(invoices::router())
 }
+
+/// Unknown paths. The login is looked up (when there is one) so that the page keeps the header,
+/// the navigation and Log out.
+pub async fn not_found(
+    _viewer: Result<crate::auth::session::Authed, crate::error::AppError>,
+) -> crate::error::AppError {
+    crate::error::AppError::not_found(
+        "Page not found",
+        "There is no page at this address. It may have moved, or the link may be mistyped.",
+    )
+}

@@ -4,6 +4,8 @@
 //! The layout knows nothing of sessions: the logged-in user arrives as a [`Viewer`], which the
 //! auth module builds from the session.
 
+use std::sync::{Arc, OnceLock};
+
 use askama::Template;
 use axum::{
     http::StatusCode,
@@ -25,6 +27,54 @@ pub struct Viewer<'a> {
     pub partner: Option<&'a Partner>,
     /// CSRF token for the Log out form.
     pub csrf: &'a str,
+}
+
+/// The logged-in user of a request, for what is rendered after its handler ran (error pages),
+/// so that an error keeps the header, the navigation, the key selector and Log out.
+/// `web::finish_response` puts an empty slot into every request; the login extractor fills it.
+#[derive(Debug, Clone, Default)]
+pub struct ViewerSlot(Arc<OnceLock<OwnedViewer>>);
+
+/// What [`ViewerSlot`] keeps of a [`Viewer`].
+#[derive(Debug, Clone)]
+struct OwnedViewer {
+    name: String,
+    partner: Option<Partner>,
+    csrf: String,
+}
+
+impl ViewerSlot {
+    /// Records who is logged in (the first call wins).
+    pub fn fill(&self, viewer: Viewer<'_>) {
+        let _ = self.0.set(OwnedViewer {
+            name: viewer.name.to_owned(),
+            partner: viewer.partner.cloned(),
+            csrf: viewer.csrf.to_owned(),
+        });
+    }
+
+    /// Who is logged in, if the request got as far as reading its login.
+    pub fn get(&self) -> Option<Viewer<'_>> {
+        self.0.get().map(|v| Viewer {
+            name: &v.name,
+            partner: v.partner.as_ref(),
+            csrf: &v.csrf,
+        })
+    }
+}
+
+/// The section of the portal a path belongs to: its navigation entry and list page.
+pub fn section_of(path: &str) -> (&'static str, &'static str) {
+    let under = |p: &str| {
+        path == p || path.starts_with(&format!("{p}/")) || path.starts_with(&format!("{p}."))
+    };
+    if under("/activations") {
+        ("activations", "/activations")
+    } else if under("/invoices") {
+        ("invoices", "/invoices")
+    } else {
+        ("overview", "/")
+    }
 }
 
 /// One entry of the key selector.
@@ -61,6 +111,8 @@ pub struct Layout {
     pub csrf: String,
     /// Request id (error pages).
     pub request_id: String,
+    /// Path and query of the page shown (for "Reload" links), from `/`.
+    pub here: String,
     /// The public URL's path without its trailing slash (`""` or `"/partners"`); templates
     /// put it before every internal link, which the handlers build from `/`.
     pub base: String,
@@ -114,8 +166,24 @@ impl Layout {
             path,
             csrf: viewer.csrf.to_owned(),
             request_id: String::new(),
+            here: String::new(),
             base: state.config.base_path().to_owned(),
         }
+    }
+
+    /// The link back to this section's main page, and its words (error pages).
+    pub fn way_back(&self) -> (String, &'static str) {
+        let words = match self.nav {
+            "activations" => "Back to all activations",
+            "invoices" => "Back to the invoices",
+            _ => "Back to the overview",
+        };
+        let path = match self.nav {
+            "activations" => "/activations",
+            "invoices" => "/invoices",
+            _ => "/",
+        };
+        (format!("{path}{}", self.key_query()), words)
     }
 
     /// `?key=N` for links that keep the selected key.

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::Layout;
+use super::{Layout, ViewerSlot, section_of};
 use crate::{error::ErrorView, state::AppState};
 
 /// The request id header, set on every response and shown on error pages.
@@ -42,15 +42,27 @@ pub async fn finish_response(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         req.headers_mut().insert(REQUEST_ID, v);
     }
+    let viewer = ViewerSlot::default();
+    req.extensions_mut().insert(viewer.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let key = crate::web::query::Pairs::parse(req.uri().query())
+        .key()
+        .ok()
+        .flatten();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
     let mut response = next.run(req).await;
+    let page = ErrorContext {
+        path: &path,
+        request_id: &request_id,
+        viewer: &viewer,
+        key,
+    };
     if let Some(view) = response.extensions_mut().remove::<ErrorView>() {
-        response = error_response(&state, &view, &path, &request_id, response);
+        response = error_response(&state, &view, &page, response);
     } else if response.status().is_client_error()
         && response
             .headers()
@@ -60,7 +72,7 @@ pub async fn finish_response(
         // Refused before any handler ran (extractor rejections, size limits): the portal's own
         // page or JSON, never the framework's text, which echoes the input.
         let view = crate::error::rejection_view(response.status());
-        response = error_response(&state, &view, &path, &request_id, response);
+        response = error_response(&state, &view, &page, response);
     }
     let headers = response.headers_mut();
     prefix_location(state.config.base_path(), headers);
@@ -107,13 +119,23 @@ fn prefix_location(base: &str, headers: &mut axum::http::HeaderMap) {
     }
 }
 
+/// What an error page needs to know of its request.
+struct ErrorContext<'a> {
+    path: &'a str,
+    request_id: &'a str,
+    /// Who is logged in, when the request got that far.
+    viewer: &'a ViewerSlot,
+    /// The `key` the request asked for.
+    key: Option<u64>,
+}
+
 fn error_response(
     state: &AppState,
     view: &ErrorView,
-    path: &str,
-    request_id: &str,
+    page: &ErrorContext<'_>,
     original: Response,
 ) -> Response {
+    let (path, request_id) = (page.path, page.request_id);
     let (parts, _) = original.into_parts();
     let mut response = if path.starts_with("/api/") {
         (
@@ -122,7 +144,19 @@ fn error_response(
         )
             .into_response()
     } else {
-        let mut layout = Layout::anonymous(state, &view.title);
+        // A logged-in user keeps the header, navigation, key selector and Log out.
+        let mut layout = match page.viewer.get() {
+            Some(viewer) => {
+                let (nav, section) = section_of(path);
+                let key = viewer.partner.and_then(|p| {
+                    page.key
+                        .and_then(|id| p.key(id))
+                        .or_else(|| p.default_key())
+                });
+                Layout::for_user(state, viewer, &view.title, nav, section, key)
+            }
+            None => Layout::anonymous(state, &view.title),
+        };
         layout.request_id = request_id.to_owned();
         let mut view = view.clone();
         if view.retry_href.as_deref() == Some("") {
@@ -165,7 +199,7 @@ fn set_security_headers(state: &AppState, path: &str, headers: &mut axum::http::
     set(headers, "referrer-policy", "no-referrer");
     set(headers, "cross-origin-opener-policy", "same-origin");
     set(headers, "x-frame-options", "DENY");
-    if !path.starts_with("/static/") {
+    if !path.starts_with("/static/") && path != "/favicon.ico" {
         set(headers, "cache-control", "no-store");
     }
     if state.config.is_https() {

@@ -14,6 +14,6 @@ pub use self::{
         fmt_age, fmt_as_of, fmt_date, fmt_datetime, fmt_duration, fmt_int, fmt_money, fmt_opt_date,
         fmt_period, safe_href,
     },
-    layout::{KeyChoice, Layout, Viewer, render},
+    layout::{KeyChoice, Layout, Viewer, ViewerSlot, render, section_of},
     middleware::{REQUEST_ID, finish_response},
 };

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-struct Driver {
+pub struct Driver {
     base: String,
     session: String,
     http: reqwest::Client,
@@ -18,7 +18,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn start() -> Option<Self> {
+    pub async fn start() -> Option<Self> {
         let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
@@ -79,7 +79,7 @@ impl Driver {
         })
     }
 
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+    pub async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut req = self.http.request(method, url);
         if !body.is_null() {
@@ -89,12 +89,12 @@ impl Driver {
         r.json::<Value>().await.unwrap()["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub async fn goto(&self, url: &str) {
         self.cmd(reqwest::Method::POST, "/url", json!({"url": url}))
             .await;
     }
 
-    async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         let el = self
             .cmd(
                 reqwest::Method::POST,
@@ -116,7 +116,7 @@ impl Driver {
         .await;
     }
 
-    async fn url(&self) -> String {
+    pub async fn url(&self) -> String {
         self.cmd(reqwest::Method::GET, "/url", json!(null))
             .await
             .as_str()
@@ -124,7 +124,7 @@ impl Driver {
             .to_owned()
     }
 
-    async fn source(&self) -> String {
+    pub async fn source(&self) -> String {
         self.cmd(reqwest::Method::GET, "/source", json!(null))
             .await
             .as_str()
@@ -132,7 +132,7 @@ impl Driver {
             .to_owned()
     }
 
-    async fn wait_for_url(&self, prefix: &str) -> String {
+    pub async fn wait_for_url(&self, prefix: &str) -> String {
         for _ in 0..100 {
             let url = self.url().await;
             if url.starts_with(prefix) {
@@ -141,6 +141,123 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("never reached {prefix}; at {}", self.url().await);
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub async fn exec(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": script, "args": args}),
+        )
+        .await
+    }
+
+    /// Runs an asynchronous script (its last argument is the callback) and returns its value.
+    pub async fn exec_async(&self, script: &str) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/async",
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    /// A Chrome DevTools command through chromedriver.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            json!({"cmd": cmd, "params": params}),
+        )
+        .await
+    }
+
+    /// The viewport as a phone (`mobile`, with touch and the meta viewport) or a laptop.
+    pub async fn viewport(&self, width: u32, height: u32, mobile: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+    }
+
+    /// `prefers-color-scheme` as `light` or `dark`.
+    pub async fn color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
+    /// A PNG of the whole page (up to 2,000 pixels down), as a person scrolling it sees it.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let size = self
+            .exec(
+                "return [document.documentElement.clientWidth, Math.min(document.documentElement.scrollHeight, 2000)];",
+                json!([]),
+            )
+            .await;
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true,
+                       "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}}),
+            )
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// The browser's cookies for the current page (HttpOnly ones included) as a Cookie header.
+    pub async fn cookie_header(&self) -> String {
+        let cookies = self.cmd(reqwest::Method::GET, "/cookie", json!(null)).await;
+        cookies
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|c| {
+                        format!(
+                            "{}={}",
+                            c["name"].as_str().unwrap_or(""),
+                            c["value"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    }
+
+    /// Logs in from `start` through the sandbox's consent page (approving as the partner);
+    /// returns where the browser landed, once it is back on the portal at `landing`.
+    pub async fn log_in(&self, app: &TestApp, start: &str, landing: &str) -> String {
+        self.goto(&app.url(start)).await;
+        self.click("#login").await;
+        self.wait_for_url(&format!("{}/oauth2/authorize", app.sandbox_url))
+            .await;
+        self.click("#approve").await;
+        self.wait_for_url(&app.url(landing)).await
+    }
+
+    /// Waits until `css` matches an element, up to ten seconds.
+    pub async fn wait_for(&self, css: &str) -> bool {
+        for _ in 0..100 {
+            let found = self
+                .exec(
+                    "return document.querySelector(arguments[0]) !== null;",
+                    json!([css]),
+                )
+                .await;
+            if found == json!(true) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 }
 
@@ -248,4 +365,75 @@ async fn headless_chromium_logs_in_and_out_under_a_sub_path() {
         .wait_for_url(&app.url("/partners/login?reason=logged_out"))
         .await;
     assert_eq!(app.live_sessions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_fills_itself_in_when_the_first_copy_is_ready_without_a_reload() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    // Each page of the copy takes a second and a half, so the overview opens before it is done.
+    app.control(
+        "latency",
+        json!({"path_prefix": "/wpcom/v2/jetpack-partners/7/key/70/activations", "ms": 1500}),
+    )
+    .await;
+    driver.goto(&app.url("/")).await;
+    driver.click("#login").await;
+    driver
+        .wait_for_url(&format!("{}/oauth2/authorize", app.sandbox_url))
+        .await;
+    driver.click("#approve").await;
+    driver.wait_for_url(&app.url("/")).await;
+    assert!(
+        driver.wait_for("#index-pending.pending").await,
+        "a quiet progress line"
+    );
+    assert_eq!(
+        driver
+            .exec(
+                "return document.querySelectorAll('.panel-error').length;",
+                json!([])
+            )
+            .await,
+        json!(0)
+    );
+    // Marks this document: a reload would lose the mark.
+    driver
+        .exec("window.__same_document = true;", json!([]))
+        .await;
+    assert!(
+        driver.wait_for("#index-cards .card").await,
+        "the cards filled in"
+    );
+    assert!(
+        driver.wait_for("#months-table tbody tr").await,
+        "the tables filled in"
+    );
+    assert_eq!(
+        driver
+            .exec("return window.__same_document === true;", json!([]))
+            .await,
+        json!(true),
+        "without a reload"
+    );
+    assert_eq!(
+        driver
+            .exec(
+                "return document.querySelector('[data-copy-status]') === null;",
+                json!([])
+            )
+            .await,
+        json!(true),
+        "and it stopped waiting"
+    );
+    // The month links look like links (the table headers' plain style stays in the head row).
+    let look = driver
+        .exec(
+            "const a = getComputedStyle(document.querySelector('#months-table tbody a')); const th = getComputedStyle(document.querySelector('#months-table tbody th')); return [a.textDecorationLine, a.color !== th.color];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(look, json!(["underline", true]));
 }

@@ -67,7 +67,7 @@ async fn a_404_is_a_not_found_page() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         texts(&html(&r.text().await.unwrap()), "h1"),
-        vec!["Not found"]
+        vec!["WordPress.com has no such report"]
     );
     // An invoice the key does not have is a 404 too.
     assert_eq!(

@@ -23,6 +23,8 @@ mod process;
 mod recipe;
 mod reports;
 mod sandbox;
+mod screens;
 mod security;
 mod structure;
 mod subpath;
+mod ways;

@@ -302,7 +302,7 @@ async fn unknown_pages_are_a_404_page_and_static_assets_are_served() {
     let r = app.get("/nope").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let doc = html(&r.text().await.unwrap());
-    assert_eq!(texts(&doc, "h1"), vec!["Not found"]);
+    assert_eq!(texts(&doc, "h1"), vec!["Page not found"]);
     assert_eq!(texts(&doc, ".muted code").len(), 1, "request id shown");
     let css = app.get("/static/app.css").await;
     assert_eq!(css.status(), StatusCode::OK);

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::StatusCode,
     response::Response,
 };
@@ -12,8 +12,10 @@ use crate::{
     error::AppError,
     pages::index_ready::indexed,
     state::AppState,
-    web::{Layout, fmt_datetime, render, safe_href},
+    web::{Layout, fmt_datetime, query::Pairs, render, safe_href},
 };
+
+use super::View;
 
 use super::row::{product_name, site_name, status_of, ts};
 use crate::pages::index_ready::CopyNotice;
@@ -47,17 +49,30 @@ pub async fn activation_get(
     State(state): State<AppState>,
     scope: KeyScope,
     Path(id): Path<i64>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let key = &scope.key;
+    // The list this detail was opened from (`list=` holds its query), rebuilt from a parsed view
+    // so that the link can only ever be an activations list of this key.
+    let back = Pairs::parse(raw.as_deref())
+        .get("list")
+        .and_then(|list| View::parse(&Pairs::parse(Some(list))).ok())
+        .map_or_else(
+            || format!("/activations?key={}", key.id),
+            |v| v.href("/activations", key.id, |x| x.page = v.page),
+        );
     let sync = match indexed(&state, &scope, "Activation", "activations", "/activations").await? {
         Ok(sync) => sync,
         Err(page) => return Ok(page),
     };
     let Some(r) = state.index.activation(key.id, sync.generation, id).await? else {
-        return Err(AppError::NotFound(format!(
-            "Key {} has no activation {id}.",
-            key.id
-        )));
+        return Err(AppError::not_found(
+            "Activation not found",
+            format!(
+                "No activation with that id for the {} key. It may belong to another key.",
+                key.name
+            ),
+        ));
     };
     let dt = |t: Option<i64>| ts(t).map_or_else(|| "–".to_owned(), |d| fmt_datetime(&d));
     let opt = |v: Option<i64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
@@ -111,15 +126,21 @@ pub async fn activation_get(
         fields.remove(1);
     }
     let (status, status_class) = status_of(&r);
+    let name = site_name(&r);
     let page = ActivationPage {
-        layout: scope.layout(&state, "Activation", "activations", "/activations"),
-        name: site_name(&r),
+        layout: scope.layout(
+            &state,
+            &format!("{name} · Activation"),
+            "activations",
+            "/activations",
+        ),
+        name,
         href: safe_href(&r.site_url),
         url: r.site_url.clone(),
         status,
         status_class,
         fields,
-        back: format!("/activations?key={}", key.id),
+        back,
         copy: CopyNotice::of(&sync),
         as_of: sync
             .synced_at

@@ -44,12 +44,51 @@ pub struct Facet {
 pub struct SortLink {
     /// Label.
     pub label: &'static str,
+    /// The `sort` value of this column.
+    pub value: &'static str,
     /// Link that sorts by this column (toggling the direction when already sorted).
     pub href: String,
     /// `ascending`/`descending`/`none` for aria-sort.
     pub aria: &'static str,
     /// Arrow.
     pub arrow: &'static str,
+}
+
+/// One entry of the pager: a page number, or a gap between numbers.
+#[derive(Debug, Clone)]
+pub struct PageLink {
+    /// The page number, formatted ("" for a gap).
+    pub label: String,
+    /// Link to it (`None` for a gap).
+    pub href: Option<String>,
+    /// The page shown.
+    pub current: bool,
+}
+
+/// The pager's numbers: the first and last page, and two either side of `page`.
+fn pager(view: &View, key: u64, page: u32, pages: u32) -> Vec<PageLink> {
+    let mut shown: Vec<u32> = vec![1, pages];
+    shown.extend(page.saturating_sub(2).max(1)..=page.saturating_add(2).min(pages));
+    shown.sort_unstable();
+    shown.dedup();
+    let mut out = Vec::new();
+    let mut last = 0;
+    for n in shown {
+        if n > last + 1 {
+            out.push(PageLink {
+                label: String::new(),
+                href: None,
+                current: false,
+            });
+        }
+        out.push(PageLink {
+            label: fmt_int(i64::from(n)),
+            href: Some(view.href("/activations", key, |v| v.page = n)),
+            current: n == page,
+        });
+        last = n;
+    }
+    out
 }
 
 /// A plan checkbox.
@@ -89,9 +128,18 @@ struct ActivationsPage {
     pages: u32,
     prev_href: Option<String>,
     next_href: Option<String>,
+    pager: Vec<PageLink>,
+    /// The hidden fields of the "go to page" form: this view without its page.
+    jump_fields: Vec<(&'static str, String)>,
     clear_href: Option<String>,
     csv_href: String,
     filters_open: bool,
+    /// Dates are given: the preset select shows "Custom dates".
+    custom_dates: bool,
+    /// What in the address could not be used, said above the list.
+    problems: Vec<String>,
+    /// Said when the page asked for is past the end.
+    page_note: Option<String>,
 }
 
 /// What the list and its CSV share: the view from the query, and the index (or the page to
@@ -106,14 +154,33 @@ pub(super) async fn list_prelude(
     Ok(ready.map(|sync| (view, sync)))
 }
 
+/// The `<title>` of a list: what it shows, and where in it.
+fn list_title(view: &View, page: u32, pages: u32) -> String {
+    let mut title = if view.q.is_empty() {
+        "Activations".to_owned()
+    } else {
+        format!("Activations matching “{}”", view.q)
+    };
+    if pages > 1 {
+        title.push_str(&format!(
+            ", page {} of {}",
+            fmt_int(i64::from(page)),
+            fmt_int(i64::from(pages))
+        ));
+    }
+    title
+}
+
 /// `GET /activations`.
 pub async fn activations_get(
     State(state): State<AppState>,
     scope: KeyScope,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let (view, sync) = match list_prelude(&state, &scope, raw.as_deref()).await? {
-        Ok(ready) => ready,
+    // What cannot be read is said above the list, which shows the rest (never a bare 400 page).
+    let (mut view, problems) = View::read(&Pairs::parse(raw.as_deref()));
+    let sync = match indexed(&state, &scope, "Activations", "activations", "/activations").await? {
+        Ok(sync) => sync,
         Err(page) => return Ok(page),
     };
     let k = scope.key.id;
@@ -126,13 +193,29 @@ pub async fn activations_get(
             .rows(k, sync.generation, &filter, view.page, view.per_page),
     );
     let facets = facets?;
-    let rows = rows?;
+    let mut rows = rows?;
     let counts = facets.counts;
     let by_product = facets.products_for(view.status);
     let shown_total = facets.total(view.status);
     let pages = u32::try_from((shown_total.max(0) as u64).div_ceil(u64::from(view.per_page)))
         .unwrap_or(u32::MAX)
         .max(1);
+    // A page past the end shows the last page, and says so.
+    let mut page_note = None;
+    if view.page > pages {
+        page_note = Some(format!(
+            "There is no page {}: this list has {} page{}. Showing the last one.",
+            fmt_int(i64::from(view.page)),
+            fmt_int(i64::from(pages)),
+            if pages == 1 { "" } else { "s" }
+        ));
+        view.page = pages;
+        rows = state
+            .index
+            .rows(k, sync.generation, &filter, view.page, view.per_page)
+            .await?;
+    }
+    let list_query = view.href("", k, |v| v.page = view.page);
     let tabs = [
         (Status::All, "All", counts.all),
         (Status::Active, "Active", counts.active),
@@ -168,6 +251,7 @@ pub async fn activations_get(
         let default_desc = !matches!(col, SortBy::Site | SortBy::Product);
         SortLink {
             label,
+            value: col.as_str(),
             href: view.href("/activations", k, |v| {
                 v.desc = if current { !view.desc } else { default_desc };
                 v.sort = col;
@@ -197,8 +281,9 @@ pub async fn activations_get(
         )
     };
     let (range_from, range_to) = (view.from, view.to);
+    let title = list_title(&view, view.page, pages);
     let page = ActivationsPage {
-        layout: scope.layout(&state, "Activations", "activations", "/activations"),
+        layout: scope.layout(&state, &title, "activations", "/activations"),
         fresh: Freshness::new(&state, &sync, &scope),
         q: view.q.clone(),
         tabs,
@@ -243,7 +328,10 @@ pub async fn activations_get(
             _ => None,
         },
         columns,
-        rows: rows.iter().map(|r| RowView::new(r, k)).collect(),
+        rows: rows
+            .iter()
+            .map(|r| RowView::new(r, k, &list_query))
+            .collect(),
         summary,
         empty: view.empty_message(today),
         page: view.page,
@@ -252,12 +340,26 @@ pub async fn activations_get(
             .then(|| view.href("/activations", k, |v| v.page = view.page - 1)),
         next_href: (view.page < pages)
             .then(|| view.href("/activations", k, |v| v.page = view.page + 1)),
+        pager: pager(&view, k, view.page, pages),
+        jump_fields: view
+            .pairs(k, |_| {})
+            .into_iter()
+            .filter(|(n, _)| *n != "page")
+            .collect(),
+        custom_dates: view.from.is_some() || view.to.is_some(),
+        page_note,
         clear_href: view.narrowed().then(|| format!("/activations?key={k}")),
         csv_href: view.href("/activations.csv", k, |_| {}),
         filters_open: !view.plans.is_empty()
             || view.preset.is_some()
             || view.from.is_some()
             || view.to.is_some(),
+        problems,
     };
-    render(StatusCode::OK, &page)
+    let status = if page.problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    render(status, &page)
 }

@@ -23,5 +23,9 @@ pub fn router() -> Router<AppState> {
         .route("/activations", get(list::activations_get))
         .route("/activations.csv", get(export::activations_csv))
         .route("/activations/refresh", post(refresh::refresh_post))
+        .route(
+            "/activations/status",
+            get(crate::pages::index_ready::copy_status_get),
+        )
         .route("/activations/{id}", get(detail::activation_get))
 }

@@ -66,10 +66,15 @@ pub(super) fn site_name(r: &Row) -> String {
 }
 
 impl RowView {
-    pub(super) fn new(r: &Row, key: u64) -> Self {
+    /// The row of `r`; its detail link carries `list` (the list's query string, `?key=…`) so
+    /// that the detail page's way back returns to exactly this list.
+    pub(super) fn new(r: &Row, key: u64, list: &str) -> Self {
         let (status, status_class) = status_of(r);
+        let back: String =
+            url::form_urlencoded::byte_serialize(list.strip_prefix('?').unwrap_or(list).as_bytes())
+                .collect();
         Self {
-            detail: format!("/activations/{}?key={key}", r.id),
+            detail: format!("/activations/{}?key={key}&list={back}", r.id),
             name: site_name(r),
             href: safe_href(&r.site_url),
             url: r.site_url.clone(),

@@ -62,6 +62,17 @@ pub(super) fn status_str(s: Status) -> &'static str {
     }
 }
 
+/// The value of a query field, or `default` with the reason noted.
+fn noted<T>(read: Result<T, AppError>, default: T, problems: &mut Vec<String>) -> T {
+    read.unwrap_or_else(|e| {
+        problems.push(match e {
+            AppError::BadRequest(m) => m,
+            other => other.to_string(),
+        });
+        default
+    })
+}
+
 fn midnight(d: NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0)
         .map_or(0, |t| t.and_utc().timestamp())
@@ -83,54 +94,88 @@ pub fn preset_range(preset: &str, today: NaiveDate) -> Option<(NaiveDate, NaiveD
 }
 
 impl View {
-    /// Reads and validates the query.
+    /// Reads and validates the query, refusing the first thing that cannot be read (the CSV
+    /// export, which cannot show a message beside its rows).
     pub fn parse(q: &Pairs) -> Result<Self, AppError> {
-        let plans = q
-            .all("plan")
-            .iter()
-            .map(|p| {
-                products::resolve(p)
-                    .ok_or_else(|| AppError::BadRequest(format!("Unknown plan {p:?}.")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let (view, problems) = Self::read(q);
+        match problems.into_iter().next() {
+            Some(first) => Err(AppError::BadRequest(first)),
+            None => Ok(view),
+        }
+    }
+
+    /// Reads the query. What cannot be read is left out of the view and said in the sentences
+    /// returned beside it, so the list can show the rest with its form and the message inline.
+    pub fn read(q: &Pairs) -> (Self, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut plans = Vec::new();
+        for p in q.all("plan") {
+            match products::resolve(&p) {
+                Some(id) => plans.push(id),
+                None => problems.push(format!("There is no plan called “{p}”, so it is left out.")),
+            }
+        }
         let status = match q.get("status") {
             None | Some("all") => Status::All,
             Some("active") => Status::Active,
             Some("cancelled") => Status::Cancelled,
             Some(_) => {
-                return Err(AppError::BadRequest(
-                    "status must be all, active or cancelled.".into(),
-                ));
+                problems.push("The status must be all, active or cancelled; showing all.".into());
+                Status::All
             }
         };
-        let preset = q.get("preset").map(str::to_owned);
+        let mut preset = q
+            .get("preset")
+            .filter(|p| *p != "custom")
+            .map(str::to_owned);
         if let Some(p) = &preset
             && !PRESETS.iter().any(|(v, _)| v == p)
         {
-            return Err(AppError::BadRequest("Unknown date preset.".into()));
+            problems.push("That date preset is unknown, so no preset is applied.".into());
+            preset = None;
         }
-        let (from, to) = (q.date("from")?, q.date("to")?);
+        let from = noted(q.date("from"), None, &mut problems);
+        let to = noted(q.date("to"), None, &mut problems);
         if let (Some(f), Some(t)) = (from, to)
             && f > t
         {
-            return Err(AppError::BadRequest(
-                "The start date is after the end date.".into(),
+            problems.push(format!(
+                "The start date ({}) is after the end date ({}), so the dates are not applied. Swap them, or pick a preset.",
+                f.format("%-d %b %Y"),
+                t.format("%-d %b %Y")
             ));
+        }
+        // Dates, when given, decide; a preset beside them is not in effect and is not shown.
+        if from.is_some() || to.is_some() {
+            preset = None;
         }
         let sort = match q.get("sort") {
             None => SortBy::Activated,
-            Some(s) => SortBy::parse(s)
-                .ok_or_else(|| AppError::BadRequest("Unknown sort column.".into()))?,
+            Some(s) => SortBy::parse(s).unwrap_or_else(|| {
+                problems.push("That sort column is unknown; sorting by activation date.".into());
+                SortBy::Activated
+            }),
         };
+        let default_desc = sort != SortBy::Site && sort != SortBy::Product;
         let desc = match q.get("dir") {
-            None => sort != SortBy::Site && sort != SortBy::Product,
+            None => default_desc,
             Some("desc") => true,
             Some("asc") => false,
-            Some(_) => return Err(AppError::BadRequest("dir must be asc or desc.".into())),
+            Some(_) => {
+                problems.push("The sort direction must be asc or desc.".into());
+                default_desc
+            }
         };
-        let per_page = q.int("per_page", 20, 1, 500)?;
-        Ok(Self {
-            key: q.key()?,
+        let per_page = noted(q.int("per_page", 20, 1, 500), 20, &mut problems);
+        let mut current_plans = Vec::new();
+        for p in q.all("current_plan") {
+            match p.parse::<u64>() {
+                Ok(id) => current_plans.push(id),
+                Err(_) => problems.push("current_plan must be product ids.".into()),
+            }
+        }
+        let view = Self {
+            key: q.key().ok().flatten(),
             q: q.get("q")
                 .unwrap_or_default()
                 .trim()
@@ -139,29 +184,30 @@ impl View {
                 .collect(),
             status,
             plans,
-            current_plans: q
-                .all("current_plan")
-                .iter()
-                .map(|p| {
-                    p.parse::<u64>().map_err(|_| {
-                        AppError::BadRequest("current_plan must be product ids.".into())
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            current_plans,
             preset,
             from,
             to,
-            active_from: q.date("active_from")?,
-            active_to: q.date("active_to")?,
+            active_from: noted(q.date("active_from"), None, &mut problems),
+            active_to: noted(q.date("active_to"), None, &mut problems),
             sort,
             desc,
-            page: q.int("page", 1, 1, 10_000_000)?,
+            page: noted(q.int("page", 1, 1, 10_000_000), 1, &mut problems),
             per_page,
-        })
+        };
+        (view, problems)
+    }
+
+    /// Whether the activation dates are given the wrong way round (and so not applied).
+    pub fn dates_reversed(&self) -> bool {
+        matches!((self.from, self.to), (Some(f), Some(t)) if f > t)
     }
 
     /// The activation-date range in effect: an explicit range wins over a preset.
     pub fn range(&self, today: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        if self.dates_reversed() {
+            return (None, None);
+        }
         if self.from.is_some() || self.to.is_some() {
             return (self.from, self.to);
         }
@@ -203,25 +249,34 @@ impl View {
 
     /// This view's query string after `change`, for links (pages reset to 1 unless changed).
     pub fn href(&self, path: &str, key: u64, change: impl FnOnce(&mut Self)) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in self.pairs(key, change) {
+            s.append_pair(name, &value);
+        }
+        format!("{path}?{}", s.finish())
+    }
+
+    /// The query pairs of this view after `change` (pages reset to 1 unless changed): for
+    /// links, and for the hidden fields of a form that changes one thing.
+    pub fn pairs(&self, key: u64, change: impl FnOnce(&mut Self)) -> Vec<(&'static str, String)> {
         let mut v = self.clone();
         v.page = 1;
         change(&mut v);
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        s.append_pair("key", &key.to_string());
+        let mut s: Vec<(&'static str, String)> = vec![("key", key.to_string())];
         if !v.q.is_empty() {
-            s.append_pair("q", &v.q);
+            s.push(("q", v.q.clone()));
         }
         if v.status != Status::All {
-            s.append_pair("status", status_str(v.status));
+            s.push(("status", status_str(v.status).to_owned()));
         }
         for p in &v.plans {
-            s.append_pair("plan", &p.to_string());
+            s.push(("plan", p.to_string()));
         }
         for p in &v.current_plans {
-            s.append_pair("current_plan", &p.to_string());
+            s.push(("current_plan", p.to_string()));
         }
         if let Some(p) = &v.preset {
-            s.append_pair("preset", p);
+            s.push(("preset", p.clone()));
         }
         for (name, d) in [
             ("from", v.from),
@@ -230,20 +285,20 @@ impl View {
             ("active_to", v.active_to),
         ] {
             if let Some(d) = d {
-                s.append_pair(name, &d.to_string());
+                s.push((name, d.to_string()));
             }
         }
         if v.sort != SortBy::Activated || !v.desc {
-            s.append_pair("sort", v.sort.as_str())
-                .append_pair("dir", if v.desc { "desc" } else { "asc" });
+            s.push(("sort", v.sort.as_str().to_owned()));
+            s.push(("dir", (if v.desc { "desc" } else { "asc" }).to_owned()));
         }
         if v.per_page != 20 {
-            s.append_pair("per_page", &v.per_page.to_string());
+            s.push(("per_page", v.per_page.to_string()));
         }
         if v.page > 1 {
-            s.append_pair("page", &v.page.to_string());
+            s.push(("page", v.page.to_string()));
         }
-        format!("{path}?{}", s.finish())
+        s
     }
 
     /// What an empty result says: what was asked for, and what to change.
@@ -344,6 +399,37 @@ mod tests {
         ] {
             assert!(View::parse(&Pairs::parse(Some(bad))).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_left_out_and_said() {
+        let (v, problems) = View::read(&Pairs::parse(Some(
+            "q=bakery&from=2026-05-01&to=2026-04-01&plan=nope&plan=personal&page=x",
+        )));
+        assert_eq!(v.q, "bakery");
+        assert_eq!(v.plans, vec![2005]);
+        assert_eq!(v.page, 1);
+        assert!(v.dates_reversed());
+        assert_eq!(
+            v.range(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()),
+            (None, None)
+        );
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[1]
+                .starts_with("The start date (1 May 2026) is after the end date (1 Apr 2026)")
+        );
+    }
+
+    #[test]
+    fn dates_decide_over_a_preset_so_only_one_looks_chosen() {
+        let v = View::parse(&Pairs::parse(Some(
+            "preset=this_year&from=2026-01-05&to=2026-02-01",
+        )))
+        .unwrap();
+        assert_eq!(v.preset, None);
+        let custom = View::parse(&Pairs::parse(Some("preset=custom"))).unwrap();
+        assert_eq!(custom.preset, None);
     }
 
     #[test]

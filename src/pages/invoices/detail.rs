@@ -11,7 +11,7 @@ use super::find_invoice;
 use crate::{
     auth::scope::KeyScope,
     error::AppError,
-    pages::index_ready::CopyNotice,
+    pages::index_ready::{CopyNotice, NotReady},
     state::AppState,
     web::{Layout, render},
 };
@@ -28,7 +28,7 @@ struct InvoicePage {
     invoice: InvoiceView,
     stale: Option<String>,
     as_of: String,
-    recon: Result<Vec<ReconView>, String>,
+    recon: Result<Vec<ReconView>, NotReady>,
     other: Vec<OtherView>,
     copy: Option<CopyNotice>,
     mismatches: usize,
@@ -59,7 +59,19 @@ pub async fn invoice_get(
     let copy = recon.as_ref().ok().and_then(|r| r.copy.clone());
     let enc: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
     let page = InvoicePage {
-        layout: scope.layout(&state, "Invoice", "invoices", "/invoices"),
+        layout: scope.layout(
+            &state,
+            &format!(
+                "Invoice {}",
+                invoice
+                    .number
+                    .as_deref()
+                    .or(invoice.id.as_deref())
+                    .unwrap_or("")
+            ),
+            "invoices",
+            "/invoices",
+        ),
         recon: recon.map(|r| recon_view(&r, &invoice, key.id)),
         other,
         copy,

@@ -129,7 +129,7 @@ pub async fn reconciliation_csv(
     let (invoice, _, _) = find_invoice(&state, &scope, &id).await?;
     let recon = reconcile(&state, &scope, &invoice)
         .await
-        .map_err(AppError::BadRequest)?;
+        .map_err(|e| AppError::BadRequest(e.message))?;
     let mut body = export::header_record(&[
         "invoice_id",
         "period_start",

@@ -6,6 +6,7 @@ mod detail;
 mod export;
 mod list;
 pub mod reconciliation;
+mod upcoming;
 mod view;
 
 use axum::{Router, routing::get};
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/invoices", get(list::invoices_get))
         .route("/invoices.csv", get(export::invoices_csv))
+        .route("/invoices/upcoming", get(upcoming::upcoming_get))
         .route("/invoices/{id}", get(detail::invoice_get))
         .route("/invoices/{id}/lines.csv", get(export::lines_csv))
         .route(
@@ -68,7 +70,15 @@ async fn find_invoice(
         .iter()
         .find(|i| i.id.as_deref() == Some(id))
         .cloned()
-        .ok_or_else(|| AppError::NotFound(format!("Key {} has no invoice {id}.", scope.key.id)))?;
+        .ok_or_else(|| {
+            AppError::not_found(
+                "Invoice not found",
+                format!(
+                    "No invoice with that number for the {} key. It may belong to another key.",
+                    scope.key.name
+                ),
+            )
+        })?;
     Ok((
         invoice,
         stale_note(entry.fetched_at, &freshness, SHOWING),

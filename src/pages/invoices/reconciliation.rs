@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::view::line_description;
 use crate::{
     auth::scope::KeyScope,
-    pages::index_ready::{CopyNotice, index_copy, unreadable},
+    pages::index_ready::{CopyNotice, NotReady, index_copy},
     products,
     state::AppState,
     upstream::{Invoice, InvoiceLine},
@@ -221,13 +221,16 @@ pub(super) async fn reconcile(
     state: &AppState,
     scope: &KeyScope,
     invoice: &Invoice,
-) -> Result<Reconciliation, String> {
+) -> Result<Reconciliation, NotReady> {
     let (Some(start), Some(end)) = (invoice.period_start, invoice.period_end) else {
-        return Err(
-            "This invoice has no billing period, so it cannot be compared with the index.".into(),
-        );
+        return Err(NotReady {
+            building: false,
+            message: "This invoice has no billing period, so it cannot be compared with the index."
+                .into(),
+            status_href: String::new(),
+        });
     };
-    let sync = index_copy(state, scope, "The reconciliation appears").await?;
+    let sync = index_copy(state, scope, "The reconciliation fills in").await?;
     let mut recon = split_lines(invoice);
     let groups: Vec<Vec<i64>> = recon.rows.iter().map(|r| r.ids.clone()).collect();
     let counts = state
@@ -240,7 +243,7 @@ pub(super) async fn reconcile(
             &groups,
         )
         .await
-        .map_err(|e| unreadable(&e))?;
+        .map_err(|e| NotReady::unreadable(&e))?;
     for (row, count) in recon.rows.iter_mut().zip(counts) {
         row.indexed = Some(count);
     }

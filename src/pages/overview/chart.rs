@@ -32,6 +32,8 @@ pub struct Tick {
     pub pos: String,
     /// Text.
     pub label: String,
+    /// Left out where the chart is narrow (phones), so the labels that stay can be larger.
+    pub minor: bool,
 }
 
 /// The chart, laid out in a 720×260 view box.
@@ -144,6 +146,7 @@ pub fn chart(scale: Scale, points: &[SummaryPoint], today: NaiveDate) -> Option<
         .map(|f| Tick {
             pos: format!("{:.1}", TOP + plot_h - f * plot_h),
             label: fmt_int((max * f).round() as i64),
+            minor: false,
         })
         .collect();
     let every = points.len().div_ceil(6).max(1);
@@ -154,6 +157,7 @@ pub fn chart(scale: Scale, points: &[SummaryPoint], today: NaiveDate) -> Option<
         .map(|(i, p)| Tick {
             pos: format!("{:.1}", LEFT + (i as f64 + 0.5) * slot),
             label: period_label(scale, p),
+            minor: (i / every) % 2 == 1,
         })
         .collect();
     let (first, last) = (points.first()?, points.last()?);

@@ -19,7 +19,7 @@ use self::{
     periods::periods,
 };
 use super::{
-    index_ready::{Freshness, index_copy, unreadable},
+    index_ready::{Freshness, NotReady, index_copy},
     panel::{PanelError, stale_note},
 };
 use crate::{
@@ -143,7 +143,7 @@ struct OverviewPage {
     period_label: &'static str,
     periods: Vec<(&'static str, &'static str, String)>,
     summary: Result<SummaryPanel, PanelError>,
-    index: Result<IndexPanels, String>,
+    index: Result<IndexPanels, NotReady>,
     crosscheck: Option<Crosscheck>,
     retry_href: String,
 }
@@ -163,11 +163,11 @@ async fn index_panels(
     state: &AppState,
     scope: &KeyScope,
     period: &str,
-) -> Result<IndexPanels, String> {
+) -> Result<IndexPanels, NotReady> {
     let key = &scope.key;
-    let sync = index_copy(state, scope, "These figures appear").await?;
+    let sync = index_copy(state, scope, "These figures fill in").await?;
     let today = Utc::now().date_naive();
-    let span = periods(period, today).ok_or_else(|| "Unknown period.".to_owned())?;
+    let span = periods(period, today).ok_or_else(|| NotReady::unreadable(&"unknown period"))?;
     let unit = span.previous_label.as_str();
     let months: Vec<(i64, i64, NaiveDate)> = (0..12u32)
         .filter_map(|back| {
@@ -186,7 +186,7 @@ async fn index_panels(
         .index
         .figures(key.id, sync.generation, spans, Utc::now().timestamp())
         .await
-        .map_err(|e| unreadable(&e))?;
+        .map_err(|e| NotReady::unreadable(&e))?;
     let (stats, active_now, active_before, by_product) = (
         &figures.periods,
         figures.active_now,

@@ -1,0 +1,43 @@
+//! `GET /invoices/upcoming`: the upcoming invoice (an estimate) on a page of its own.
+
+use askama::Template;
+use axum::{extract::State, http::StatusCode, response::Response};
+
+use super::{SHOWING, upcoming_invoice, view::InvoiceView};
+use crate::{
+    auth::scope::KeyScope,
+    error::AppError,
+    pages::panel::stale_note,
+    state::AppState,
+    web::{Layout, fmt_as_of, render},
+};
+
+#[derive(Template)]
+#[template(path = "upcoming.html")]
+struct UpcomingPage {
+    layout: Layout,
+    upcoming: Option<InvoiceView>,
+    stale: Option<String>,
+    as_of: String,
+    back: String,
+}
+
+/// `GET /invoices/upcoming`.
+pub async fn upcoming_get(
+    State(state): State<AppState>,
+    scope: KeyScope,
+) -> Result<Response, AppError> {
+    let (entry, freshness) = match upcoming_invoice(&state, &scope).await {
+        Ok(answer) => answer,
+        Err(e) => return Err(scope.upstream_failed(e).await),
+    };
+    let key = scope.key.id;
+    let page = UpcomingPage {
+        layout: scope.layout(&state, "Upcoming invoice", "invoices", "/invoices"),
+        upcoming: entry.value.as_ref().map(|i| InvoiceView::new(i, key)),
+        stale: stale_note(entry.fetched_at, &freshness, SHOWING),
+        as_of: fmt_as_of(entry.fetched_at),
+        back: format!("/invoices?key={key}"),
+    };
+    render(StatusCode::OK, &page)
+}
