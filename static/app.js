@@ -11,6 +11,18 @@
   const live = waiting.querySelector("[data-progress]") || waiting;
   for (const link of document.querySelectorAll(".no-js-reload, #no-js-hint")) link.hidden = true;
   let delay = 150;
+  // Once the person follows a link or sends a form (Log out), the page is theirs: no reload
+  // from here may replace that navigation.
+  let leaving = false;
+  addEventListener("beforeunload", () => {
+    leaving = true;
+  });
+  document.addEventListener("submit", () => {
+    leaving = true;
+  });
+  const reload = () => {
+    if (!leaving) location.reload();
+  };
   const later = () => {
     delay = Math.min(delay * 2, 5000);
     setTimeout(poll, delay);
@@ -18,12 +30,12 @@
   const fill = async () => {
     const targets = [...document.querySelectorAll("[data-fill][id]")];
     if (targets.length === 0) {
-      location.reload();
+      reload();
       return;
     }
     const r = await fetch(location.href, { credentials: "same-origin" });
-    if (!r.ok) {
-      location.reload();
+    if (!r.ok || leaving) {
+      reload();
       return;
     }
     const page = new DOMParser().parseFromString(await r.text(), "text/html");
@@ -34,13 +46,14 @@
     }
   };
   const poll = async () => {
+    if (leaving) return;
     let answer;
     try {
       const r = await fetch(statusUrl, { credentials: "same-origin", headers: { accept: "application/json" } });
       const json = (r.headers.get("content-type") || "").includes("application/json");
       if (!r.ok || !json) {
         // Logged out, or the key went away: the page itself says what happened.
-        location.reload();
+        reload();
         return;
       }
       answer = await r.json();
@@ -49,9 +62,9 @@
       return;
     }
     if (answer.ready) {
-      fill().catch(() => location.reload());
+      fill().catch(reload);
     } else if (answer.failed) {
-      location.reload(); // the page shows why, with its Try again
+      reload(); // the page shows why, with its Try again
     } else {
       if (answer.progress) live.textContent = answer.progress;
       later();

@@ -186,6 +186,11 @@ impl Layout {
         (format!("{path}{}", self.key_query()), words)
     }
 
+    /// The URL of a static asset under its content-hashed name (`/static/app.<hash>.css`).
+    pub fn asset(&self, name: &str) -> String {
+        format!("{}/static/{}", self.base, super::assets::versioned(name))
+    }
+
     /// `?key=N` for links that keep the selected key.
     pub fn key_query(&self) -> String {
         if self.key_id == 0 {

@@ -353,7 +353,11 @@ async fn headless_chromium_logs_in_and_out_under_a_sub_path() {
             json!({"script": "const s = document.styleSheets[0]; return [s.href, s.cssRules.length > 0];", "args": []}),
         )
         .await;
-    assert_eq!(sheet, json!([app.url("/partners/static/app.css"), true]));
+    let css = format!(
+        "/partners/static/{}",
+        partner_portal::web::assets::versioned("app.css")
+    );
+    assert_eq!(sheet, json!([app.url(&css), true]));
     driver
         .click("nav[aria-label=Main] a[href^='/partners/activations']")
         .await;

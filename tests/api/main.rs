@@ -18,6 +18,7 @@ mod login;
 mod numbers;
 mod ops;
 mod pages;
+mod perf;
 mod postgres;
 mod process;
 mod recipe;

@@ -7,6 +7,8 @@ use std::collections::{BTreeSet, VecDeque};
 use reqwest::StatusCode;
 use url::Url;
 
+use partner_portal::web::assets::versioned;
+
 use crate::helpers::*;
 
 const BASE: &str = "/partners";
@@ -119,11 +121,13 @@ async fn the_whole_portal_works_under_a_sub_path() {
         }
     }
     assert!(pages >= 20, "the crawl reached only {pages} pages");
+    let css = format!("/partners/static/{}", versioned("app.css"));
+    let js = format!("/partners/static/{}", versioned("app.js"));
     for expected in [
         "/partners/activations?key=70",
         "/partners/invoices?key=70",
-        "/partners/static/app.css",
-        "/partners/static/app.js",
+        css.as_str(),
+        js.as_str(),
         "/partners/activations.csv?key=70",
     ] {
         assert!(

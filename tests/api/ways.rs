@@ -293,7 +293,10 @@ async fn the_layout_details_people_notice() {
     // A favicon, as SVG for pages and as an icon file for everything else.
     assert_eq!(
         attrs(&doc, "link[rel=icon]", "href"),
-        vec!["/static/favicon.svg"]
+        vec![format!(
+            "/static/{}",
+            partner_portal::web::assets::versioned("favicon.svg")
+        )]
     );
     let ico = app.get("/favicon.ico").await;
     assert_eq!(ico.status(), StatusCode::OK);

@@ -1,0 +1,133 @@
+//! Performance properties that are not timings: a page view writes nothing to the database,
+//! responses are compressed, static assets are immutable under content-hashed names.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+/// Size and modification time of the SQLite file and its write-ahead log.
+fn db_files(app: &TestApp) -> Vec<(u64, std::time::SystemTime)> {
+    let wal = app.db_path.with_extension("db-wal");
+    [app.db_path.clone(), wal]
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).unwrap();
+            (m.len(), m.modified().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn warm_page_views_write_nothing_to_the_database() {
+    let app = spawn_with(Options {
+        access_recheck: Duration::from_secs(3600),
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    for path in ["/", "/activations", "/invoices"] {
+        assert_eq!(app.get(path).await.status(), StatusCode::OK);
+    }
+    // Let the background refresh and every write of the first views settle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = db_files(&app);
+    for _ in 0..5 {
+        for path in [
+            "/",
+            "/activations",
+            "/activations?q=baker&sort=site&dir=asc",
+            "/invoices",
+        ] {
+            assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        db_files(&app),
+        before,
+        "20 page views changed the database files"
+    );
+}
+
+#[tokio::test]
+async fn pages_are_compressed_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let plain = app.get("/activations").await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    let identity = plain.bytes().await.unwrap();
+    for (accept, encoding) in [("br", "br"), ("gzip", "gzip"), ("gzip, deflate, br", "br")] {
+        let r = app
+            .client
+            .get(app.url("/activations"))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-encoding"], encoding, "{accept}");
+        assert_eq!(r.headers()["vary"], "accept-encoding");
+        let body = r.bytes().await.unwrap();
+        assert!(
+            body.len() * 3 < identity.len(),
+            "{accept}: {} bytes for {} plain",
+            body.len(),
+            identity.len()
+        );
+    }
+    // JSON and CSS too; error pages as well.
+    for path in [
+        "/api/v1/invoices?key=70",
+        "/static/app.css",
+        "/no-such-page",
+    ] {
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn static_assets_have_content_hashed_names_cached_for_a_year() {
+    use partner_portal::web::assets::versioned;
+    let app = spawn_app().await;
+    let login = html(&app.get("/login").await.text().await.unwrap());
+    let css = attrs(&login, "link[rel=stylesheet]", "href");
+    assert_eq!(css, vec![format!("/static/{}", versioned("app.css"))]);
+    assert_ne!(versioned("app.css"), "app.css");
+    let r = app.get(&css[0]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(r.headers()["content-type"], "text/css; charset=utf-8");
+    // The plain name, and a name from another build, get today's file with a short cache.
+    for path in ["/static/app.css", "/static/app.000000000000.css"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=3600",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.get("/static/nope.css").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Pages themselves are never cached.
+    assert_eq!(
+        app.get("/login").await.headers()["cache-control"],
+        "no-store"
+    );
+}
