@@ -1,5 +1,5 @@
 # Common tasks, one command each.
-.PHONY: demo test lint fmt release sandbox bench deny screenshots
+.PHONY: demo test lint fmt release sandbox bench throughput deny screenshots
 
 demo:        ## Run the dashboard with the built-in WordPress.com sandbox
 	cargo run --release -- demo
@@ -12,6 +12,9 @@ test:        ## Everything CI runs
 
 bench:       ## Sync/latency/memory figures against 100,000 sandbox activations
 	scripts/bench
+
+throughput:  ## Page throughput with wrk against the framework's floor (/healthz)
+	scripts/throughput
 
 deny:        ## cargo deny with the offline advisory database
 	scripts/deny

@@ -13,6 +13,7 @@
     reason = "a program, not a library; nothing here is printed with Debug"
 )]
 
+#[allow(dead_code, reason = "each benchmark uses part of the shared helpers")]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -11,11 +11,11 @@
     reason = "a program, not a library; nothing here is printed with Debug"
 )]
 
+#[allow(dead_code, reason = "each benchmark uses part of the shared helpers")]
 mod common;
 
 use std::{
     collections::BTreeMap,
-    process::Stdio,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -25,11 +25,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
-use common::{free_port, kib, percentile, spawn_sandbox};
+use common::{client, free_port, kib, login, percentile, spawn_portal, spawn_sandbox};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-const BIN: &str = env!("CARGO_BIN_EXE_partner-portal");
-const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 /// Options of the load-and-fault command.
 #[derive(Debug, Clone, clap::Parser)]
@@ -87,41 +84,6 @@ struct Tally {
     local_max: Duration,
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()?)
-}
-
-/// Logs `client` in through the sandbox (which approves at once); returns the session cookie.
-async fn login(client: &reqwest::Client, portal: &str) -> anyhow::Result<String> {
-    let mut url = format!("{portal}/auth/start");
-    let mut cookie = String::new();
-    for _ in 0..6 {
-        let r = client.get(&url).send().await?;
-        for c in r.headers().get_all("set-cookie") {
-            let c = c.to_str().unwrap_or("");
-            if c.starts_with("portal_session=") && !c.contains("Max-Age=0") {
-                cookie = c.split(';').next().unwrap_or("").to_owned();
-            }
-        }
-        let Some(next) = r.headers().get("location").and_then(|v| v.to_str().ok()) else {
-            if r.status().is_success() {
-                return Ok(cookie);
-            }
-            bail!("login stopped at {} with {}", r.url().path(), r.status());
-        };
-        url = if next.starts_with('/') {
-            format!("{portal}{next}")
-        } else {
-            next.to_owned()
-        };
-    }
-    bail!("login did not finish")
-}
-
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
@@ -168,34 +130,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         args.idle_sockets
     );
     let mut sandbox_child = spawn_sandbox(sandbox_addr, &portal, args.activations).await?;
-    let mut portal_child = tokio::process::Command::new(BIN)
-        .arg("serve")
-        .env("PORTAL_LISTEN", portal_addr.to_string())
-        .env("PORTAL_WPCOM_URL", &sandbox)
-        .env("PORTAL_WPCOM_CLIENT_ID", "11111")
-        .env("PORTAL_WPCOM_CLIENT_SECRET", "fake-secret")
-        .env("PORTAL_SESSION_KEY", KEY)
-        .env("PORTAL_DATABASE_URL", &database)
-        .env("PORTAL_LOGIN_RATE_PER_MINUTE", "100000")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the portal")?;
+    let mut portal_child = spawn_portal(portal_addr, &sandbox, &database, &[]).await?;
     let pid = portal_child.id().context("the portal's pid")?;
     let probe = client()?;
-    for _ in 0..400 {
-        if probe.get(format!("{portal}/healthz")).send().await.is_ok()
-            && probe
-                .get(format!("{sandbox}/__sandbox/state"))
-                .send()
-                .await
-                .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // The copy is made once, before the load.
     let first = client()?;

@@ -1,9 +1,13 @@
-//! What the benchmark and the load command share: the sandbox in a child process, free ports,
-//! percentiles, and a process's memory figures from `/proc`.
+//! What the benchmarks share: the sandbox and the portal in child processes, a logged-in
+//! client, free ports, percentiles, and a process's memory figures from `/proc`.
 
 use std::{net::SocketAddr, process::Stdio, time::Duration};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+
+const BIN: &str = env!("CARGO_BIN_EXE_partner-portal");
+/// The session key the portal child processes use (32 bytes, base64).
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 /// Starts `partner-portal sandbox` (control API on, approving user 1001 at once) with
 /// `activations` on `addr`, registered for `portal`'s callback, and waits until it answers.
@@ -64,4 +68,83 @@ pub fn kib(pid: Option<u32>, field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// Starts the release `partner-portal serve` on `addr` against the sandbox at `sandbox`, with
+/// `database`, plus `env` (`PORTAL_*` overrides); waits until both answer.
+pub async fn spawn_portal(
+    addr: SocketAddr,
+    sandbox: &str,
+    database: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<tokio::process::Child> {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("serve")
+        .env("PORTAL_LISTEN", addr.to_string())
+        .env("PORTAL_WPCOM_URL", sandbox)
+        .env("PORTAL_WPCOM_CLIENT_ID", "11111")
+        .env("PORTAL_WPCOM_CLIENT_SECRET", "fake-secret")
+        .env("PORTAL_SESSION_KEY", KEY)
+        .env("PORTAL_DATABASE_URL", database)
+        .env("PORTAL_LOGIN_RATE_PER_MINUTE", "100000")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().context("starting the portal")?;
+    let probe = client()?;
+    for _ in 0..400 {
+        if probe
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_ok()
+            && probe
+                .get(format!("{sandbox}/__sandbox/state"))
+                .send()
+                .await
+                .is_ok()
+        {
+            return Ok(child);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the portal did not start")
+}
+
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// Logs `client` in through the sandbox (which approves at once); returns the session cookie.
+pub async fn login(client: &reqwest::Client, portal: &str) -> anyhow::Result<String> {
+    let mut url = format!("{portal}/auth/start");
+    let mut cookie = String::new();
+    for _ in 0..6 {
+        let r = client.get(&url).send().await?;
+        for c in r.headers().get_all("set-cookie") {
+            let c = c.to_str().unwrap_or("");
+            if c.starts_with("portal_session=") && !c.contains("Max-Age=0") {
+                cookie = c.split(';').next().unwrap_or("").to_owned();
+            }
+        }
+        let Some(next) = r.headers().get("location").and_then(|v| v.to_str().ok()) else {
+            if r.status().is_success() {
+                return Ok(cookie);
+            }
+            bail!("login stopped at {} with {}", r.url().path(), r.status());
+        };
+        url = if next.starts_with('/') {
+            format!("{portal}{next}")
+        } else {
+            next.to_owned()
+        };
+    }
+    bail!("login did not finish")
 }
