@@ -114,6 +114,30 @@ pub struct Row {
     pub site_name: String,
 }
 
+impl Row {
+    /// The row the copy would store for `a` (the list shows WordPress.com's own rows this way
+    /// while the first copy is made).
+    pub fn from_upstream(a: &crate::upstream::Activation) -> Self {
+        let int = |v: Option<u64>| v.and_then(|n| i64::try_from(n).ok());
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp());
+        Self {
+            id: i64::try_from(a.id).unwrap_or(i64::MAX),
+            blog_id: int(a.blog_id),
+            user_id: int(a.user_id),
+            external_user_id: a.external_user_id.clone(),
+            product_id: int(a.product_id),
+            current_product_id: int(a.current_product_id.or(a.product_id)),
+            created_on: time(a.created_on),
+            activated_on: time(a.activated_on),
+            cancelled_on: time(a.cancelled_on),
+            disputed_on: time(a.disputed_on),
+            site_registered: time(a.site_registered),
+            site_url: a.site_url.clone().unwrap_or_default(),
+            site_name: a.site_name.clone().unwrap_or_default(),
+        }
+    }
+}
+
 const COLUMNS: &str = "id, blog_id, user_id, external_user_id, product_id, current_product_id, created_on, \
                        activated_on, cancelled_on, disputed_on, site_registered, site_url, site_name";
 

@@ -175,7 +175,7 @@ pub async fn index_copy(
 }
 
 /// The copy-status URL of `key`.
-fn status_href(key: u64) -> String {
+pub fn status_href(key: u64) -> String {
     format!("/activations/status?key={key}")
 }
 
@@ -207,25 +207,27 @@ pub async fn copy_status_get(
     }))
 }
 
-/// Makes sure the key has a copy (starting a sync if needed). Without a complete copy yet,
-/// returns the progress page to show instead.
-pub async fn indexed(
-    state: &AppState,
-    scope: &KeyScope,
-    title: &str,
-    nav: &'static str,
-    path: &'static str,
-) -> Result<Result<SyncState, Response>, AppError> {
+/// The key's copy state, starting a sync when there is none or it is old.
+pub async fn ensure_copy(state: &AppState, scope: &KeyScope) -> Result<SyncState, AppError> {
     let (sync, _) = state
         .index
         .ensure_fresh(scope.token(), scope.partner.id, scope.key.id, false)
         .await?;
-    if sync.has_copy() {
-        return Ok(Ok(sync));
-    }
+    Ok(sync)
+}
+
+/// The page shown while the key's first copy is made (or after it failed).
+pub fn building_page(
+    state: &AppState,
+    scope: &KeyScope,
+    sync: &SyncState,
+    title: &str,
+    nav: &'static str,
+    path: &'static str,
+) -> Result<Response, AppError> {
     let page = BuildingPage {
         layout: scope.layout(state, title, nav, path),
-        progress: progress(&sync),
+        progress: progress(sync),
         failed: sync
             .last_error
             .as_ref()
@@ -237,7 +239,23 @@ pub async fn indexed(
         running: sync.running,
         status_href: status_href(scope.key.id),
     };
-    Ok(Err(render(StatusCode::OK, &page)?))
+    render(StatusCode::OK, &page)
+}
+
+/// Makes sure the key has a copy (starting a sync if needed). Without a complete copy yet,
+/// returns the progress page to show instead.
+pub async fn indexed(
+    state: &AppState,
+    scope: &KeyScope,
+    title: &str,
+    nav: &'static str,
+    path: &'static str,
+) -> Result<Result<SyncState, Response>, AppError> {
+    let sync = ensure_copy(state, scope).await?;
+    if sync.has_copy() {
+        return Ok(Ok(sync));
+    }
+    Ok(Err(building_page(state, scope, &sync, title, nav, path)?))
 }
 
 /// What the page says after a "Refresh now" that was ignored (`?refresh=running|recent`).

@@ -78,6 +78,10 @@ fn one() -> u64 {
 pub struct Latency {
     /// Path prefix to match.
     pub path_prefix: String,
+    /// Only requests whose query string contains this (`per_page=1000`: a copy's pages, not
+    /// a page a person asked for).
+    #[serde(default)]
+    pub query_contains: Option<String>,
     /// Delay in milliseconds (0 removes the rule).
     pub ms: u64,
 }
@@ -113,7 +117,7 @@ async fn set_latency(State(sb): State<Sandbox>, Json(rule): Json<Latency>) -> St
     let mut control = lock(&sb.inner.control);
     control
         .latency
-        .retain(|l| l.path_prefix != rule.path_prefix);
+        .retain(|l| l.path_prefix != rule.path_prefix || l.query_contains != rule.query_contains);
     if rule.ms > 0 {
         control.latency.push(rule);
     }
@@ -219,6 +223,7 @@ pub(super) async fn faults_and_counts(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
     if path.starts_with("/__sandbox/") {
         return next.run(req).await;
     }
@@ -228,10 +233,23 @@ pub(super) async fn faults_and_counts(
             .counts
             .entry(format!("{} {}", req.method(), path))
             .or_default() += 1;
+        // Pages of a list are also counted by their size, so a test can tell the portal's copy
+        // (pages of 1,000) from a page a person asked for (20).
+        if let Some(size) = query.split('&').find_map(|p| p.strip_prefix("per_page=")) {
+            *control
+                .counts
+                .entry(format!("{} {}?per_page={size}", req.method(), path))
+                .or_default() += 1;
+        }
         let delay: u64 = control
             .latency
             .iter()
-            .filter(|l| path.starts_with(&l.path_prefix))
+            .filter(|l| {
+                path.starts_with(&l.path_prefix)
+                    && l.query_contains
+                        .as_deref()
+                        .is_none_or(|q| query.contains(q))
+            })
             .map(|l| l.ms)
             .max()
             .unwrap_or(0);

@@ -65,6 +65,9 @@ pub struct Derived {
     pub invoices: BTreeMap<u64, Vec<Value>>,
     /// Upcoming invoice per key (JSON).
     pub upcoming: BTreeMap<u64, Value>,
+    /// Each key's activations, as positions in `seed.activations` in list order: a page of an
+    /// unfiltered list is a slice of this, so serving one costs the page, not the partner.
+    pub by_key: BTreeMap<u64, Vec<usize>>,
 }
 
 impl Derived {
@@ -72,10 +75,15 @@ impl Derived {
         let anchor = data::midnight(Utc::now().date_naive());
         let seed = SeedData::generate(options.activations, options.hostile, anchor);
         let (invoices, upcoming) = invoices::generate_invoices(&seed, options, public_url);
+        let mut by_key: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, a) in seed.activations.iter().enumerate() {
+            by_key.entry(a.key_id).or_default().push(i);
+        }
         Self {
             seed,
             invoices,
             upcoming,
+            by_key,
         }
     }
 }

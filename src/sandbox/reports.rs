@@ -42,15 +42,23 @@ pub(super) fn activations(
         .map(|s| plan_id(s).unwrap_or(u64::MAX))
         .collect();
     let derived = sb.data();
+    let of_key = derived.by_key.get(&key_id).map_or(&[][..], Vec::as_slice);
+    let unfiltered = plans.is_empty() && after.is_none() && before.is_none();
     let matches = |a: &&Activation| {
-        a.key_id == key_id
-            && (plans.is_empty()
-                || plans.contains(&a.product_id)
-                || plans.contains(&a.current_product_id))
+        (plans.is_empty() || plans.contains(&a.product_id) || plans.contains(&a.current_product_id))
             && after.is_none_or(|t| a.activated_on > t)
             && before.is_none_or(|t| a.activated_on < t)
     };
-    let total = derived.seed.activations.iter().filter(matches).count();
+    let rows_of_key = || {
+        of_key
+            .iter()
+            .filter_map(|&i| derived.seed.activations.get(i))
+    };
+    let total = if unfiltered {
+        of_key.len()
+    } else {
+        rows_of_key().filter(matches).count()
+    };
     let quirks = &sb.options().paging;
     let per_page = quirks
         .per_page_cap
@@ -64,15 +72,27 @@ pub(super) fn activations(
         take = per_page / 2;
     }
     let strings = sb.options().numeric_strings;
-    let rows: Vec<Value> = derived
-        .seed
-        .activations
-        .iter()
-        .filter(matches)
-        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-        .take(usize::try_from(take).unwrap_or(0))
-        .map(|a| activation_json(a, strings))
-        .collect();
+    let (skip, take) = (
+        usize::try_from(skip).unwrap_or(usize::MAX),
+        usize::try_from(take).unwrap_or(0),
+    );
+    let rows: Vec<Value> = if unfiltered {
+        // A slice of the key's rows: the page, not the partner.
+        of_key
+            .iter()
+            .skip(skip)
+            .take(take)
+            .filter_map(|&i| derived.seed.activations.get(i))
+            .map(|a| activation_json(a, strings))
+            .collect()
+    } else {
+        rows_of_key()
+            .filter(matches)
+            .skip(skip)
+            .take(take)
+            .map(|a| activation_json(a, strings))
+            .collect()
+    };
     let reported = if page > 1 {
         (total as i64).saturating_add(quirks.total_drift).max(0)
     } else {

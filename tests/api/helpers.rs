@@ -376,7 +376,8 @@ impl TestApp {
                 .text()
                 .await
                 .unwrap();
-            if !body.contains("id=\"building\"") {
+            // The building page, or WordPress.com's own list shown while the copy is made.
+            if !body.contains("id=\"building\"") && !body.contains("id=\"preview-note\"") {
                 return body;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

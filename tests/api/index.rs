@@ -11,16 +11,21 @@ use crate::helpers::*;
 
 const LIST: &str = "/wpcom/v2/jetpack-partners/7/key/70/activations";
 
+/// The copy's page size in these tests.
+const COPY_PAGE: u32 = 19;
+
 fn paged() -> Options {
-    // 150 activations in pages of 20: 8 upstream pages per sync.
+    // 150 activations in pages of 19: 8 upstream pages per sync. (Not 20: that is the size of
+    // the page a person asks for, which WordPress.com serves while the first copy is made.)
     Options {
-        index_page_size: 20,
+        index_page_size: COPY_PAGE,
         ..Options::default()
     }
 }
 
+/// Upstream list calls of the copy (pages of `COPY_PAGE`).
 async fn list_calls(app: &TestApp) -> u64 {
-    app.count(&format!("GET {LIST}")).await
+    app.count(&format!("GET {LIST}?per_page={COPY_PAGE}")).await
 }
 
 async fn rows_stored(app: &TestApp, key: i64) -> i64 {
@@ -46,7 +51,9 @@ async fn the_first_view_builds_the_index_with_progress_then_serves_it() {
     app.login().await;
     app.control("latency", json!({"path_prefix": LIST, "ms": 150}))
         .await;
-    let r = app.get("/activations").await;
+    // Pages that need the copy show its progress (the list itself shows WordPress.com's own
+    // rows meanwhile: `preview` below).
+    let r = app.get("/activations/1").await;
     assert_eq!(r.status(), StatusCode::OK);
     let doc = html(&r.text().await.unwrap());
     assert_eq!(
@@ -64,7 +71,7 @@ async fn the_first_view_builds_the_index_with_progress_then_serves_it() {
     // Progress is reported in pages and rows.
     let mut saw_progress = false;
     for _ in 0..100 {
-        let doc = html(&app.get("/activations").await.text().await.unwrap());
+        let doc = html(&app.get("/activations/1").await.text().await.unwrap());
         let p = texts(&doc, "#progress");
         if p.first()
             .is_some_and(|t| t.contains(" of 8 pages") && t.contains(" of 150 activations"))
@@ -120,7 +127,7 @@ async fn a_failed_first_sync_says_why_and_can_be_retried() {
     let app = spawn_with(paged()).await;
     app.login().await;
     app.fault(LIST, 500, 1, None).await;
-    app.get("/activations").await;
+    app.get("/activations/1").await;
     let state = wait_until_idle(&app, 70).await;
     assert!(!state.has_copy());
     let doc = html(&app.get("/activations").await.text().await.unwrap());
@@ -334,4 +341,64 @@ pub async fn race_replicas_for_the_lease(app: &TestApp, rounds: u64) {
 async fn two_replicas_starting_at_the_same_instant_start_one_sync_on_sqlite() {
     let app = spawn_app().await;
     race_replicas_for_the_lease(&app, 30).await;
+}
+
+#[tokio::test]
+async fn while_the_first_copy_is_made_the_list_shows_wordpress_coms_own_first_page() {
+    // The copy asks for pages of 30, each slow; the page a person asks for (20 rows) is not.
+    let app = spawn_with(Options {
+        index_page_size: 30,
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.control(
+        "latency",
+        json!({"path_prefix": LIST, "query_contains": "per_page=30", "ms": 400}),
+    )
+    .await;
+    let r = app.get("/activations").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc = html(&r.text().await.unwrap());
+    assert_eq!(texts(&doc, "#preview-note").len(), 1, "says what it is");
+    assert!(
+        texts(&doc, "#preview-note")[0].contains("Search, filters, counts and sorting arrive when"),
+        "{:?}",
+        texts(&doc, "#preview-note")
+    );
+    assert_eq!(
+        attrs(&doc, "#preview-note", "data-copy-status"),
+        vec!["/activations/status?key=70"],
+        "and fills in when the copy is ready"
+    );
+    assert_eq!(texts(&doc, "#activations tbody tr").len(), 20);
+    assert_eq!(
+        texts(&doc, "#result-count"),
+        vec!["Showing 1–20 of 150, from WordPress.com"]
+    );
+    // Read-only: no tabs, facets, sort links or CSV while the rows are WordPress.com's.
+    assert!(texts(&doc, "#tabs").is_empty() && texts(&doc, "#csv").is_empty());
+    assert!(attrs(&doc, "#activations thead a", "href").is_empty());
+    // Its rows are WordPress.com's first page, newest first as it sends them.
+    let first_upstream = {
+        let seed = &app.sandbox.data().seed;
+        seed.activations
+            .iter()
+            .find(|a| a.key_id == 70)
+            .map(|a| a.id)
+            .unwrap()
+    };
+    assert!(
+        attrs(&doc, "#activations tbody a.name", "href")[0]
+            .starts_with(&format!("/activations/{first_upstream}?key=70&list=")),
+        "{:?}",
+        attrs(&doc, "#activations tbody a.name", "href")
+    );
+    assert_eq!(
+        attrs(&doc, "#pager a[rel=next]", "href"),
+        vec!["/activations?key=70&page=2"]
+    );
+    let body = app.wait_for_index(70).await;
+    assert!(!body.contains("preview-note"));
+    assert_eq!(rows_stored(&app, 70).await, 150);
 }

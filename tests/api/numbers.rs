@@ -179,9 +179,10 @@ async fn an_upstream_that_keeps_sending_the_same_rows_stops_safely_and_says_so()
     notice_on_every_view(&app, "1,000", "100").await;
     let details = texts(&doc, "#copy-notice details").remove(0);
     assert!(details.contains("only repeated rows"), "{details}");
-    // Ten planned pages, then two that added nothing.
+    // Ten planned pages, then two that added nothing (the copy's pages of 100; the list
+    // shows WordPress.com's own pages of 20 while the copy is made).
     assert_eq!(
-        app.count("GET /wpcom/v2/jetpack-partners/7/key/70/activations")
+        app.count("GET /wpcom/v2/jetpack-partners/7/key/70/activations?per_page=100")
             .await,
         12
     );

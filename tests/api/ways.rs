@@ -340,7 +340,7 @@ async fn the_first_minute_is_a_quiet_progress_line_that_fills_itself_in() {
         vec!["index-tables"]
     );
     // The building page: a polite live region and a link, never a meta refresh.
-    let building = app.get("/activations").await.text().await.unwrap();
+    let building = app.get("/activations/1").await.text().await.unwrap();
     assert!(!building.contains("http-equiv"));
     let b = html(&building);
     assert_eq!(
@@ -351,7 +351,7 @@ async fn the_first_minute_is_a_quiet_progress_line_that_fills_itself_in() {
         ),
         vec!["/activations/status?key=70"]
     );
-    assert_eq!(attrs(&b, "#no-js-hint a", "href"), vec!["/activations"]);
+    assert_eq!(attrs(&b, "#no-js-hint a", "href"), vec!["/activations/1"]);
     // The status the page script polls.
     let s: serde_json::Value = app
         .get("/activations/status?key=70")

@@ -15,13 +15,14 @@ use crate::{
         SyncState,
         query::{SortBy, Status},
     },
-    pages::index_ready::{Freshness, indexed},
+    pages::index_ready::{Freshness, building_page, ensure_copy, indexed},
     products,
     state::AppState,
     web::{Layout, fmt_int, query::Pairs, render},
 };
 
 use super::{
+    preview::preview,
     row::RowView,
     view::{PAGE_SIZES, PRESETS, View, status_str},
 };
@@ -179,10 +180,23 @@ pub async fn activations_get(
 ) -> Result<Response, AppError> {
     // What cannot be read is said above the list, which shows the rest (never a bare 400 page).
     let (mut view, problems) = View::read(&Pairs::parse(raw.as_deref()));
-    let sync = match indexed(&state, &scope, "Activations", "activations", "/activations").await? {
-        Ok(sync) => sync,
-        Err(page) => return Ok(page),
-    };
+    let sync = ensure_copy(&state, &scope).await?;
+    if !sync.has_copy() {
+        // While the first copy is made, WordPress.com's own page (one call) beats a wait.
+        if sync.running
+            && let Some(page) = preview(&state, &scope, &view, &sync).await?
+        {
+            return Ok(page);
+        }
+        return building_page(
+            &state,
+            &scope,
+            &sync,
+            "Activations",
+            "activations",
+            "/activations",
+        );
+    }
     let k = scope.key.id;
     let today = Utc::now().date_naive();
     let filter = view.filter(today);

@@ -5,6 +5,7 @@
 mod detail;
 mod export;
 mod list;
+mod preview;
 mod refresh;
 mod row;
 pub mod view;
