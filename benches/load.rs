@@ -145,7 +145,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .await?
             .text()
             .await?;
-        if !body.contains("id=\"building\"") {
+        if !body.contains("id=\"building\"") && !body.contains("id=\"preview-note\"") {
             break;
         }
         if started.elapsed() > Duration::from_secs(600) {

@@ -185,7 +185,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await?
             .text()
             .await?;
-        if !body.contains("id=\"building\"") {
+        // Not the building page, nor WordPress.com's own list shown while the copy is made.
+        if !body.contains("id=\"building\"") && !body.contains("id=\"preview-note\"") {
             break;
         }
         if started.elapsed() > Duration::from_secs(900) {
