@@ -3,9 +3,10 @@
 -- lacked `id`, and SQLite sorted the whole key for "right part of ORDER BY"; a page 200 deep
 -- fetched 4,000 rows to show 20).
 --
--- SQLite puts NULLs first in ascending order, so an ascending sort with NULLs last
--- (`ORDER BY col IS NULL, col, id`) has an index of its own for each nullable date; descending
--- with NULLs last is the plain index read backwards. `search` and `product_sort` are NOT NULL.
+-- Descending with NULLs last is the plain index read backwards; `search` and `product_sort` are
+-- NOT NULL. SQLite puts NULLs first in ascending order, so an ascending date sort with NULLs
+-- last still sorts the key: an index of its own for each (`col IS NULL, col, id`) made a copy
+-- of 100,000 activations 2.5 times slower (6.9 s -> 16.7 s), for the least used sorts.
 DROP INDEX IF EXISTS activations_by_activated;
 DROP INDEX IF EXISTS activations_by_search;
 DROP INDEX IF EXISTS activations_by_product_sort;
@@ -16,6 +17,3 @@ CREATE INDEX IF NOT EXISTS activations_sort_created ON activations (key_id, gene
 CREATE INDEX IF NOT EXISTS activations_sort_cancelled ON activations (key_id, generation, cancelled_on, id);
 CREATE INDEX IF NOT EXISTS activations_sort_search ON activations (key_id, generation, search, id);
 CREATE INDEX IF NOT EXISTS activations_sort_product ON activations (key_id, generation, product_sort, id);
-CREATE INDEX IF NOT EXISTS activations_sort_activated_nulls_last ON activations (key_id, generation, activated_on IS NULL, activated_on, id);
-CREATE INDEX IF NOT EXISTS activations_sort_created_nulls_last ON activations (key_id, generation, created_on IS NULL, created_on, id);
-CREATE INDEX IF NOT EXISTS activations_sort_cancelled_nulls_last ON activations (key_id, generation, cancelled_on IS NULL, cancelled_on, id);
