@@ -54,14 +54,6 @@ impl From<sqlx::migrate::MigrateError> for DbError {
 }
 
 impl Db {
-    /// Which SQL dialect this database speaks.
-    pub fn dialect(&self) -> crate::index::query::Dialect {
-        match self {
-            Self::Sqlite(_) => crate::index::query::Dialect::Sqlite,
-            Self::Postgres(_) => crate::index::query::Dialect::Postgres,
-        }
-    }
-
     /// A pool of at most `max_connections`; `migrate` applies the migrations first. The portal
     /// opens two: one for sessions and readiness, one for the index and exports, so that neither
     /// waits behind the other.

@@ -277,18 +277,11 @@ fn filters(sql: &mut Sql, f: &Filter, with_status: bool) {
     }
 }
 
-/// Which database a statement is written for, where their SQL differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-}
-
 /// `ORDER BY` of a page, written so that each database's sort index serves it exactly (see the
-/// 0005 and 0006 migrations): NULLs last in both directions, `id` breaking ties.
-fn order(sql: &mut Sql, f: &Filter, dialect: Dialect) {
+/// 0005 and 0006 migrations): NULLs last in both directions, `id` breaking ties. Both read
+/// `col ASC NULLS LAST` from an ascending index (SQLite walks the non-NULL part, then the
+/// NULLs); `search` and `product_sort` are NOT NULL, so they need no NULL placement at all.
+fn order(sql: &mut Sql, f: &Filter) {
     let dir = if f.desc { "DESC" } else { "ASC" };
     let (column, nullable) = match f.sort {
         SortBy::Site => ("search", false),
@@ -297,33 +290,19 @@ fn order(sql: &mut Sql, f: &Filter, dialect: Dialect) {
         SortBy::Created => ("created_on", true),
         SortBy::Cancelled => ("cancelled_on", true),
     };
-    let clause = match (dialect, nullable, f.desc) {
-        // NOT NULL columns: no NULLs to place.
-        (_, false, _) => format!("{column} {dir}, id {dir}"),
-        (Dialect::Postgres, true, _) => format!("{column} {dir} NULLS LAST, id {dir}"),
-        // SQLite's NULLs sort first ascending and last descending.
-        (Dialect::Sqlite, true, true) => format!("{column} DESC, id DESC"),
-        (Dialect::Sqlite, true, false) => format!("{column} IS NULL, {column} ASC, id ASC"),
-    };
-    sql.push(&format!(" ORDER BY {clause}"));
+    let nulls = if nullable { " NULLS LAST" } else { "" };
+    sql.push(&format!(" ORDER BY {column} {dir}{nulls}, id {dir}"));
 }
 
 /// The statement behind one page of rows (public so a test can `EXPLAIN` every sort). The
 /// page's ids are picked by an inner query that walks the sort index alone (skipping rows
 /// costs index entries, not row reads); the join then reads only the page's own rows, by
 /// primary key (`CROSS JOIN` keeps SQLite from scanning the key to spare itself a 20-row sort).
-pub fn page_sql(
-    dialect: Dialect,
-    key: u64,
-    generation: i64,
-    f: &Filter,
-    page: u32,
-    per_page: u32,
-) -> Sql {
+pub fn page_sql(key: u64, generation: i64, f: &Filter, page: u32, per_page: u32) -> Sql {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM (SELECT id AS pid"));
     scope(&mut sql, key, generation);
     filters(&mut sql, f, true);
-    order(&mut sql, f, dialect);
+    order(&mut sql, f);
     sql.push(" LIMIT ")
         .bind(Bind::Int(i64::from(per_page)))
         .push(" OFFSET ")
@@ -335,7 +314,7 @@ pub fn page_sql(
         .push(" AND generation = ")
         .bind(Bind::Int(generation))
         .push(" AND id = page.pid");
-    order(&mut sql, f, dialect);
+    order(&mut sql, f);
     sql
 }
 
@@ -350,14 +329,7 @@ impl Index {
         per_page: u32,
     ) -> Result<Vec<Row>, sqlx::Error> {
         self.db
-            .fetch_all(&page_sql(
-                self.db.dialect(),
-                key,
-                generation,
-                f,
-                page,
-                per_page,
-            ))
+            .fetch_all(&page_sql(key, generation, f, page, per_page))
             .await
     }
 
@@ -568,7 +540,7 @@ impl Index {
         let mut sql = Sql::new(&format!("SELECT {COLUMNS}"));
         scope(&mut sql, key, generation);
         filters(&mut sql, f, true);
-        order(&mut sql, f, self.db.dialect());
+        order(&mut sql, f);
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let db = self.db().clone();
         tokio::spawn(async move { db.stream_into(sql, tx).await });

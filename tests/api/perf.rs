@@ -133,8 +133,8 @@ async fn static_assets_have_content_hashed_names_cached_for_a_year() {
 }
 
 #[tokio::test]
-async fn every_default_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
-    use partner_portal::index::query::{Dialect, Filter, SortBy, Status, page_sql};
+async fn every_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
+    use partner_portal::index::query::{Filter, SortBy, Status, page_sql};
     let app = spawn_app().await;
     app.login().await;
     app.wait_for_index(70).await;
@@ -162,7 +162,7 @@ async fn every_default_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
                     status,
                     ..Filter::default()
                 };
-                let mut sql = page_sql(Dialect::Sqlite, 70, generation, &f, 40, 20);
+                let mut sql = page_sql(70, generation, &f, 40, 20);
                 sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
                 let plan: Vec<(i64, i64, i64, String)> =
                     app.state.db.fetch_all(&sql).await.unwrap();

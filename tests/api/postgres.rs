@@ -156,7 +156,7 @@ async fn two_replicas_starting_at_the_same_instant_start_one_sync_on_postgres() 
 async fn on_postgres_every_sort_of_the_activations_list_is_served_by_an_index() {
     use partner_portal::{
         db::Bind,
-        index::query::{Dialect, Filter, SortBy, page_sql},
+        index::query::{Filter, SortBy, page_sql},
     };
     let Some(db) = fresh_database().await else {
         return;
@@ -189,7 +189,7 @@ async fn on_postgres_every_sort_of_the_activations_list_is_served_by_an_index() 
                 desc,
                 ..Filter::default()
             };
-            let sql = page_sql(Dialect::Postgres, 70, generation, &f, 40, 20);
+            let sql = page_sql(70, generation, &f, 40, 20);
             let text = format!("EXPLAIN {}", sql.text);
             let mut q = sqlx::query_as::<_, (String,)>(&text);
             for b in &sql.binds {
