@@ -243,6 +243,13 @@ impl Driver {
         self.wait_for_url(&app.url(landing)).await
     }
 
+    /// Ends the WebDriver session, which closes Chromium. (Drop cannot: its request would need
+    /// the test's runtime, which is gone by then, and Chromium would outlive the test.)
+    pub async fn quit(&self) {
+        let url = format!("{}/session/{}", self.base, self.session);
+        let _ = self.http.delete(url).send().await;
+    }
+
     /// Waits until `css` matches an element, up to ten seconds.
     pub async fn wait_for(&self, css: &str) -> bool {
         for _ in 0..100 {
@@ -319,6 +326,7 @@ async fn headless_chromium_logs_in_through_the_consent_page_and_lands_on_the_ove
         .wait_for_url(&app.url("/login?reason=logged_out"))
         .await;
     assert_eq!(app.live_sessions().await, 0);
+    driver.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,6 +377,7 @@ async fn headless_chromium_logs_in_and_out_under_a_sub_path() {
         .wait_for_url(&app.url("/partners/login?reason=logged_out"))
         .await;
     assert_eq!(app.live_sessions().await, 0);
+    driver.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,4 +449,5 @@ async fn the_overview_fills_itself_in_when_the_first_copy_is_ready_without_a_rel
         )
         .await;
     assert_eq!(look, json!(["underline", true]));
+    driver.quit().await;
 }

@@ -330,6 +330,7 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
         pages.len() + 2,
         "every page type was checked"
     );
+    driver.quit().await;
 }
 
 /// Visits `p` at every viewport and scheme: sideways scroll, axe, a screenshot.
