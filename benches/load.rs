@@ -23,9 +23,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Parser as _;
-use common::{client, free_port, kib, login, percentile, spawn_portal, spawn_sandbox};
+use common::{
+    Setup, client, kib, login, percentile, setup, spawn_portal, spawn_sandbox, wait_for_copy,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Options of the load-and-fault command.
@@ -104,22 +106,15 @@ async fn main() -> std::process::ExitCode {
 #[allow(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 async fn run(args: Args) -> anyhow::Result<bool> {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let dir = std::env::temp_dir().join(format!("partner-portal-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let (portal_addr, sandbox_addr) = (free_port()?, free_port()?);
-    let (portal, sandbox) = (
-        format!("http://{portal_addr}"),
-        format!("http://{sandbox_addr}"),
-    );
-    let database = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.join("load.db").display()));
-    let backend = if database.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
+    let Setup {
+        dir,
+        portal_addr,
+        sandbox_addr,
+        portal,
+        sandbox,
+        database,
+        backend,
+    } = setup("load", args.database_url.clone())?;
     println!(
         "partner-portal load: {} activations, {} users for {} s, {} % of WordPress.com calls failing, {} stalled downloads, {} idle sockets, on {backend}",
         args.activations,
@@ -137,26 +132,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     // The copy is made once, before the load.
     let first = client()?;
     login(&first, &portal).await?;
-    let started = Instant::now();
-    loop {
-        let body = first
-            .get(format!("{portal}/activations"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        if !body.contains("id=\"building\"") && !body.contains("id=\"preview-note\"") {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            bail!("the copy was not made in 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let copy = wait_for_copy(&first, &portal, Duration::from_secs(600)).await?;
     println!(
         "  copy of {} activations made in {:.1} s",
         args.activations,
-        started.elapsed().as_secs_f64()
+        copy.as_secs_f64()
     );
 
     // Users log in; the last to log in is the one whose token is revoked midway.

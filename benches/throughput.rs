@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
-use common::{client, free_port, kib, login, percentile, spawn_portal, spawn_sandbox};
+use common::{
+    Setup, client, kib, login, percentile, setup, spawn_portal, spawn_sandbox, wait_for_copy,
+};
 
 /// Options of the throughput command.
 #[derive(Debug, Clone, clap::Parser)]
@@ -145,22 +147,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     {
         bail!("wrk is not installed (apt-get install wrk)");
     }
-    let dir = std::env::temp_dir().join(format!("partner-portal-wrk-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let (portal_addr, sandbox_addr) = (free_port()?, free_port()?);
-    let (portal, sandbox) = (
-        format!("http://{portal_addr}"),
-        format!("http://{sandbox_addr}"),
-    );
-    let database = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.join("wrk.db").display()));
-    let backend = if database.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
+    let Setup {
+        dir,
+        portal_addr,
+        sandbox_addr,
+        portal,
+        sandbox,
+        database,
+        backend,
+    } = setup("wrk", args.database_url.clone())?;
     let mut sandbox_child = spawn_sandbox(sandbox_addr, &portal, args.activations).await?;
     let mut portal_child = spawn_portal(
         portal_addr,
@@ -177,27 +172,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let pid = portal_child.id().context("the portal's pid")?;
     let http = client()?;
     let cookie = login(&http, &portal).await?;
-    let started = Instant::now();
-    loop {
-        let body = http
-            .get(format!("{portal}/activations"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        // Not the building page, nor WordPress.com's own list shown while the copy is made.
-        if !body.contains("id=\"building\"") && !body.contains("id=\"preview-note\"") {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(900) {
-            bail!("the copy was not made in 15 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let copy = wait_for_copy(&http, &portal, Duration::from_secs(900)).await?;
     println!(
         "partner-portal throughput: {} activations on {backend}, copy made in {:.1} s; wrk -t{} -c{} -d{}s per path, one session, every page warm{}",
         args.activations,
-        started.elapsed().as_secs_f64(),
+        copy.as_secs_f64(),
         args.threads,
         args.connections,
         args.seconds,

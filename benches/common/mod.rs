@@ -148,3 +148,69 @@ pub async fn login(client: &reqwest::Client, portal: &str) -> anyhow::Result<Str
     }
     bail!("login did not finish")
 }
+
+/// Opens `/activations` as `client` until the key's copy is made (neither the building page nor
+/// WordPress.com's own list shown meanwhile); returns how long that took.
+pub async fn wait_for_copy(
+    client: &reqwest::Client,
+    portal: &str,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    loop {
+        let body = client
+            .get(format!("{portal}/activations"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        if !body.contains("id=\"building\"") && !body.contains("id=\"preview-note\"") {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            bail!("the copy was not made in {} s", limit.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Where a benchmark's portal, sandbox and database live.
+pub struct Setup {
+    /// Scratch directory (the SQLite file).
+    pub dir: std::path::PathBuf,
+    /// The portal's address.
+    pub portal_addr: SocketAddr,
+    /// The sandbox's address.
+    pub sandbox_addr: SocketAddr,
+    /// `http://` + the portal's address.
+    pub portal: String,
+    /// `http://` + the sandbox's address.
+    pub sandbox: String,
+    /// The database URL: `database_url`, or a fresh SQLite file in `dir`.
+    pub database: String,
+    /// "SQLite" or "PostgreSQL".
+    pub backend: &'static str,
+}
+
+/// Free ports, a scratch directory named after `name`, and the database to use.
+pub fn setup(name: &str, database_url: Option<String>) -> anyhow::Result<Setup> {
+    let dir = std::env::temp_dir().join(format!("partner-portal-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (portal_addr, sandbox_addr) = (free_port()?, free_port()?);
+    let database = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join(format!("{name}.db")).display()));
+    let backend = if database.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    Ok(Setup {
+        portal: format!("http://{portal_addr}"),
+        sandbox: format!("http://{sandbox_addr}"),
+        dir,
+        portal_addr,
+        sandbox_addr,
+        database,
+        backend,
+    })
+}
