@@ -62,6 +62,11 @@ impl SyncState {
         self.generation > 0
     }
 
+    /// Why the last copy failed, when it did and no copy runs now.
+    pub fn failure(&self) -> Option<&str> {
+        self.last_error.as_deref().filter(|_| !self.running)
+    }
+
     /// `(reported, copied)` when the visible copy does not hold as many rows as WordPress.com
     /// said it has.
     pub fn shortfall(&self) -> Option<(i64, i64)> {

@@ -126,13 +126,18 @@ pub struct NotReady {
 }
 
 impl NotReady {
-    /// The copy could not be read; the cause is logged.
-    pub fn unreadable(cause: &dyn std::fmt::Display) -> Self {
+    /// The panel cannot be shown, for the reason `message` says (nothing to wait for).
+    pub fn failed(message: String) -> Self {
         Self {
             building: false,
-            message: unreadable(cause),
+            message,
             status_href: String::new(),
         }
+    }
+
+    /// The copy could not be read; the cause is logged.
+    pub fn unreadable(cause: &dyn std::fmt::Display) -> Self {
+        Self::failed(unreadable(cause))
     }
 }
 
@@ -155,14 +160,10 @@ pub async fn index_copy(
     if sync.has_copy() {
         return Ok(sync);
     }
-    match sync.last_error.as_ref().filter(|_| !sync.running) {
-        Some(e) => Err(NotReady {
-            building: false,
-            message: format!(
-                "Making the first copy of this key's activations failed: {e}. Refresh the copy to try again."
-            ),
-            status_href: String::new(),
-        }),
+    match sync.failure() {
+        Some(e) => Err(NotReady::failed(format!(
+            "Making the first copy of this key's activations failed: {e}. Refresh the copy to try again."
+        ))),
         None => Err(NotReady {
             building: true,
             message: format!(
@@ -203,7 +204,7 @@ pub async fn copy_status_get(
         ready: sync.has_copy(),
         running: sync.running,
         progress: progress(&sync),
-        failed: sync.last_error.is_some() && !sync.running,
+        failed: sync.failure().is_some(),
     }))
 }
 
@@ -229,9 +230,7 @@ pub fn building_page(
         layout: scope.layout(state, title, nav, path),
         progress: progress(sync),
         failed: sync
-            .last_error
-            .as_ref()
-            .filter(|_| !sync.running)
+            .failure()
             .map(|e| format!("Building the index failed: {e}.")),
         csrf: scope.csrf().to_owned(),
         key: scope.key.id,

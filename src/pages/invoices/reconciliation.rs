@@ -223,12 +223,9 @@ pub(super) async fn reconcile(
     invoice: &Invoice,
 ) -> Result<Reconciliation, NotReady> {
     let (Some(start), Some(end)) = (invoice.period_start, invoice.period_end) else {
-        return Err(NotReady {
-            building: false,
-            message: "This invoice has no billing period, so it cannot be compared with the index."
-                .into(),
-            status_href: String::new(),
-        });
+        return Err(NotReady::failed(
+            "This invoice has no billing period, so it cannot be compared with the index.".into(),
+        ));
     };
     let sync = index_copy(state, scope, "The reconciliation fills in").await?;
     let mut recon = split_lines(invoice);
