@@ -46,10 +46,8 @@ pub async fn finish_response(
     req.extensions_mut().insert(viewer.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let key = crate::web::query::Pairs::parse(req.uri().query())
-        .key()
-        .ok()
-        .flatten();
+    // A cheap clone (the URI's bytes are shared): its `key` is read only for an error page.
+    let uri = req.uri().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -59,7 +57,7 @@ pub async fn finish_response(
         path: &path,
         request_id: &request_id,
         viewer: &viewer,
-        key,
+        query: uri.query(),
     };
     if let Some(view) = response.extensions_mut().remove::<ErrorView>() {
         response = error_response(&state, &view, &page, response);
@@ -125,8 +123,8 @@ struct ErrorContext<'a> {
     request_id: &'a str,
     /// Who is logged in, when the request got that far.
     viewer: &'a ViewerSlot,
-    /// The `key` the request asked for.
-    key: Option<u64>,
+    /// The request's query string (its `key` is the key the page asked for).
+    query: Option<&'a str>,
 }
 
 fn error_response(
@@ -148,11 +146,13 @@ fn error_response(
         let mut layout = match page.viewer.get() {
             Some(viewer) => {
                 let (nav, section) = section_of(path);
-                let key = viewer.partner.and_then(|p| {
-                    page.key
-                        .and_then(|id| p.key(id))
-                        .or_else(|| p.default_key())
-                });
+                let asked = crate::web::query::Pairs::parse(page.query)
+                    .key()
+                    .ok()
+                    .flatten();
+                let key = viewer
+                    .partner
+                    .and_then(|p| asked.and_then(|id| p.key(id)).or_else(|| p.default_key()));
                 Layout::for_user(state, viewer, &view.title, nav, section, key)
             }
             None => Layout::anonymous(state, &view.title),
