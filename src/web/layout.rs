@@ -63,18 +63,25 @@ impl ViewerSlot {
     }
 }
 
-/// The section of the portal a path belongs to: its navigation entry and list page.
+/// The portal's sections: navigation entry, main page, and the words of a way back to it.
+const SECTIONS: &[(&str, &str, &str)] = &[
+    ("activations", "/activations", "Back to all activations"),
+    ("invoices", "/invoices", "Back to the invoices"),
+];
+/// Every other path belongs to the overview.
+const OVERVIEW: (&str, &str, &str) = ("overview", "/", "Back to the overview");
+
+/// The section of the portal a path belongs to: its navigation entry and main page.
 pub fn section_of(path: &str) -> (&'static str, &'static str) {
     let under = |p: &str| {
         path == p || path.starts_with(&format!("{p}/")) || path.starts_with(&format!("{p}."))
     };
-    if under("/activations") {
-        ("activations", "/activations")
-    } else if under("/invoices") {
-        ("invoices", "/invoices")
-    } else {
-        ("overview", "/")
-    }
+    let (nav, main, _) = SECTIONS
+        .iter()
+        .copied()
+        .find(|(_, main, _)| under(main))
+        .unwrap_or(OVERVIEW);
+    (nav, main)
 }
 
 /// One entry of the key selector.
@@ -173,17 +180,12 @@ impl Layout {
 
     /// The link back to this section's main page, and its words (error pages).
     pub fn way_back(&self) -> (String, &'static str) {
-        let words = match self.nav {
-            "activations" => "Back to all activations",
-            "invoices" => "Back to the invoices",
-            _ => "Back to the overview",
-        };
-        let path = match self.nav {
-            "activations" => "/activations",
-            "invoices" => "/invoices",
-            _ => "/",
-        };
-        (format!("{path}{}", self.key_query()), words)
+        let (_, main, words) = SECTIONS
+            .iter()
+            .copied()
+            .find(|(nav, _, _)| *nav == self.nav)
+            .unwrap_or(OVERVIEW);
+        (format!("{main}{}", self.key_query()), words)
     }
 
     /// The URL of a static asset under its content-hashed name (`/static/app.<hash>.css`).
