@@ -115,13 +115,13 @@ pub struct Row {
 }
 
 impl Row {
-    /// The row the copy would store for `a` (the list shows WordPress.com's own rows this way
-    /// while the first copy is made).
+    /// The row the copy stores for `a` (the copy's insert builds its rows with this, and the
+    /// list shows WordPress.com's own rows this way while the first copy is made).
     pub fn from_upstream(a: &crate::upstream::Activation) -> Self {
         let int = |v: Option<u64>| v.and_then(|n| i64::try_from(n).ok());
         let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp());
         Self {
-            id: i64::try_from(a.id).unwrap_or(i64::MAX),
+            id: a.id as i64,
             blog_id: int(a.blog_id),
             user_id: int(a.user_id),
             external_user_id: a.external_user_id.clone(),

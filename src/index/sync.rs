@@ -476,10 +476,6 @@ fn delete_generation(key: u64, generation: i64, op: &str) -> Sql {
     sql
 }
 
-fn opt(v: Option<u64>) -> Bind {
-    Bind::OptInt(v.and_then(|n| i64::try_from(n).ok()))
-}
-
 fn insert_rows(key: u64, generation: i64, rows: &[Activation]) -> Sql {
     let mut sql = Sql::new(
         "INSERT INTO activations (key_id, generation, id, blog_id, user_id, external_user_id, product_id, \
@@ -490,47 +486,43 @@ fn insert_rows(key: u64, generation: i64, rows: &[Activation]) -> Sql {
         if i > 0 {
             sql.push(", ");
         }
-        let time =
-            |t: &Option<chrono::DateTime<chrono::Utc>>| Bind::OptInt(t.map(|t| t.timestamp()));
-        let name = a.site_name.clone().unwrap_or_default();
-        let url = a.site_url.clone().unwrap_or_default();
-        let search = format!("{} {}", name, url).to_lowercase();
+        let r = super::query::Row::from_upstream(a);
+        let search = format!("{} {}", r.site_name, r.site_url).to_lowercase();
+        let sort = product_sort(a.current_product_id.or(a.product_id));
         sql.push("(")
             .bind(Bind::Int(key as i64))
             .push(", ")
             .bind(Bind::Int(generation))
             .push(", ")
-            .bind(Bind::Int(a.id as i64))
+            .bind(Bind::Int(r.id))
             .push(", ")
-            .bind(opt(a.blog_id))
+            .bind(Bind::OptInt(r.blog_id))
             .push(", ")
-            .bind(opt(a.user_id))
+            .bind(Bind::OptInt(r.user_id))
             .push(", ")
-            .bind(Bind::OptText(a.external_user_id.clone()))
+            .bind(Bind::OptText(r.external_user_id))
             .push(", ")
-            .bind(opt(a.product_id))
+            .bind(Bind::OptInt(r.product_id))
             .push(", ")
-            .bind(opt(a.current_product_id.or(a.product_id)))
+            .bind(Bind::OptInt(r.current_product_id))
             .push(", ")
-            .bind(time(&a.created_on))
+            .bind(Bind::OptInt(r.created_on))
             .push(", ")
-            .bind(time(&a.activated_on))
+            .bind(Bind::OptInt(r.activated_on))
             .push(", ")
-            .bind(time(&a.cancelled_on))
+            .bind(Bind::OptInt(r.cancelled_on))
             .push(", ")
-            .bind(time(&a.disputed_on))
+            .bind(Bind::OptInt(r.disputed_on))
             .push(", ")
-            .bind(time(&a.site_registered))
+            .bind(Bind::OptInt(r.site_registered))
             .push(", ")
-            .bind(Bind::Text(url))
+            .bind(Bind::Text(r.site_url))
             .push(", ")
-            .bind(Bind::Text(name))
+            .bind(Bind::Text(r.site_name))
             .push(", ")
             .bind(Bind::Text(search))
             .push(", ")
-            .bind(Bind::Text(product_sort(
-                a.current_product_id.or(a.product_id),
-            )))
+            .bind(Bind::Text(sort))
             .push(")");
     }
     // Rows can shift between pages while new activations arrive; a row seen twice is kept once.
