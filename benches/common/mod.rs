@@ -28,19 +28,10 @@ pub async fn spawn_sandbox(
         .kill_on_drop(true)
         .spawn()
         .context("starting the sandbox")?;
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if http
-            .get(format!("http://{addr}/__sandbox/state"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(child);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("the sandbox did not start")
+    answers(&[format!("http://{addr}/__sandbox/state")], 600)
+        .await
+        .context("the sandbox did not start")?;
+    Ok(child)
 }
 
 /// A free loopback port.
@@ -94,24 +85,32 @@ pub async fn spawn_portal(
         cmd.env(k, v);
     }
     let child = cmd.spawn().context("starting the portal")?;
-    let probe = client()?;
-    for _ in 0..400 {
-        if probe
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .is_ok()
-            && probe
-                .get(format!("{sandbox}/__sandbox/state"))
-                .send()
-                .await
-                .is_ok()
-        {
-            return Ok(child);
+    answers(
+        &[
+            format!("http://{addr}/healthz"),
+            format!("{sandbox}/__sandbox/state"),
+        ],
+        400,
+    )
+    .await
+    .context("the portal did not start")?;
+    Ok(child)
+}
+
+/// Waits until every URL answers, polling every 50 ms at most `tries` times.
+async fn answers(urls: &[String], tries: u32) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..tries {
+        let mut all = true;
+        for url in urls {
+            all = all && http.get(url).send().await.is_ok();
+        }
+        if all {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bail!("the portal did not start")
+    bail!("{} did not answer", urls.join(" and "))
 }
 
 pub fn client() -> anyhow::Result<reqwest::Client> {
