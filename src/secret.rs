@@ -60,6 +60,74 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// Authenticated encryption (XChaCha20-Poly1305) of values kept at rest: session data and team
+/// connections' tokens. Each sealed value is bound to its `aad` (a session id, a partner id), so
+/// a value copied to another row does not open. The text form is `v1.` + base64 of nonce and
+/// ciphertext.
+#[derive(Clone)]
+pub struct Sealer(std::sync::Arc<chacha20poly1305::XChaCha20Poly1305>);
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer([redacted])")
+    }
+}
+
+/// Prefix of sealed values (format version 1).
+const SEALED: &str = "v1.";
+
+impl Sealer {
+    /// A sealer with `key`.
+    pub fn new(key: &[u8; 32]) -> Self {
+        use chacha20poly1305::KeyInit as _;
+        Self(std::sync::Arc::new(
+            chacha20poly1305::XChaCha20Poly1305::new(key.into()),
+        ))
+    }
+
+    /// Encrypts `plain`, bound to `aad`.
+    pub fn seal(&self, plain: &[u8], aad: &[u8]) -> Option<String> {
+        use base64::Engine as _;
+        use chacha20poly1305::aead::{Aead as _, Payload};
+        use rand::RngCore as _;
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = self
+            .0
+            .encrypt(
+                chacha20poly1305::XNonce::from_slice(&nonce),
+                Payload { msg: plain, aad },
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        Some(format!(
+            "{SEALED}{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(out)
+        ))
+    }
+
+    /// Decrypts what [`Sealer::seal`] made with the same key and `aad`; `None` otherwise.
+    pub fn open(&self, stored: &str, aad: &[u8]) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        use chacha20poly1305::aead::{Aead as _, Payload};
+        let raw = stored.strip_prefix(SEALED)?;
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(raw)
+            .ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(24);
+        self.0
+            .decrypt(
+                chacha20poly1305::XNonce::from_slice(nonce),
+                Payload { msg: sealed, aad },
+            )
+            .ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +145,17 @@ mod tests {
         let t = random_token(16);
         assert_eq!(t.len(), 22);
         assert_ne!(t, random_token(16));
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_aad() {
+        let a = Sealer::new(&[7; 32]);
+        let sealed = a.seal(b"token", b"partner:1").unwrap();
+        assert!(!sealed.contains("token"));
+        assert_eq!(a.open(&sealed, b"partner:1").unwrap(), b"token");
+        assert!(a.open(&sealed, b"partner:2").is_none());
+        assert!(Sealer::new(&[8; 32]).open(&sealed, b"partner:1").is_none());
+        assert!(a.open("v1.xx", b"partner:1").is_none());
     }
 
     #[test]

@@ -9,73 +9,48 @@
 //! the database nor a row moved to another id yields a usable token. Rows are keyed by a SHA-256
 //! of the session id, never the id itself, so reading the table gives no usable cookie.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use base64::Engine as _;
-use chacha20poly1305::{
-    XChaCha20Poly1305, XNonce,
-    aead::{Aead, KeyInit, Payload},
-};
 use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
     session_store::{self, SessionStore},
 };
 
-use crate::db::{Bind, Db, Sql};
+use crate::{
+    db::{Bind, Db, Sql},
+    secret::Sealer,
+};
 
 /// Sessions persisted in the portal's database.
 #[derive(Clone)]
 pub struct SqlSessionStore {
     db: Db,
-    cipher: Arc<XChaCha20Poly1305>,
+    sealer: Sealer,
 }
 
 impl std::fmt::Debug for SqlSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlSessionStore")
             .field("db", &self.db)
-            .field("cipher", &"[redacted]")
             .finish()
     }
 }
-
-/// Prefix of encrypted rows (format version 1).
-const ENCRYPTED: &str = "v1.";
 
 impl SqlSessionStore {
     /// A store on `db` (the migrations must have run) encrypting with `key`.
     pub fn new(db: Db, key: &[u8; 32]) -> Self {
         Self {
             db,
-            cipher: Arc::new(XChaCha20Poly1305::new(key.into())),
+            sealer: Sealer::new(key),
         }
     }
 
     fn encode(&self, record: &Record) -> session_store::Result<String> {
-        use rand::RngCore as _;
         let plain = serde_json::to_vec(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        let mut nonce = [0u8; 24];
-        rand::rng().fill_bytes(&mut nonce);
-        let id = record.id.to_string();
-        let sealed = self
-            .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain,
-                    aad: id.as_bytes(),
-                },
-            )
-            .map_err(|_| session_store::Error::Encode("encryption failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend(sealed);
-        Ok(format!(
-            "{ENCRYPTED}{}",
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(out)
-        ))
+        self.sealer
+            .seal(&plain, record.id.to_string().as_bytes())
+            .ok_or_else(|| session_store::Error::Encode("encryption failed".into()))
     }
 
     fn decode(
@@ -83,30 +58,14 @@ impl SqlSessionStore {
         id: &Id,
         stored: &str,
     ) -> session_store::Result<std::collections::HashMap<String, serde_json::Value>> {
-        let bad = || {
-            session_store::Error::Decode(
-                "session data could not be decrypted (wrong PORTAL_SESSION_KEY?)".into(),
-            )
-        };
-        let raw = stored.strip_prefix(ENCRYPTED).ok_or_else(bad)?;
-        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(raw)
-            .map_err(|_| bad())?;
-        if bytes.len() < 24 {
-            return Err(bad());
-        }
-        let (nonce, sealed) = bytes.split_at(24);
-        let id = id.to_string();
         let plain = self
-            .cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: id.as_bytes(),
-                },
-            )
-            .map_err(|_| bad())?;
+            .sealer
+            .open(stored, id.to_string().as_bytes())
+            .ok_or_else(|| {
+                session_store::Error::Decode(
+                    "session data could not be decrypted (wrong PORTAL_SESSION_KEY?)".into(),
+                )
+            })?;
         serde_json::from_slice(&plain).map_err(|e| session_store::Error::Decode(e.to_string()))
     }
 
