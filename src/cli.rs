@@ -119,6 +119,15 @@ pub struct PortalArgs {
     /// How often a session's partner keys are re-checked with WordPress.com.
     #[arg(long, env = "PORTAL_ACCESS_RECHECK", value_name = "PORTAL_ACCESS_RECHECK", default_value = "60s", value_parser = parse_duration)]
     pub access_recheck: Duration,
+    /// Team members as configuration: one `ROLE USER [PARTNER_ID]` per line (README, Team access).
+    #[arg(long, env = "PORTAL_TEAM_FILE", value_name = "PORTAL_TEAM_FILE")]
+    pub team_file: Option<std::path::PathBuf>,
+    /// How long audit entries are kept.
+    #[arg(long, env = "PORTAL_AUDIT_RETENTION", value_name = "PORTAL_AUDIT_RETENTION", default_value = "180d", value_parser = parse_duration)]
+    pub audit_retention: Duration,
+    /// How often team connections are checked with WordPress.com.
+    #[arg(long, env = "PORTAL_CONNECTION_CHECK", value_name = "PORTAL_CONNECTION_CHECK", default_value = "10m", value_parser = parse_duration)]
+    pub connection_check: Duration,
     /// Key (32 bytes, base64 or hex) that encrypts session data at rest; required by `serve`.
     #[arg(
         long,
@@ -352,6 +361,9 @@ impl PortalArgs {
             index_page_size: self.index_page_size,
             cache_ttl: self.cache_ttl,
             access_recheck: self.access_recheck,
+            team_file: self.team_file.clone(),
+            audit_retention: self.audit_retention,
+            connection_check: self.connection_check,
             session_key,
             trusted_proxies: self.trusted_proxies.clone(),
             login_rate_per_minute: self.login_rate_per_minute,

@@ -83,6 +83,12 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// Partner-key re-check interval.
     pub access_recheck: Duration,
+    /// Team members granted by `PORTAL_TEAM_FILE`.
+    pub team_file: Vec<crate::team::FileMember>,
+    /// How long audit entries are kept (`PORTAL_AUDIT_RETENTION`).
+    pub audit_retention: Duration,
+    /// How often team connections are checked with WordPress.com (`PORTAL_CONNECTION_CHECK`).
+    pub connection_check: Duration,
     /// Whether pages say the data comes from the sandbox.
     pub demo: bool,
     /// Key encrypting session data at rest.
@@ -186,6 +192,12 @@ pub struct ConfigBuilder {
     pub cache_ttl: Duration,
     /// `PORTAL_ACCESS_RECHECK`.
     pub access_recheck: Duration,
+    /// `PORTAL_TEAM_FILE`.
+    pub team_file: Option<std::path::PathBuf>,
+    /// `PORTAL_AUDIT_RETENTION`.
+    pub audit_retention: Duration,
+    /// `PORTAL_CONNECTION_CHECK`.
+    pub connection_check: Duration,
     /// `PORTAL_SESSION_KEY` (required unless `demo`, which makes a throwaway one).
     pub session_key: Option<Secret<[u8; 32]>>,
     /// `PORTAL_TRUSTED_PROXIES`: addresses or CIDR networks, comma-separated.
@@ -232,6 +244,9 @@ impl Default for ConfigBuilder {
             index_page_size: 1000,
             cache_ttl: Duration::from_secs(60),
             access_recheck: Duration::from_secs(60),
+            team_file: None,
+            audit_retention: Duration::from_secs(180 * 86_400),
+            connection_check: Duration::from_secs(600),
             session_key: None,
             trusted_proxies: String::new(),
             login_rate_per_minute: 30,
@@ -290,6 +305,26 @@ impl ConfigBuilder {
         if self.absolute_timeout.is_zero() {
             return Err(ConfigError::new(
                 "PORTAL_SESSION_ABSOLUTE_TIMEOUT",
+                "must be positive",
+            ));
+        }
+        let team_file = match &self.team_file {
+            None => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new(
+                        "PORTAL_TEAM_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                crate::team::file::parse(&text).map_err(|e| {
+                    ConfigError::new("PORTAL_TEAM_FILE", format!("{}: {e}", path.display()))
+                })?
+            }
+        };
+        if self.connection_check.is_zero() {
+            return Err(ConfigError::new(
+                "PORTAL_CONNECTION_CHECK",
                 "must be positive",
             ));
         }
@@ -384,6 +419,9 @@ impl ConfigBuilder {
             index_page_size: self.index_page_size,
             cache_ttl: self.cache_ttl,
             access_recheck: self.access_recheck,
+            team_file,
+            audit_retention: self.audit_retention,
+            connection_check: self.connection_check,
             demo: self.demo,
         })
     }

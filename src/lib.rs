@@ -25,6 +25,7 @@ pub mod secret;
 pub mod server;
 pub mod session_store;
 pub mod state;
+pub mod team;
 pub mod telemetry;
 pub mod upstream;
 pub mod web;

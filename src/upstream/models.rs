@@ -19,6 +19,9 @@ pub struct Me {
     pub username: String,
     /// Name to show.
     pub display_name: String,
+    /// The account's email, when WordPress.com gives it (invites may name it).
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl Me {
@@ -27,10 +30,12 @@ impl Me {
         let id = lenient::id(&v["ID"])?;
         let username = lenient::string(&v["username"]).unwrap_or_else(|| format!("user {id}"));
         let display_name = lenient::text(&v["display_name"]).unwrap_or_else(|| username.clone());
+        let email = lenient::string(&v["email"]).filter(|e| e.contains('@'));
         Some(Self {
             id,
             username,
             display_name,
+            email,
         })
     }
 }
