@@ -21,12 +21,19 @@ use crate::{
 };
 
 /// The proxy routes.
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
+    let money = Router::new()
+        .route("/api/v1/invoices", get(invoices))
+        .route("/api/v1/invoices/upcoming", get(upcoming))
+        // Support staff see no invoices and no amounts.
+        .route_layer(axum::middleware::from_extractor_with_state::<
+            crate::auth::gate::SeesMoney,
+            _,
+        >(state.clone()));
     Router::new()
         .route("/api/v1/activations", get(activations))
         .route("/api/v1/activations/summary", get(summary))
-        .route("/api/v1/invoices", get(invoices))
-        .route("/api/v1/invoices/upcoming", get(upcoming))
+        .merge(money)
 }
 
 async fn forward(
@@ -45,8 +52,9 @@ async fn forward(
         }
     };
     if crate::upstream::classify(&raw) == Err(UpstreamError::Unauthorized) {
-        // The token is dead: end the session here too, then pass WordPress.com's answer on.
-        scope.authed.session.flush().await?;
+        // The token is dead: end the session (or pause the team's connection) here too, then
+        // pass WordPress.com's answer on.
+        scope.authed.token_rejected(state).await?;
     }
     let status = StatusCode::from_u16(raw.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = (

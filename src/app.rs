@@ -31,8 +31,10 @@ use crate::{
     index::{Index, IndexSettings},
     pages,
     ratelimit::RateLimiter,
+    secret::Sealer,
     server,
     session_store::SqlSessionStore,
+    team::Team,
     upstream::WpClient,
     web,
 };
@@ -70,8 +72,8 @@ pub fn router(state: AppState) -> Router {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent));
     let app = Router::new()
         .merge(auth::router(&state))
-        .merge(pages::router())
-        .merge(api::router())
+        .merge(pages::router(&state))
+        .merge(api::router(&state))
         .route("/static/{file}", get(web::assets::static_file))
         .route("/favicon.ico", get(web::assets::favicon))
         .fallback(pages::not_found)
@@ -136,11 +138,25 @@ fn strip_base(base: &str, mut req: axum::extract::Request) -> axum::extract::Req
 /// `GET /metrics`: Prometheus text, with the live session count.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let sessions = state.sessions.count_live().await.unwrap_or(-1) as f64;
-    let body = crate::metrics::render(&[(
-        "portal_sessions_active",
-        "Sessions in the store that have not expired.",
-        sessions,
-    )]);
+    let connections = state.team.connections().await.unwrap_or_default();
+    let broken = connections.iter().filter(|c| !c.is_live()).count() as f64;
+    let body = crate::metrics::render(&[
+        (
+            "portal_sessions_active",
+            "Sessions in the store that have not expired.",
+            sessions,
+        ),
+        (
+            "portal_team_connections",
+            "Team connections stored (live and broken).",
+            connections.len() as f64,
+        ),
+        (
+            "portal_team_connections_broken",
+            "Team connections WordPress.com no longer accepts: their members' reports are paused.",
+            broken,
+        ),
+    ]);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -209,6 +225,11 @@ impl Application {
         let cache = UpstreamCache::new(config.cache_ttl);
         let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
         let exports = ExportSlots::new(config.max_exports, config.max_exports_per_session);
+        let team = Team::new(
+            db.clone(),
+            Sealer::new(config.session_key.expose()),
+            config.team_file.clone(),
+        );
         let state = AppState {
             config: Arc::new(config),
             wpcom,
@@ -219,6 +240,7 @@ impl Application {
             draining: Arc::default(),
             login_limiter,
             exports,
+            team,
             clock,
         };
         Ok(Self { listener, state })
@@ -241,6 +263,15 @@ impl Application {
             .sessions
             .clone()
             .spawn_cleanup(Duration::from_secs(300));
+        let watch = crate::team::watch::Watch {
+            team: self.state.team.clone(),
+            wpcom: self.state.wpcom.clone(),
+            index: self.state.index.clone(),
+            clock: self.state.clock.clone(),
+            check_every: self.state.config.connection_check,
+            retention: self.state.config.audit_retention,
+        }
+        .spawn(Duration::from_secs(30));
         let limits = self.state.config.limits.clone();
         let draining = self.state.draining.clone();
         let metrics_task = match self.state.config.metrics {
@@ -266,6 +297,7 @@ impl Application {
         )
         .await;
         cleanup.abort();
+        watch.abort();
         if let Some(task) = metrics_task {
             task.abort();
         }

@@ -86,6 +86,23 @@ pub enum AppError {
         /// CSRF token for the logout button.
         csrf: String,
     },
+    /// The team connection is broken: a member's reports wait for its owner (503).
+    #[error("team connection broken")]
+    Paused {
+        /// Who connected it.
+        owner: String,
+    },
+    /// The member's role does not include this page (403).
+    #[error("role forbids")]
+    RoleForbidden {
+        /// "Support".
+        role: &'static str,
+        /// What the role lacks ("invoices and amounts").
+        what: &'static str,
+    },
+    /// An invite that cannot be used (410, with why).
+    #[error("invite unusable")]
+    InviteUnusable(String),
     /// Too many login attempts from one address (429, with the seconds to wait).
     #[error("rate limited")]
     TooManyRequests(u64),
@@ -137,6 +154,22 @@ impl From<tower_sessions::session::Error> for AppError {
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         Self::Index(e.to_string())
+    }
+}
+
+impl From<crate::team::TeamError> for AppError {
+    fn from(e: crate::team::TeamError) -> Self {
+        match e {
+            crate::team::TeamError::Db(m) => Self::Index(m),
+            crate::team::TeamError::NoMember => Self::not_found(
+                "Member not found",
+                "That person is not a member of this team, or their membership is managed by configuration.",
+            ),
+            crate::team::TeamError::LastAdmin => Self::BadRequest(
+                "That would leave the team without an admin. Make someone else an admin first."
+                    .into(),
+            ),
+        }
     }
 }
 
@@ -223,11 +256,33 @@ impl AppError {
                     S::FORBIDDEN,
                     "no_partner",
                     "This WordPress.com account is not a Jetpack partner",
-                    "The account you logged in with has no Jetpack partner keys. Log out and log in with the WordPress.com account attached to your partner keys.",
+                    "The account you logged in with has no Jetpack partner keys, and no team has invited it. Log out and log in with the WordPress.com account attached to your partner keys. If your company uses partner-portal, ask its admin for an invite.",
                 );
                 v.logout_csrf = Some(csrf.clone());
                 v
             }
+            Self::Paused { owner } => {
+                let mut v = ErrorView::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "connection_broken",
+                    "Reports are paused",
+                    &format!("Reports are paused until {owner} reconnects: WordPress.com no longer accepts the connection your team's reports come through. Your admins have been told on their pages."),
+                );
+                v.retry_href = Some(String::new());
+                v
+            }
+            Self::RoleForbidden { role, what } => ErrorView::new(
+                S::FORBIDDEN,
+                "role_forbidden",
+                "Not part of your role",
+                &format!("Your role ({role}) does not include {what}. Ask an admin of your team if you need it."),
+            ),
+            Self::InviteUnusable(why) => ErrorView::new(
+                S::GONE,
+                "invite_unusable",
+                "This invite cannot be used",
+                why,
+            ),
             Self::TooManyRequests(wait) => ErrorView::new(
                 S::TOO_MANY_REQUESTS,
                 "rate_limited",

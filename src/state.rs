@@ -4,7 +4,7 @@ use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
     cache::UpstreamCache, clock::Clock, config::Config, db::Db, export::ExportSlots, index::Index,
-    ratelimit::RateLimiter, session_store::SqlSessionStore, upstream::WpClient,
+    ratelimit::RateLimiter, session_store::SqlSessionStore, team::Team, upstream::WpClient,
 };
 
 /// State shared by every handler. Each field is a cheap handle.
@@ -28,6 +28,8 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     /// Bounds the CSV exports running at once.
     pub exports: Arc<ExportSlots>,
+    /// Team connections, members, invites and the audit log.
+    pub team: Team,
     /// The wall clock (tests move it).
     pub clock: Clock,
 }

@@ -8,6 +8,7 @@
 //!   record.
 
 pub mod csrf;
+pub mod gate;
 pub mod next_url;
 pub mod scope;
 pub mod session;
@@ -99,6 +100,12 @@ async fn login_get(
     let notice = match q.reason.as_deref() {
         Some("expired") => Some("Your session has ended. Log in again to continue."),
         Some("logged_out") => Some("You have logged out."),
+        Some("removed") => Some(
+            "Your team membership has ended, so your session has ended. Ask your team's admin if that is unexpected.",
+        ),
+        Some("disconnected") => Some(
+            "Your team's connection to WordPress.com was removed, so your session has ended. Ask your team's admin to reconnect it.",
+        ),
         _ => None,
     };
     let start_href = if next.as_str() == "/" {
@@ -177,6 +184,25 @@ async fn callback_get(
     session: Session,
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response, AppError> {
+    let result = callback(&state, &session, q).await;
+    if let Err(AppError::LoginFailed { title, .. }) = &result {
+        let nobody = crate::team::audit::Actor {
+            id: None,
+            name: "unknown".to_owned(),
+        };
+        state
+            .team
+            .audit(state.clock.now(), None, &nobody, "sign_in_failed", *title)
+            .await;
+    }
+    result
+}
+
+async fn callback(
+    state: &AppState,
+    session: &Session,
+    q: CallbackQuery,
+) -> Result<Response, AppError> {
     // 1. State first: it must match a login started in this browser, and is consumed now.
     let invalid = || {
         login_failed(
@@ -188,7 +214,7 @@ async fn callback_get(
     let Some(returned) = q.state.as_deref().filter(|s| !s.is_empty()) else {
         return Err(invalid());
     };
-    let mut list = session::pending(&session).await?;
+    let mut list = session::pending(session).await?;
     let Some(pos) = list
         .iter()
         .position(|p| constant_time_eq(p.state.expose(), returned))
@@ -196,7 +222,7 @@ async fn callback_get(
         return Err(invalid());
     };
     let pending = list.remove(pos);
-    session::set_pending(&session, &list).await?;
+    session::set_pending(session, &list).await?;
     if state.clock.now() - pending.created_at > state.config.login_timeout.as_secs() as i64 {
         return Err(login_failed(
             StatusCode::BAD_REQUEST,
@@ -257,23 +283,55 @@ async fn callback_get(
         Err(UpstreamError::Forbidden { .. }) => None,
         Err(e) => return Err(unavailable(e)),
     };
-    // 4. A fresh session id for the logged-in session (no fixation).
+    // 4. Owner, member, or neither. A member's (or a stranger's) own token is dropped here:
+    //    it was needed only to read who they are.
+    let now = state.clock.now();
+    let (token, member_of, how) = match &partner {
+        Some(p) => (
+            Some(grant.access_token),
+            None,
+            format!("as an owner of {}", p.name),
+        ),
+        None => match state.team.partner_of(&user).await? {
+            Some(pid) => {
+                let role = state
+                    .team
+                    .role_of(pid, user.id, &user.username)
+                    .await?
+                    .map_or("member", |(r, _)| r.label());
+                (None, Some(pid), format!("as a team member ({role})"))
+            }
+            None => (None, None, "without partner access".to_owned()),
+        },
+    };
+    // 5. A fresh session id for the logged-in session (no fixation).
     session.cycle_id().await?;
     let data = AuthData {
-        token: grant.access_token,
+        token,
         user,
         partner,
         csrf: Secret::new(random_token(32)),
-        authenticated_at: state.clock.now(),
-        last_seen: state.clock.now(),
-        partner_checked_at: state.clock.now(),
+        authenticated_at: now,
+        last_seen: now,
+        partner_checked_at: now,
+        member_of,
     };
     tracing::info!(
         user_id = data.user.id,
         partner = data.partner.as_ref().map(|p| p.id),
+        member_of = data.member_of,
         "login completed"
     );
-    session::set_auth(&session, &data).await?;
+    let actor = crate::team::audit::Actor {
+        id: Some(data.user.id),
+        name: data.user.display_name.clone(),
+    };
+    let audit_partner = data.partner.as_ref().map(|p| p.id).or(data.member_of);
+    state
+        .team
+        .audit(now, audit_partner, &actor, "sign_in", how)
+        .await;
+    session::set_auth(session, &data).await?;
     session.save().await?;
     Ok((
         StatusCode::SEE_OTHER,

@@ -28,12 +28,21 @@ pub struct KeyScope {
     pub partner: Partner,
     /// The selected key: `?key=`, or the partner's default key.
     pub key: PartnerKey,
+    /// The token reports are read with.
+    token: BearerToken,
 }
 
 impl KeyScope {
     /// The scope of `key` (the default key when `None`) for `authed`.
     pub fn new(authed: Authed, key: Option<u64>) -> Result<Self, AppError> {
-        let partner = authed.partner()?.clone();
+        let access = authed.access()?;
+        if access.paused {
+            return Err(AppError::Paused {
+                owner: access.connection_owner.clone().unwrap_or_default(),
+            });
+        }
+        let partner = access.partner.clone();
+        let token = access.token.clone();
         let found = match key {
             Some(id) => partner.key(id),
             None => partner.default_key(),
@@ -52,12 +61,27 @@ impl KeyScope {
             authed,
             partner,
             key,
+            token,
         })
     }
 
-    /// The bearer token of the session.
+    /// The token this scope's reports are read with (the owner's own, or the connection's).
     pub fn token(&self) -> &BearerToken {
-        &self.authed.data.token
+        &self.token
+    }
+
+    /// Records `action` about this key in the audit log.
+    pub async fn audit(&self, state: &AppState, action: &'static str, detail: &str) {
+        state
+            .team
+            .audit(
+                state.clock.now(),
+                Some(self.partner.id),
+                &self.authed.actor(),
+                action,
+                format!("key {} ({}): {detail}", self.key.name, self.key.id),
+            )
+            .await;
     }
 
     /// The session's CSRF token, for forms.
@@ -90,9 +114,10 @@ impl KeyScope {
         layout
     }
 
-    /// Turns an upstream failure into the page to show; a rejected token ends the session.
-    pub async fn upstream_failed(&self, error: UpstreamError) -> AppError {
-        self.authed.upstream_failed(error).await
+    /// Turns an upstream failure into the page to show; a rejected token ends the session (or
+    /// pauses a team's reports).
+    pub async fn upstream_failed(&self, state: &AppState, error: UpstreamError) -> AppError {
+        self.authed.upstream_failed(state, error).await
     }
 }
 

@@ -17,6 +17,7 @@ use crate::{
     error::AppError,
     secret::Secret,
     state::AppState,
+    team::{Role, audit::Actor},
     upstream::{BearerToken, Me, Partner, UpstreamError},
     web::Viewer,
 };
@@ -29,8 +30,10 @@ pub const MAX_PENDING: usize = 3;
 /// A logged-in session's data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthData {
-    /// The WordPress.com bearer token.
-    pub token: BearerToken,
+    /// The user's own WordPress.com bearer token: kept only for owners (whose token lists
+    /// partner keys). Members and users without access keep none.
+    #[serde(default)]
+    pub token: Option<BearerToken>,
     /// The user.
     pub user: Me,
     /// The user's partner, if any.
@@ -44,6 +47,24 @@ pub struct AuthData {
     /// Unix seconds when `partner` was last confirmed with WordPress.com.
     #[serde(default)]
     pub partner_checked_at: i64,
+    /// The partner this login is a team member of (reports through its connection).
+    #[serde(default)]
+    pub member_of: Option<u64>,
+}
+
+/// What a login may see: the partner, the token its reports are read with, and the role.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The partner (as its token last listed it).
+    pub partner: Partner,
+    /// The token reports are read with: the owner's own, or the team connection's.
+    pub token: BearerToken,
+    /// The role.
+    pub role: Role,
+    /// For a member: whose connection the reports come through.
+    pub connection_owner: Option<String>,
+    /// The connection is broken: reports are paused.
+    pub paused: bool,
 }
 
 /// A login started in this browser and not yet finished.
@@ -94,41 +115,178 @@ pub struct Authed {
     pub session: Session,
     /// Path and query of this request, for "try again" and login return links.
     pub here: String,
+    /// What this login may see, decided for this request.
+    pub access: Option<Access>,
+    /// A line every page shows to admins (a broken connection).
+    pub banner: Option<String>,
 }
 
 impl Authed {
-    /// The partner, or the "not a partner" page.
-    pub fn partner(&self) -> Result<&Partner, AppError> {
-        self.data
-            .partner
-            .as_ref()
-            .ok_or_else(|| AppError::NoPartner {
-                csrf: self.data.csrf.expose().clone(),
-            })
+    /// What this login may see, or the "not a partner" page.
+    pub fn access(&self) -> Result<&Access, AppError> {
+        self.access.as_ref().ok_or_else(|| AppError::NoPartner {
+            csrf: self.data.csrf.expose().clone(),
+        })
+    }
+
+    /// The role (`None` without partner access).
+    pub fn role(&self) -> Option<Role> {
+        self.access.as_ref().map(|a| a.role)
+    }
+
+    /// Who did something, for the audit log.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: Some(self.data.user.id),
+            name: self.data.user.display_name.clone(),
+        }
     }
 
     /// What the page header shows of this user.
     pub fn viewer(&self) -> Viewer<'_> {
+        let role = self.role();
         Viewer {
             name: &self.data.user.display_name,
-            partner: self.data.partner.as_ref(),
+            partner: self.access.as_ref().map(|a| &a.partner),
             csrf: self.data.csrf.expose(),
+            sees_money: role.is_some_and(Role::sees_money),
+            admin: role.is_some_and(Role::is_admin),
+            banner: self.banner.as_deref(),
         }
     }
 
-    /// Turns an upstream failure into the page to show; a rejected token ends the session.
-    pub async fn upstream_failed(&self, error: crate::upstream::UpstreamError) -> AppError {
-        if error == crate::upstream::UpstreamError::Unauthorized {
-            if let Err(e) = self.session.flush().await {
-                return AppError::from(e);
+    /// WordPress.com rejected the token this request used: an owner's session ends; a team
+    /// connection is marked broken (once) and its members' reports pause.
+    pub async fn token_rejected(&self, app: &AppState) -> Result<(), AppError> {
+        match self.access.as_ref() {
+            Some(Access {
+                connection_owner: Some(owner),
+                partner,
+                ..
+            }) => {
+                let now = app.clock.now();
+                let reason = "WordPress.com rejected the connection's token";
+                if app.team.mark_broken(partner.id, reason, now).await? {
+                    tracing::warn!(
+                        partner_id = partner.id,
+                        "team connection broken: WordPress.com rejected its token"
+                    );
+                    app.team
+                        .audit(
+                            now,
+                            Some(partner.id),
+                            &Actor::portal(),
+                            "connection_broken",
+                            format!("{reason} (connected by {owner}), seen on a member's request"),
+                        )
+                        .await;
+                }
+                Ok(())
             }
-            tracing::info!("WordPress.com rejected the token; session ended");
+            _ => {
+                self.session.flush().await?;
+                tracing::info!("WordPress.com rejected the token; session ended");
+                Ok(())
+            }
+        }
+    }
+
+    /// Turns an upstream failure into the page to show; a rejected token ends the session (or
+    /// pauses a team's reports).
+    pub async fn upstream_failed(&self, app: &AppState, error: UpstreamError) -> AppError {
+        if error == UpstreamError::Unauthorized {
+            if let Err(e) = self.token_rejected(app).await {
+                return e;
+            }
+            if let Some(owner) = self
+                .access
+                .as_ref()
+                .and_then(|a| a.connection_owner.clone())
+            {
+                return AppError::Paused { owner };
+            }
         }
         AppError::Upstream {
             error,
             here: self.here.clone(),
         }
     }
+}
+
+/// Decides what a login may see for this request. A member's role and the connection are read
+/// from the database every time, so a removal, a role change or a disconnect takes effect at
+/// the member's next request, on every replica.
+async fn resolve(
+    app: &AppState,
+    data: &AuthData,
+    session: &Session,
+    here: &str,
+) -> Result<(Option<Access>, Option<String>), AppError> {
+    if let Some(partner_id) = data.member_of {
+        let ended = |reason| AppError::LoginRequired {
+            next: here.to_owned(),
+            reason: Some(reason),
+        };
+        let Some((role, _)) = app
+            .team
+            .role_of(partner_id, data.user.id, &data.user.username)
+            .await?
+        else {
+            session.flush().await?;
+            tracing::info!(
+                user_id = data.user.id,
+                partner_id,
+                "team membership ended; session ended"
+            );
+            return Err(ended("removed"));
+        };
+        let Some(connection) = app.team.connection(partner_id).await? else {
+            session.flush().await?;
+            tracing::info!(
+                user_id = data.user.id,
+                partner_id,
+                "team connection removed; session ended"
+            );
+            return Err(ended("disconnected"));
+        };
+        let paused = !connection.is_live();
+        let banner = (paused && role.is_admin()).then(|| {
+            format!(
+                "Reports are paused: WordPress.com no longer accepts the team connection made by {}. Someone whose own WordPress.com account lists the partner's keys must reconnect it on the Team page.",
+                connection.owner_name
+            )
+        });
+        return Ok((
+            Some(Access {
+                partner: connection.partner,
+                token: connection.token,
+                role,
+                connection_owner: Some(connection.owner_name),
+                paused,
+            }),
+            banner,
+        ));
+    }
+    let (Some(partner), Some(token)) = (&data.partner, &data.token) else {
+        return Ok((None, None));
+    };
+    let banner = match app.team.connection(partner.id).await? {
+        Some(c) if !c.is_live() => Some(format!(
+            "The team connection made by {} is broken: WordPress.com no longer accepts its token, so your team's reports are paused. Reconnect it on the Team page.",
+            c.owner_name
+        )),
+        _ => None,
+    };
+    Ok((
+        Some(Access {
+            partner: partner.clone(),
+            token: token.clone(),
+            role: Role::Admin,
+            connection_owner: None,
+            paused: false,
+        }),
+        banner,
+    ))
 }
 
 impl<S> FromRequestParts<S> for Authed
@@ -139,6 +297,9 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(authed) = parts.extensions.get::<Self>() {
+            return Ok(authed.clone());
+        }
         let app = AppState::from_ref(state);
         // The URI as routed: under a sub-path the prefix is already off, and links put it back.
         let here = SafeNext::parse(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()))
@@ -170,8 +331,12 @@ where
         }
         // Which keys this token may see is WordPress.com's decision; confirm it regularly so a
         // user who lost access to a key stops seeing its indexed data.
-        if now - data.partner_checked_at >= app.config.access_recheck.as_secs() as i64 {
-            match app.wpcom.partner(&data.token).await {
+        if let Some(token) = data
+            .token
+            .clone()
+            .filter(|_| now - data.partner_checked_at >= app.config.access_recheck.as_secs() as i64)
+        {
+            match app.wpcom.partner(&token).await {
                 Ok(partner) => data.partner = partner,
                 Err(UpstreamError::Forbidden { .. }) => data.partner = None,
                 Err(UpstreamError::Unauthorized) => {
@@ -194,14 +359,19 @@ where
         if changed {
             set_auth(&session, &data).await?;
         }
+        let (access, banner) = resolve(&app, &data, &session, &here).await?;
         let authed = Self {
             data,
             session,
             here,
+            access,
+            banner,
         };
         if let Some(slot) = parts.extensions.get::<crate::web::ViewerSlot>() {
             slot.fill(authed.viewer());
         }
+        // A role gate (`from_extractor`) and the handler read the same login once.
+        parts.extensions.insert(authed.clone());
         Ok(authed)
     }
 }

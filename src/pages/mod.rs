@@ -1,21 +1,27 @@
 //! The dashboard's pages. Each module owns its handler(s) and page struct.
 
 pub mod activations;
+pub mod audit;
 pub mod index_ready;
 pub mod invoices;
+pub mod join;
 pub mod overview;
 pub mod panel;
+pub mod team;
 
 use axum::{Router, routing::get};
 
 use crate::state::AppState;
 
 /// The page routes.
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(overview::overview_get))
         .merge(activations::router())
-        .merge(invoices::router())
+        .merge(invoices::router(state))
+        .merge(team::router(state))
+        .merge(audit::router(state))
+        .merge(join::router())
 }
 
 /// Unknown paths. The login is looked up (when there is one) so that the page keeps the header,

@@ -15,6 +15,10 @@ pub const KEY_STAGING: u64 = 71;
 pub const USER_PARTNER: u64 = 1001;
 /// A user without a partner.
 pub const USER_VISITOR: u64 = 1002;
+/// A finance person of the hosting company (no partner access of their own).
+pub const USER_FINANCE: u64 = 1003;
+/// A support person of the hosting company (no partner access of their own).
+pub const USER_SUPPORT: u64 = 1004;
 
 /// Products spread over the seed activations, with weights.
 const PRODUCT_MIX: &[(u64, u32)] = &[
@@ -73,6 +77,20 @@ pub const USERS: &[User] = &[
         username: "visitor",
         display_name: "Site Visitor",
         email: "visitor@customer.example",
+        partner: false,
+    },
+    User {
+        id: USER_FINANCE,
+        username: "fiona",
+        display_name: "Fiona Finance",
+        email: "fiona@host.example",
+        partner: false,
+    },
+    User {
+        id: USER_SUPPORT,
+        username: "sam",
+        display_name: "Sam Support",
+        email: "sam@host.example",
         partner: false,
     },
 ];

@@ -27,6 +27,12 @@ pub struct Viewer<'a> {
     pub partner: Option<&'a Partner>,
     /// CSRF token for the Log out form.
     pub csrf: &'a str,
+    /// The role shows invoices and amounts.
+    pub sees_money: bool,
+    /// The role shows the Team and Audit pages.
+    pub admin: bool,
+    /// A line every page shows (a broken team connection).
+    pub banner: Option<&'a str>,
 }
 
 /// The logged-in user of a request, for what is rendered after its handler ran (error pages),
@@ -41,6 +47,9 @@ struct OwnedViewer {
     name: String,
     partner: Option<Partner>,
     csrf: String,
+    sees_money: bool,
+    admin: bool,
+    banner: Option<String>,
 }
 
 impl ViewerSlot {
@@ -50,6 +59,9 @@ impl ViewerSlot {
             name: viewer.name.to_owned(),
             partner: viewer.partner.cloned(),
             csrf: viewer.csrf.to_owned(),
+            sees_money: viewer.sees_money,
+            admin: viewer.admin,
+            banner: viewer.banner.map(str::to_owned),
         });
     }
 
@@ -59,6 +71,9 @@ impl ViewerSlot {
             name: &v.name,
             partner: v.partner.as_ref(),
             csrf: &v.csrf,
+            sees_money: v.sees_money,
+            admin: v.admin,
+            banner: v.banner.as_deref(),
         })
     }
 }
@@ -67,6 +82,8 @@ impl ViewerSlot {
 const SECTIONS: &[(&str, &str, &str)] = &[
     ("activations", "/activations", "Back to all activations"),
     ("invoices", "/invoices", "Back to the invoices"),
+    ("team", "/team", "Back to the team"),
+    ("audit", "/audit", "Back to the audit log"),
 ];
 /// Every other path belongs to the overview.
 const OVERVIEW: (&str, &str, &str) = ("overview", "/", "Back to the overview");
@@ -116,6 +133,12 @@ pub struct Layout {
     pub path: &'static str,
     /// CSRF token for the logout form.
     pub csrf: String,
+    /// Show invoices (the role sees amounts).
+    pub sees_money: bool,
+    /// Show Team and Audit.
+    pub admin: bool,
+    /// A line under the header on every page (a broken team connection).
+    pub banner: Option<String>,
     /// Request id (error pages).
     pub request_id: String,
     /// Path and query of the page shown (for "Reload" links), from `/`.
@@ -172,6 +195,9 @@ impl Layout {
             nav,
             path,
             csrf: viewer.csrf.to_owned(),
+            sees_money: viewer.sees_money,
+            admin: viewer.admin,
+            banner: viewer.banner.map(str::to_owned),
             request_id: String::new(),
             here: String::new(),
             base: state.config.base_path().to_owned(),

@@ -45,7 +45,11 @@ pub async fn finish_response(
     let viewer = ViewerSlot::default();
     req.extensions_mut().insert(viewer.clone());
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // An invite link's secret is its path: it never reaches the log, a metric or an error page.
+    let path = match req.uri().path().strip_prefix("/join/") {
+        Some(_) => "/join/[redacted]".to_owned(),
+        None => req.uri().path().to_owned(),
+    };
     // A cheap clone (the URI's bytes are shared): its `key` is read only for an error page.
     let uri = req.uri().clone();
     let route = req

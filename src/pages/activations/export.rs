@@ -107,6 +107,25 @@ pub async fn activations_csv(
         export::SpoolError::Query(e) => AppError::from(e),
         export::SpoolError::File(e) => AppError::Internal(format!("export spool: {e}")),
     })?;
+    // The view as the portal re-wrote it from the filters it read, never the raw query.
+    let described: Vec<String> = view
+        .pairs(scope.key.id, |_| {})
+        .into_iter()
+        .filter(|(k, _)| *k != "key")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let described = if described.is_empty() {
+        "all activations".to_owned()
+    } else {
+        described.join(" ")
+    };
+    scope
+        .audit(
+            &state,
+            "csv_download",
+            &format!("activations.csv, {described}"),
+        )
+        .await;
     Ok(export::response(
         &export::filename(&scope.partner.name, scope.key.id, "activations"),
         body,

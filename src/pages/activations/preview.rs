@@ -54,7 +54,7 @@ pub(super) async fn preview(
         Ok(a) => a,
         Err(crate::upstream::UpstreamError::Unauthorized) => {
             return Err(scope
-                .upstream_failed(crate::upstream::UpstreamError::Unauthorized)
+                .upstream_failed(state, crate::upstream::UpstreamError::Unauthorized)
                 .await);
         }
         Err(e) => {

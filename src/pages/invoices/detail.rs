@@ -45,6 +45,13 @@ pub async fn invoice_get(
 ) -> Result<Response, AppError> {
     let key = &scope.key;
     let (invoice, stale, as_of) = find_invoice(&state, &scope, &id).await?;
+    scope
+        .audit(
+            &state,
+            "invoice_view",
+            &format!("invoice {}", super::export::audit_id(&invoice)),
+        )
+        .await;
     let recon = reconcile(&state, &scope, &invoice).await;
     let mismatches = recon.as_ref().map_or(0, |r| {
         r.rows

@@ -39,8 +39,9 @@ pub async fn invoices_csv(
 ) -> Result<Response, AppError> {
     let (entry, _) = match past_invoices(&state, &scope).await {
         Ok(r) => r,
-        Err(e) => return Err(scope.upstream_failed(e).await),
+        Err(e) => return Err(scope.upstream_failed(&state, e).await),
     };
+    scope.audit(&state, "csv_download", "invoices.csv").await;
     let mut body = export::header_record(&[
         "invoice_id",
         "number",
@@ -86,6 +87,13 @@ pub async fn lines_csv(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let (invoice, _, _) = find_invoice(&state, &scope, &id).await?;
+    scope
+        .audit(
+            &state,
+            "csv_download",
+            &format!("lines.csv of invoice {}", audit_id(&invoice)),
+        )
+        .await;
     let mut body = export::header_record(&[
         "invoice_id",
         "description",
@@ -130,6 +138,13 @@ pub async fn reconciliation_csv(
     let recon = reconcile(&state, &scope, &invoice)
         .await
         .map_err(|e| AppError::BadRequest(e.message))?;
+    scope
+        .audit(
+            &state,
+            "csv_download",
+            &format!("reconciliation.csv of invoice {}", audit_id(&invoice)),
+        )
+        .await;
     let mut body = export::header_record(&[
         "invoice_id",
         "period_start",
@@ -187,6 +202,15 @@ fn slug(id: &str) -> String {
         .filter(char::is_ascii_alphanumeric)
         .take(40)
         .collect()
+}
+
+/// How an invoice is named in the audit log: its number, else its id.
+pub(super) fn audit_id(invoice: &crate::upstream::Invoice) -> &str {
+    invoice
+        .number
+        .as_deref()
+        .or(invoice.id.as_deref())
+        .unwrap_or("(no number)")
 }
 
 #[cfg(test)]

@@ -43,9 +43,9 @@ pub async fn invoices_get(
     // page as a whole failed.
     match (&upcoming, &past) {
         (Err(e @ UpstreamError::Unauthorized), _) | (_, Err(e @ UpstreamError::Unauthorized)) => {
-            return Err(scope.upstream_failed(e.clone()).await);
+            return Err(scope.upstream_failed(&state, e.clone()).await);
         }
-        (Err(a), Err(_)) => return Err(scope.upstream_failed(a.clone()).await),
+        (Err(a), Err(_)) => return Err(scope.upstream_failed(&state, a.clone()).await),
         _ => {}
     }
     let as_of = past

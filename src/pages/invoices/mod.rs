@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// The routes of this page family.
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/invoices", get(list::invoices_get))
         .route("/invoices.csv", get(export::invoices_csv))
@@ -33,6 +33,11 @@ pub fn router() -> Router<AppState> {
             "/invoices/{id}/reconciliation.csv",
             get(export::reconciliation_csv),
         )
+        // Support staff see no invoices and no amounts.
+        .route_layer(axum::middleware::from_extractor_with_state::<
+            crate::auth::gate::SeesMoney,
+            _,
+        >(state.clone()))
 }
 
 /// How a stale invoice answer is described ("…; showing what it said 3 minutes ago").
@@ -62,7 +67,7 @@ async fn find_invoice(
 ) -> Result<(Invoice, Option<String>, String), AppError> {
     let (entry, freshness) = match past_invoices(state, scope).await {
         Ok(r) => r,
-        Err(e) => return Err(scope.upstream_failed(e).await),
+        Err(e) => return Err(scope.upstream_failed(state, e).await),
     };
     let invoice = entry
         .value

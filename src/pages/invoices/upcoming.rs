@@ -29,7 +29,7 @@ pub async fn upcoming_get(
 ) -> Result<Response, AppError> {
     let (entry, freshness) = match upcoming_invoice(&state, &scope).await {
         Ok(answer) => answer,
-        Err(e) => return Err(scope.upstream_failed(e).await),
+        Err(e) => return Err(scope.upstream_failed(&state, e).await),
     };
     let key = scope.key.id;
     let page = UpcomingPage {

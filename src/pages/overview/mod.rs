@@ -328,7 +328,9 @@ pub async fn overview_get(
     );
     let summary = match summary {
         Err(UpstreamError::Unauthorized) => {
-            return Err(scope.upstream_failed(UpstreamError::Unauthorized).await);
+            return Err(scope
+                .upstream_failed(&state, UpstreamError::Unauthorized)
+                .await);
         }
         Err(e) => Err(PanelError {
             message: format!(
