@@ -86,6 +86,8 @@ pub struct Options {
     pub idle_connection_timeout: Duration,
     pub write_stall_timeout: Duration,
     pub max_connections: Option<usize>,
+    /// The text of a `PORTAL_TEAM_FILE`.
+    pub team_file: Option<String>,
 }
 
 impl Default for Options {
@@ -121,6 +123,7 @@ impl Default for Options {
             idle_connection_timeout: Duration::from_secs(60),
             write_stall_timeout: Duration::from_secs(30),
             max_connections: None,
+            team_file: None,
         }
     }
 }
@@ -158,7 +161,13 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let sandbox_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", portal_listener.local_addr().unwrap());
     let sandbox_url = format!("http://{}", sandbox_listener.local_addr().unwrap());
+    let team_file = opts.team_file.as_ref().map(|text| {
+        let path = dir.path().join("team.txt");
+        std::fs::write(&path, text).unwrap();
+        path
+    });
     let config = ConfigBuilder {
+        team_file,
         listen: portal_listener.local_addr().unwrap(),
         public_url: match (&opts.public_url, opts.base_path) {
             (Some(u), _) => Some(Url::parse(u).unwrap()),

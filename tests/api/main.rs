@@ -28,4 +28,5 @@ mod screens;
 mod security;
 mod structure;
 mod subpath;
+mod team;
 mod ways;

@@ -155,7 +155,13 @@ async fn the_key_selector_lists_keys_marks_disabled_ones_and_refuses_unknown_key
     assert_eq!(texts(&doc, "#activations tbody tr").len(), 6);
     assert_eq!(
         attrs(&doc, "nav[aria-label=Main] a", "href"),
-        vec!["/?key=71", "/activations?key=71", "/invoices?key=71"]
+        vec![
+            "/?key=71",
+            "/activations?key=71",
+            "/invoices?key=71",
+            "/team",
+            "/audit"
+        ]
     );
     let r = app.get("/activations?key=99").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);

@@ -192,7 +192,9 @@ async fn a_proxy_that_strips_the_prefix_works_as_well() {
         [
             "/partners/?key=70",
             "/partners/activations?key=70",
-            "/partners/invoices?key=70"
+            "/partners/invoices?key=70",
+            "/partners/team",
+            "/partners/audit"
         ]
     );
     // Probes answer at the root and under the prefix.
