@@ -232,6 +232,8 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
         get("invoices", "/invoices", 200),
         get("invoice", invoice, 200),
         get("upcoming-invoice", "/invoices/upcoming", 200),
+        get("team", "/team", 200),
+        get("audit", "/audit", 200),
         get("error-404", "/activations/999999999", 404),
         get("error-404-path", "/no-such-page", 404),
         get("error-400", "/?scale=fortnight", 400),
