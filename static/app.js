@@ -84,5 +84,21 @@ const waitForCopy = () => {
   setTimeout(poll, delay);
 };
 
+// The Team page's invite link: a Copy button, where the browser allows the clipboard.
+const copyButtons = (root) => {
+  for (const button of root.querySelectorAll("button[data-copy]")) {
+    const field = document.getElementById(button.dataset.copy);
+    if (!field || !navigator.clipboard) continue;
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      navigator.clipboard.writeText(field.value).then(
+        () => { button.textContent = "Copied"; },
+        () => { field.select(); },
+      );
+    });
+  }
+};
+
 coupleDates(document);
+copyButtons(document);
 waitForCopy();

@@ -302,6 +302,19 @@ async fn members_see_exactly_what_their_role_allows() {
         "a link is shown once"
     );
 
+    // Finance opens an invoice: recorded, with who and which key.
+    assert_eq!(
+        status(&app.addr, &fiona, "/invoices/in_1Fake0008K70?key=70").await,
+        StatusCode::OK
+    );
+    // A login that fails (a forged callback) is recorded without a name.
+    let r = new_client()
+        .get(app.url("/auth/callback?state=forged&code=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
     // A role change applies at the member's next request.
     let r = post(
         &app.addr,
@@ -339,6 +352,8 @@ async fn members_see_exactly_what_their_role_allows() {
     let actions = audit_actions(&app).await;
     for a in [
         "sign_in",
+        "sign_in_failed",
+        "invoice_view",
         "connection_made",
         "invite_created",
         "invite_accepted",
@@ -352,6 +367,12 @@ async fn members_see_exactly_what_their_role_allows() {
         );
     }
     let csv = app.get("/audit.csv").await.text().await.unwrap();
+    assert!(
+        csv.lines().any(|l| l.contains("Fiona Finance")
+            && l.contains("invoice_view")
+            && l.contains("key Production (70)")),
+        "{csv}"
+    );
     assert!(
         !csv.contains(finance_link.rsplit('/').next().unwrap()),
         "no invite link in the audit log"
