@@ -163,6 +163,25 @@ fn prepare_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Which SQL a statement may use where the two databases differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (FTS5 tables are available).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Db {
+    /// This pool's dialect.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Self::Sqlite(_) => Dialect::Sqlite,
+            Self::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
 /// A value bound to a `$n` placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bind {

@@ -4,7 +4,7 @@
 use super::Index;
 use std::sync::Arc;
 
-use crate::db::{Bind, Sql};
+use crate::db::{Bind, Dialect, Sql};
 
 /// Status tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -233,11 +233,29 @@ fn scope(sql: &mut Sql, key: u64, generation: i64) {
         .bind(Bind::Int(generation));
 }
 
-fn filters(sql: &mut Sql, f: &Filter, with_status: bool) {
+/// The search term, when the trigram index can serve it: three characters or more (a trigram
+/// cannot match less), and no LIKE wildcard to escape (FTS5's LIKE takes no ESCAPE).
+fn trigram_term(s: &str) -> Option<String> {
+    (s.chars().count() >= 3 && !s.contains(['%', '_', '\\']))
+        .then(|| format!("%{}%", s.to_lowercase()))
+}
+
+fn filters(sql: &mut Sql, f: &Filter, with_status: bool, dialect: Dialect) {
     if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        sql.push(" AND search LIKE ")
-            .bind(Bind::Text(escape_like(s)))
-            .push(" ESCAPE '\\'");
+        match (dialect, trigram_term(s)) {
+            // SQLite: the FTS5 trigram table (migration 0008) finds the rows without a scan.
+            (Dialect::Sqlite, Some(term)) => {
+                sql.push(" AND rowid IN (SELECT rowid FROM activations_search WHERE search LIKE ")
+                    .bind(Bind::Text(term))
+                    .push(")");
+            }
+            // PostgreSQL: the pg_trgm GIN index (where installed) serves this LIKE itself.
+            _ => {
+                sql.push(" AND search LIKE ")
+                    .bind(Bind::Text(escape_like(s)))
+                    .push(" ESCAPE '\\'");
+            }
+        }
     }
     if with_status {
         match f.status {
@@ -298,10 +316,17 @@ fn order(sql: &mut Sql, f: &Filter) {
 /// page's ids are picked by an inner query that walks the sort index alone (skipping rows
 /// costs index entries, not row reads); the join then reads only the page's own rows, by
 /// primary key (`CROSS JOIN` keeps SQLite from scanning the key to spare itself a 20-row sort).
-pub fn page_sql(key: u64, generation: i64, f: &Filter, page: u32, per_page: u32) -> Sql {
+pub fn page_sql(
+    key: u64,
+    generation: i64,
+    f: &Filter,
+    page: u32,
+    per_page: u32,
+    dialect: Dialect,
+) -> Sql {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM (SELECT id AS pid"));
     scope(&mut sql, key, generation);
-    filters(&mut sql, f, true);
+    filters(&mut sql, f, true, dialect);
     order(&mut sql, f);
     sql.push(" LIMIT ")
         .bind(Bind::Int(i64::from(per_page)))
@@ -329,7 +354,14 @@ impl Index {
         per_page: u32,
     ) -> Result<Vec<Row>, sqlx::Error> {
         self.db
-            .fetch_all(&page_sql(key, generation, f, page, per_page))
+            .fetch_all(&page_sql(
+                key,
+                generation,
+                f,
+                page,
+                per_page,
+                self.db.dialect(),
+            ))
             .await
     }
 
@@ -349,13 +381,14 @@ impl Index {
         };
         let cache_key = format!("{key}:{generation}:{scope_filter:?}");
         let db = self.db.clone();
+        let dialect = db.dialect();
         self.facets
             .try_get_with(cache_key, async move {
                 let mut sql = Sql::new(
                     "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL)",
                 );
                 scope(&mut sql, key, generation);
-                filters(&mut sql, &scope_filter, false);
+                filters(&mut sql, &scope_filter, false, dialect);
                 sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0)");
                 let rows: Vec<(i64, i64, i64)> = db.fetch_all(&sql).await?;
                 let all = rows.iter().map(|r| r.1).sum();
@@ -375,7 +408,7 @@ impl Index {
         let mut sql =
             Sql::new("SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*) AS n");
         scope(&mut sql, key, generation);
-        filters(&mut sql, f, true);
+        filters(&mut sql, f, true, self.db.dialect());
         sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0) ORDER BY n DESC, p");
         self.db.fetch_all(&sql).await
     }
@@ -539,7 +572,7 @@ impl Index {
     ) -> tokio::sync::mpsc::Receiver<Result<Row, sqlx::Error>> {
         let mut sql = Sql::new(&format!("SELECT {COLUMNS}"));
         scope(&mut sql, key, generation);
-        filters(&mut sql, f, true);
+        filters(&mut sql, f, true, self.db.dialect());
         order(&mut sql, f);
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let db = self.db().clone();
@@ -567,8 +600,19 @@ mod tests {
         };
         let mut sql = Sql::new("SELECT 1");
         scope(&mut sql, 70, 1);
-        filters(&mut sql, &f, true);
+        filters(&mut sql, &f, true, Dialect::Postgres);
         assert!(!sql.text.contains("DROP"));
         assert_eq!(sql.binds.len(), 6);
+        let mut sql = Sql::new("SELECT 1");
+        filters(&mut sql, &f, true, Dialect::Sqlite);
+        assert!(sql.text.contains("activations_search") && !sql.text.contains("DROP"));
+    }
+
+    #[test]
+    fn the_trigram_index_serves_three_characters_without_wildcards() {
+        assert_eq!(trigram_term("Yoga").as_deref(), Some("%yoga%"));
+        assert_eq!(trigram_term("yo"), None);
+        assert_eq!(trigram_term("50%_off"), None);
+        assert_eq!(trigram_term("a\\b"), None);
     }
 }
