@@ -9,6 +9,7 @@
 //!   (re-checked with WordPress.com regularly) lists it.
 
 pub mod query;
+mod search;
 pub mod sync;
 
 use std::{

@@ -4,7 +4,9 @@
 use super::Index;
 use std::sync::Arc;
 
-use crate::db::{Bind, Dialect, Sql};
+pub use super::search::Matcher;
+use super::search::{push_search, trigram_term, walk_is_cheaper};
+use crate::db::{Bind, Sql};
 
 /// Status tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -213,19 +215,6 @@ pub struct PeriodStats {
     pub cancelled: i64,
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 fn scope(sql: &mut Sql, key: u64, generation: i64) {
     sql.push(" FROM activations WHERE key_id = ")
         .bind(Bind::Int(key as i64))
@@ -233,29 +222,9 @@ fn scope(sql: &mut Sql, key: u64, generation: i64) {
         .bind(Bind::Int(generation));
 }
 
-/// The search term, when the trigram index can serve it: three characters or more (a trigram
-/// cannot match less), and no LIKE wildcard to escape (FTS5's LIKE takes no ESCAPE).
-fn trigram_term(s: &str) -> Option<String> {
-    (s.chars().count() >= 3 && !s.contains(['%', '_', '\\']))
-        .then(|| format!("%{}%", s.to_lowercase()))
-}
-
-fn filters(sql: &mut Sql, f: &Filter, with_status: bool, dialect: Dialect) {
+fn filters(sql: &mut Sql, f: &Filter, with_status: bool, matcher: Matcher) {
     if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        match (dialect, trigram_term(s)) {
-            // SQLite: the FTS5 trigram table (migration 0008) finds the rows without a scan.
-            (Dialect::Sqlite, Some(term)) => {
-                sql.push(" AND rowid IN (SELECT rowid FROM activations_search WHERE search LIKE ")
-                    .bind(Bind::Text(term))
-                    .push(")");
-            }
-            // PostgreSQL: the pg_trgm GIN index (where installed) serves this LIKE itself.
-            _ => {
-                sql.push(" AND search LIKE ")
-                    .bind(Bind::Text(escape_like(s)))
-                    .push(" ESCAPE '\\'");
-            }
-        }
+        push_search(sql, s, matcher);
     }
     if with_status {
         match f.status {
@@ -322,11 +291,11 @@ pub fn page_sql(
     f: &Filter,
     page: u32,
     per_page: u32,
-    dialect: Dialect,
+    matcher: Matcher,
 ) -> Sql {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM (SELECT id AS pid"));
     scope(&mut sql, key, generation);
-    filters(&mut sql, f, true, dialect);
+    filters(&mut sql, f, true, matcher);
     order(&mut sql, f);
     sql.push(" LIMIT ")
         .bind(Bind::Int(i64::from(per_page)))
@@ -353,16 +322,47 @@ impl Index {
         page: u32,
         per_page: u32,
     ) -> Result<Vec<Row>, sqlx::Error> {
+        let matcher = self.page_matcher(key, generation, f, page, per_page).await;
         self.db
-            .fetch_all(&page_sql(
-                key,
-                generation,
-                f,
-                page,
-                per_page,
-                self.db.dialect(),
-            ))
+            .fetch_all(&page_sql(key, generation, f, page, per_page, matcher))
             .await
+    }
+
+    /// The cheaper way to find one page of a search on SQLite. Walking the sort index and
+    /// checking each row stops after `offset + per_page` matches, which for a common term is a
+    /// few hundred rows; the trigram table lists every match first. So the page walks when it
+    /// would read fewer rows than there are matches (the counts are cached per filter, and
+    /// the list page needs them anyway).
+    async fn page_matcher(
+        &self,
+        key: u64,
+        generation: i64,
+        f: &Filter,
+        page: u32,
+        per_page: u32,
+    ) -> Matcher {
+        let matcher = Matcher::from(self.db.dialect());
+        let searchable = f
+            .search
+            .as_deref()
+            .map(str::trim)
+            .and_then(trigram_term)
+            .is_some();
+        if matcher != Matcher::Trigram || !searchable {
+            return matcher;
+        }
+        let (Ok(facets), Ok(state)) =
+            (self.facets(key, generation, f).await, self.state(key).await)
+        else {
+            return matcher;
+        };
+        let matches = facets.total(f.status);
+        let wanted = i64::from(page.max(1)) * i64::from(per_page);
+        if walk_is_cheaper(matches, state.copied_rows.unwrap_or(matches), wanted) {
+            Matcher::Like
+        } else {
+            Matcher::Trigram
+        }
     }
 
     /// Tab and per-product counts in one scan, cached per key, generation and filter (sorting
@@ -381,14 +381,14 @@ impl Index {
         };
         let cache_key = format!("{key}:{generation}:{scope_filter:?}");
         let db = self.db.clone();
-        let dialect = db.dialect();
+        let matcher = Matcher::from(db.dialect());
         self.facets
             .try_get_with(cache_key, async move {
                 let mut sql = Sql::new(
                     "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL)",
                 );
                 scope(&mut sql, key, generation);
-                filters(&mut sql, &scope_filter, false, dialect);
+                filters(&mut sql, &scope_filter, false, matcher);
                 sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0)");
                 let rows: Vec<(i64, i64, i64)> = db.fetch_all(&sql).await?;
                 let all = rows.iter().map(|r| r.1).sum();
@@ -408,7 +408,7 @@ impl Index {
         let mut sql =
             Sql::new("SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*) AS n");
         scope(&mut sql, key, generation);
-        filters(&mut sql, f, true, self.db.dialect());
+        filters(&mut sql, f, true, Matcher::from(self.db.dialect()));
         sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0) ORDER BY n DESC, p");
         self.db.fetch_all(&sql).await
     }
@@ -572,7 +572,7 @@ impl Index {
     ) -> tokio::sync::mpsc::Receiver<Result<Row, sqlx::Error>> {
         let mut sql = Sql::new(&format!("SELECT {COLUMNS}"));
         scope(&mut sql, key, generation);
-        filters(&mut sql, f, true, self.db.dialect());
+        filters(&mut sql, f, true, Matcher::from(self.db.dialect()));
         order(&mut sql, f);
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let db = self.db().clone();
@@ -586,11 +586,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn like_patterns_escape_wildcards_and_lowercase() {
-        assert_eq!(escape_like("Ab%_\\"), "%ab\\%\\_\\\\%");
-    }
-
-    #[test]
     fn filters_bind_every_user_value() {
         let f = Filter {
             search: Some("x'; DROP".into()),
@@ -600,19 +595,11 @@ mod tests {
         };
         let mut sql = Sql::new("SELECT 1");
         scope(&mut sql, 70, 1);
-        filters(&mut sql, &f, true, Dialect::Postgres);
+        filters(&mut sql, &f, true, Matcher::Like);
         assert!(!sql.text.contains("DROP"));
         assert_eq!(sql.binds.len(), 6);
         let mut sql = Sql::new("SELECT 1");
-        filters(&mut sql, &f, true, Dialect::Sqlite);
+        filters(&mut sql, &f, true, Matcher::Trigram);
         assert!(sql.text.contains("activations_search") && !sql.text.contains("DROP"));
-    }
-
-    #[test]
-    fn the_trigram_index_serves_three_characters_without_wildcards() {
-        assert_eq!(trigram_term("Yoga").as_deref(), Some("%yoga%"));
-        assert_eq!(trigram_term("yo"), None);
-        assert_eq!(trigram_term("50%_off"), None);
-        assert_eq!(trigram_term("a\\b"), None);
     }
 }

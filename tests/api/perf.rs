@@ -160,7 +160,7 @@ async fn every_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
                     &f,
                     40,
                     20,
-                    partner_portal::db::Dialect::Sqlite,
+                    partner_portal::index::query::Matcher::Trigram,
                 );
                 sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
                 let plan: Vec<(i64, i64, i64, String)> =
@@ -209,7 +209,7 @@ async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() 
         &f,
         1,
         20,
-        partner_portal::db::Dialect::Sqlite,
+        partner_portal::index::query::Matcher::Trigram,
     );
     sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
     let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();

@@ -195,7 +195,7 @@ async fn on_postgres_every_sort_of_the_activations_list_is_served_by_an_index() 
                 &f,
                 40,
                 20,
-                partner_portal::db::Dialect::Postgres,
+                partner_portal::index::query::Matcher::Like,
             );
             let text = format!("EXPLAIN {}", sql.text);
             let mut q = sqlx::query_as::<_, (String,)>(&text);
