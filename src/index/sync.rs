@@ -349,12 +349,23 @@ impl Index {
             )],
         );
         match (&result, outcome) {
-            (Ok(_), Ok(())) => tracing::info!(
-                key,
-                generation,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "index sync completed"
-            ),
+            (Ok(_), Ok(())) => {
+                tracing::info!(
+                    key,
+                    generation,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "index sync completed"
+                );
+                // The plain list's counts (every sort and status tab shares them) are the one
+                // scan of the whole key a first viewer would pay: pay it here instead. A viewer
+                // who arrives meanwhile waits for this same computation, not a second one.
+                if let Err(e) = self
+                    .facets(key, generation, &super::query::Filter::default())
+                    .await
+                {
+                    tracing::warn!(key, error = %e, "warming the new copy's counts failed");
+                }
+            }
             (Err(e), Ok(())) => {
                 tracing::warn!(key, error = %e, "index sync failed; the previous copy stays visible")
             }
