@@ -138,8 +138,7 @@ fn strip_base(base: &str, mut req: axum::extract::Request) -> axum::extract::Req
 /// `GET /metrics`: Prometheus text, with the live session count.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let sessions = state.sessions.count_live().await.unwrap_or(-1) as f64;
-    let connections = state.team.connections().await.unwrap_or_default();
-    let broken = connections.iter().filter(|c| !c.is_live()).count() as f64;
+    let (connections, broken) = state.team.connection_counts().await.unwrap_or((-1, -1));
     let body = crate::metrics::render(&[
         (
             "portal_sessions_active",
@@ -149,12 +148,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         (
             "portal_team_connections",
             "Team connections stored (live and broken).",
-            connections.len() as f64,
+            connections as f64,
         ),
         (
             "portal_team_connections_broken",
             "Team connections WordPress.com no longer accepts: their members' reports are paused.",
-            broken,
+            broken as f64,
         ),
     ]);
     (

@@ -8,7 +8,7 @@ use axum::{
 };
 
 use super::session::Authed;
-use crate::{error::AppError, state::AppState};
+use crate::{error::AppError, state::AppState, team::Role};
 
 /// Invoices, amounts and invoice CSVs: admin and finance.
 #[derive(Debug, Clone, Copy)]
@@ -18,13 +18,25 @@ pub struct SeesMoney;
 #[derive(Debug, Clone, Copy)]
 pub struct AdminOnly;
 
-async fn role_of<S>(parts: &mut Parts, state: &S) -> Result<Option<crate::team::Role>, AppError>
+/// Refuses a logged-in request whose role is not `allowed`, naming `what` it lacks.
+async fn require<S>(
+    parts: &mut Parts,
+    state: &S,
+    allowed: fn(Role) -> bool,
+    what: &'static str,
+) -> Result<(), AppError>
 where
     S: Send + Sync,
     AppState: FromRef<S>,
 {
     match Authed::from_request_parts(parts, state).await {
-        Ok(authed) => Ok(authed.role()),
+        Ok(authed) => match authed.role() {
+            Some(role) if !allowed(role) => Err(AppError::RoleForbidden {
+                role: role.label(),
+                what,
+            }),
+            _ => Ok(()),
+        },
         // A JSON route answers 401 JSON, never a redirect, as its handler would.
         Err(AppError::LoginRequired { .. }) if parts.uri.path().starts_with("/api/") => {
             Err(AppError::ApiUnauthenticated)
@@ -41,13 +53,8 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match role_of(parts, state).await? {
-            Some(role) if !role.sees_money() => Err(AppError::RoleForbidden {
-                role: role.label(),
-                what: "invoices or amounts",
-            }),
-            _ => Ok(Self),
-        }
+        require(parts, state, Role::sees_money, "invoices or amounts").await?;
+        Ok(Self)
     }
 }
 
@@ -59,12 +66,7 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match role_of(parts, state).await? {
-            Some(role) if !role.is_admin() => Err(AppError::RoleForbidden {
-                role: role.label(),
-                what: "the Team and Audit pages",
-            }),
-            _ => Ok(Self),
-        }
+        require(parts, state, Role::is_admin, "the Team and Audit pages").await?;
+        Ok(Self)
     }
 }

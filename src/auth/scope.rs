@@ -72,16 +72,8 @@ impl KeyScope {
 
     /// Records `action` about this key in the audit log.
     pub async fn audit(&self, state: &AppState, action: &'static str, detail: &str) {
-        state
-            .team
-            .audit(
-                state.clock.now(),
-                Some(self.partner.id),
-                &self.authed.actor(),
-                action,
-                format!("key {} ({}): {detail}", self.key.name, self.key.id),
-            )
-            .await;
+        let detail = format!("key {} ({}): {detail}", self.key.name, self.key.id);
+        self.authed.audit(state, action, detail).await;
     }
 
     /// The session's CSRF token, for forms.

@@ -142,6 +142,14 @@ impl Authed {
         }
     }
 
+    /// Records `action` by this login, about its partner, in the audit log.
+    pub async fn audit(&self, app: &AppState, action: &'static str, detail: String) {
+        let partner = self.access.as_ref().map(|a| a.partner.id);
+        app.team
+            .audit(app.clock.now(), partner, &self.actor(), action, detail)
+            .await;
+    }
+
     /// What the page header shows of this user.
     pub fn viewer(&self) -> Viewer<'_> {
         let role = self.role();

@@ -242,15 +242,8 @@ async fn connect_post(
         replaced,
         "team connection stored"
     );
-    state
-        .team
-        .audit(
-            now,
-            Some(access.partner.id),
-            &authed.actor(),
-            action,
-            format!("partner {}", access.partner.name),
-        )
+    authed
+        .audit(&state, action, format!("partner {}", access.partner.name))
         .await;
     let done = if replaced { "reconnected" } else { "connected" };
     Ok(Redirect::to(&format!("/team?done={done}")).into_response())
@@ -270,15 +263,11 @@ async fn disconnect_post(
             what: "removing the connection (it needs a WordPress.com account that lists the partner's keys itself)",
         });
     }
-    let now = state.clock.now();
     if state.team.disconnect(access.partner.id).await? {
         tracing::info!(partner_id = access.partner.id, "team connection removed");
-        state
-            .team
+        authed
             .audit(
-                now,
-                Some(access.partner.id),
-                &authed.actor(),
+                &state,
                 "connection_removed",
                 format!("partner {}", access.partner.name),
             )
@@ -329,12 +318,9 @@ async fn invite_post(
             now,
         )
         .await?;
-    state
-        .team
+    authed
         .audit(
-            now,
-            Some(access.partner.id),
-            &authed.actor(),
+            &state,
             "invite_created",
             format!(
                 "{} invite {} for {}",
@@ -376,12 +362,9 @@ async fn revoke_post(
             "No pending invite has that number. It may have been accepted, revoked or expired already.",
         ));
     };
-    state
-        .team
+    authed
         .audit(
-            now,
-            Some(access.partner.id),
-            &authed.actor(),
+            &state,
             "invite_revoked",
             format!("{} invite {}", invite.role.label(), invite.id),
         )
@@ -407,12 +390,9 @@ async fn role_post(
         .set_role(access.partner.id, user_id, role)
         .await?;
     if old != role {
-        state
-            .team
+        authed
             .audit(
-                state.clock.now(),
-                Some(access.partner.id),
-                &authed.actor(),
+                &state,
                 "role_changed",
                 format!("user {user_id}: {} → {}", old.label(), role.label()),
             )
@@ -431,15 +411,8 @@ async fn remove_post(
     check_csrf(&state, &headers, &authed.data, form.csrf.as_deref())?;
     let access = authed.access()?;
     let name = state.team.remove_member(access.partner.id, user_id).await?;
-    state
-        .team
-        .audit(
-            state.clock.now(),
-            Some(access.partner.id),
-            &authed.actor(),
-            "member_removed",
-            format!("{name} (user {user_id})"),
-        )
+    authed
+        .audit(&state, "member_removed", format!("{name} (user {user_id})"))
         .await;
     Ok(Redirect::to("/team?done=removed").into_response())
 }

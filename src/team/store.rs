@@ -163,6 +163,18 @@ impl Team {
             .collect())
     }
 
+    /// `(connections, broken ones)`, counted without opening any token (for `/metrics`).
+    pub async fn connection_counts(&self) -> Result<(i64, i64), sqlx::Error> {
+        let sql = Sql::new(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE broken_at IS NOT NULL) FROM team_connections",
+        );
+        let n = self.db.fetch_ints(&sql, 2).await?;
+        Ok((
+            n.first().copied().unwrap_or(0),
+            n.get(1).copied().unwrap_or(0),
+        ))
+    }
+
     /// Stores (or replaces) the connection of `partner` with `token`, made by `by`. Returns
     /// whether one was replaced.
     pub async fn connect(
