@@ -13,11 +13,17 @@ use crate::{
 /// How long views wait after a failed sync before starting another one by themselves.
 const RETRY_BACKOFF_SECS: i64 = 60;
 
-/// Rows per INSERT statement (17 binds each). Small statements are faster: binding cost in sqlx's
-/// SQLite driver grows faster than linearly with the number of binds. A full sync of 100,000
-/// activations measured 39.5 s with 1,000 rows per statement, 14.0 s with 250, 8.9 s with 100
-/// and 7.0 s with 50 (`scripts/bench`).
-const INSERT_CHUNK: usize = 50;
+/// Rows per write transaction. Each transaction writes every page its rows touched to the
+/// write-ahead log once, and the rows land in eight B-trees and the trigram index at random
+/// places, so few large transactions write far less than one per page: with 1,000 rows each a
+/// copy of 100,000 took 6.5 s, with 5,000 3.6 s and with 10,000 3.2 s (`scripts/bench`). A
+/// transaction holds SQLite's write lock for about 0.3 s; a session written meanwhile waits.
+const BATCH_ROWS: usize = 10_000;
+
+/// Rows per INSERT statement within a transaction: the database holds one statement's JSON and
+/// its parse at a time, so statements of a page or less keep memory flat however large the
+/// transaction.
+const STATEMENT_ROWS: usize = 500;
 
 /// Why a sync did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,9 @@ pub enum SyncError {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// A page could not be encoded for the database.
+    #[error("encoding a page: {0}")]
+    Encode(#[from] serde_json::Error),
     /// Another process took the lease over (this one stalled).
     #[error("the sync lost its lease")]
     LeaseLost,
@@ -186,22 +195,53 @@ impl Index {
                 .unwrap_or(u32::MAX)
                 .max(1)
         };
-        self.write_page(
+        self.write_rows(
             key,
             generation,
             &first.activations,
+            1,
             Some((planned, first.total)),
         )
         .await?;
-        let mut rest = stream::iter(2..=planned)
-            .map(|page| fetch(page, per_page))
-            .buffer_unordered(self.settings.concurrency.max(1));
-        while let Some(page) = rest.next().await {
-            let page = page?;
-            report.saw(&page.activations, page.total);
-            self.write_page(key, generation, &page.activations, None)
-                .await?;
-        }
+        // The other pages: a few fetched at once while earlier ones are written, so WordPress.com
+        // and the database work at the same time, in transactions of about BATCH_ROWS rows.
+        let concurrency = self.settings.concurrency.max(1);
+        let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<Vec<Activation>>(concurrency);
+        let fetching = async {
+            let pages_tx = pages_tx;
+            let mut rest = stream::iter(2..=planned)
+                .map(|page| fetch(page, per_page))
+                .buffer_unordered(concurrency);
+            while let Some(page) = rest.next().await {
+                let page = page?;
+                report.saw(&page.activations, page.total);
+                if pages_tx.send(page.activations).await.is_err() {
+                    // The writer stopped; its error is the one reported.
+                    break;
+                }
+            }
+            Ok::<(), SyncError>(())
+        };
+        let writing = async {
+            let mut batch = Vec::new();
+            let mut pages = 0;
+            while let Some(rows) = pages_rx.recv().await {
+                batch.extend(rows);
+                pages += 1;
+                if batch.len() >= BATCH_ROWS {
+                    self.write_rows(key, generation, &batch, pages, None)
+                        .await?;
+                    batch.clear();
+                    pages = 0;
+                }
+            }
+            if pages > 0 {
+                self.write_rows(key, generation, &batch, pages, None)
+                    .await?;
+            }
+            Ok::<(), SyncError>(())
+        };
+        futures_util::try_join!(fetching, writing)?;
         // Short of the total: keep paging (a short page in the middle pushes rows further on),
         // but stop on an empty page, and after two pages that add nothing.
         let mut stored = self.count_rows(key, generation).await?;
@@ -215,10 +255,11 @@ impl Index {
                 break;
             }
             report.saw(&page.activations, page.total);
-            self.write_page(
+            self.write_rows(
                 key,
                 generation,
                 &page.activations,
+                1,
                 Some((page_no, report.latest_total)),
             )
             .await?;
@@ -245,22 +286,24 @@ impl Index {
         Ok(n.first().map_or(0, |n| u64::try_from(*n).unwrap_or(0)))
     }
 
-    /// Writes one page and records progress, in one transaction; the progress update also
-    /// renews the lease, and fails if another process holds it.
-    async fn write_page(
+    /// Writes the rows of `pages` pages and records progress, in one transaction; the progress
+    /// update also renews the lease, and fails if another process holds it.
+    async fn write_rows(
         &self,
         key: u64,
         generation: i64,
         rows: &[Activation],
+        pages: u32,
         totals: Option<(u32, u64)>,
     ) -> Result<(), SyncError> {
-        let mut statements: Vec<Sql> = rows
-            .chunks(INSERT_CHUNK)
-            .map(|c| insert_rows(key, generation, c))
-            .collect();
-        let mut progress =
-            Sql::new("UPDATE key_syncs SET pages_done = pages_done + 1, rows_done = rows_done + ");
+        let mut statements = rows
+            .chunks(STATEMENT_ROWS)
+            .map(|chunk| super::insert::insert_rows(self.db.dialect(), key, generation, chunk))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut progress = Sql::new("UPDATE key_syncs SET pages_done = pages_done + ");
         progress
+            .bind(Bind::Int(i64::from(pages)))
+            .push(", rows_done = rows_done + ")
             .bind(Bind::Int(rows.len() as i64))
             .push(", lease_until = ")
             .bind(Bind::Int(
@@ -470,73 +513,11 @@ impl CopyReport {
     }
 }
 
-/// The lowercased product name rows are sorted by; unknown products sort last.
-pub fn product_sort(id: Option<u64>) -> String {
-    match id.and_then(crate::products::by_id) {
-        Some(p) => format!("{} {}", p.name, p.term).to_lowercase(),
-        None => format!("~product {:020}", id.unwrap_or(0)),
-    }
-}
-
 /// Deletes one generation of a key (`op` is `=` or `<`).
 fn delete_generation(key: u64, generation: i64, op: &str) -> Sql {
     let mut sql = Sql::new("DELETE FROM activations WHERE key_id = ");
     sql.bind(Bind::Int(key as i64))
         .push(&format!(" AND generation {op} "))
         .bind(Bind::Int(generation));
-    sql
-}
-
-fn insert_rows(key: u64, generation: i64, rows: &[Activation]) -> Sql {
-    let mut sql = Sql::new(
-        "INSERT INTO activations (key_id, generation, id, blog_id, user_id, external_user_id, product_id, \
-         current_product_id, created_on, activated_on, cancelled_on, disputed_on, site_registered, site_url, \
-         site_name, search, product_sort) VALUES ",
-    );
-    for (i, a) in rows.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        let r = super::query::Row::from_upstream(a);
-        let search = format!("{} {}", r.site_name, r.site_url).to_lowercase();
-        let sort = product_sort(a.current_product_id.or(a.product_id));
-        sql.push("(")
-            .bind(Bind::Int(key as i64))
-            .push(", ")
-            .bind(Bind::Int(generation))
-            .push(", ")
-            .bind(Bind::Int(r.id))
-            .push(", ")
-            .bind(Bind::OptInt(r.blog_id))
-            .push(", ")
-            .bind(Bind::OptInt(r.user_id))
-            .push(", ")
-            .bind(Bind::OptText(r.external_user_id))
-            .push(", ")
-            .bind(Bind::OptInt(r.product_id))
-            .push(", ")
-            .bind(Bind::OptInt(r.current_product_id))
-            .push(", ")
-            .bind(Bind::OptInt(r.created_on))
-            .push(", ")
-            .bind(Bind::OptInt(r.activated_on))
-            .push(", ")
-            .bind(Bind::OptInt(r.cancelled_on))
-            .push(", ")
-            .bind(Bind::OptInt(r.disputed_on))
-            .push(", ")
-            .bind(Bind::OptInt(r.site_registered))
-            .push(", ")
-            .bind(Bind::Text(r.site_url))
-            .push(", ")
-            .bind(Bind::Text(r.site_name))
-            .push(", ")
-            .bind(Bind::Text(search))
-            .push(", ")
-            .bind(Bind::Text(sort))
-            .push(")");
-    }
-    // Rows can shift between pages while new activations arrive; a row seen twice is kept once.
-    sql.push(" ON CONFLICT (key_id, generation, id) DO NOTHING");
     sql
 }

@@ -1,0 +1,108 @@
+//! How a copy's rows reach the database: one INSERT per few hundred rows, its values packed
+//! into one JSON parameter.
+
+use crate::{
+    db::{Bind, Dialect, Sql},
+    upstream::Activation,
+};
+
+/// The lowercased product name rows are sorted by; unknown products sort last.
+fn product_sort(id: Option<u64>) -> String {
+    match id.and_then(crate::products::by_id) {
+        Some(p) => format!("{} {}", p.name, p.term).to_lowercase(),
+        None => format!("~product {:020}", id.unwrap_or(0)),
+    }
+}
+
+/// The columns a copy writes, after `key_id` and `generation`, in the order of each row's JSON
+/// array.
+const COLUMNS: [(&str, &str); 15] = [
+    ("id", "bigint"),
+    ("blog_id", "bigint"),
+    ("user_id", "bigint"),
+    ("external_user_id", "text"),
+    ("product_id", "bigint"),
+    ("current_product_id", "bigint"),
+    ("created_on", "bigint"),
+    ("activated_on", "bigint"),
+    ("cancelled_on", "bigint"),
+    ("disputed_on", "bigint"),
+    ("site_registered", "bigint"),
+    ("site_url", "text"),
+    ("site_name", "text"),
+    ("search", "text"),
+    ("product_sort", "text"),
+];
+
+/// One statement for a whole page, with three parameters: the key, the generation and the rows
+/// as one JSON array of arrays, which the database unpacks itself (`json_each` on SQLite,
+/// `jsonb_array_elements` on PostgreSQL). Binding every value instead cost more than the
+/// database's own work: sqlx's SQLite driver looks each parameter's name up by walking the
+/// statement's list of names, so a statement of n values costs n² (19 % of a copy in `perf`,
+/// and 7.0 s for 100,000 rows even at 50 rows per statement).
+pub(super) fn insert_rows(
+    dialect: Dialect,
+    key: u64,
+    generation: i64,
+    rows: &[Activation],
+) -> Result<Sql, serde_json::Error> {
+    let json = page_json(rows)?;
+    let names: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
+    let mut sql = Sql::new(&format!(
+        "INSERT INTO activations (key_id, generation, {}) SELECT ",
+        names.join(", ")
+    ));
+    sql.bind(Bind::Int(key as i64))
+        .push(", ")
+        .bind(Bind::Int(generation));
+    for (i, (_, ty)) in COLUMNS.iter().enumerate() {
+        match dialect {
+            Dialect::Sqlite => sql.push(&format!(", value ->> {i}")),
+            Dialect::Postgres => sql.push(&format!(", (v ->> {i})::{ty}")),
+        };
+    }
+    match dialect {
+        // `WHERE true` keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
+        Dialect::Sqlite => sql
+            .push(" FROM json_each(")
+            .bind(Bind::Text(json))
+            .push(") WHERE true"),
+        Dialect::Postgres => sql
+            .push(" FROM jsonb_array_elements(")
+            .bind(Bind::Text(json))
+            .push("::jsonb) AS page(v)"),
+    };
+    // Rows can shift between pages while new activations arrive; a row seen twice is kept once.
+    sql.push(" ON CONFLICT (key_id, generation, id) DO NOTHING");
+    Ok(sql)
+}
+
+/// The rows as the JSON array of arrays [`insert_rows`] unpacks, in the order of [`COLUMNS`].
+fn page_json(rows: &[Activation]) -> Result<String, serde_json::Error> {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|a| {
+            let r = super::query::Row::from_upstream(a);
+            let search = format!("{} {}", r.site_name, r.site_url).to_lowercase();
+            let sort = product_sort(a.current_product_id.or(a.product_id));
+            (
+                r.id,
+                r.blog_id,
+                r.user_id,
+                r.external_user_id,
+                r.product_id,
+                r.current_product_id,
+                r.created_on,
+                r.activated_on,
+                r.cancelled_on,
+                r.disputed_on,
+                r.site_registered,
+                r.site_url,
+                r.site_name,
+                search,
+                sort,
+            )
+        })
+        .collect();
+    serde_json::to_string(&rows)
+}
