@@ -78,6 +78,16 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        let mut options = options;
+        if let Ok(v) = std::env::var("EXP_CACHE") {
+            options = options.pragma("cache_size", v);
+        }
+        if let Ok(v) = std::env::var("EXP_TEMP") {
+            options = options.pragma("temp_store", v);
+        }
+        if let Ok(v) = std::env::var("EXP_CKPT") {
+            options = options.pragma("wal_autocheckpoint", v);
+        }
         prepare_sqlite_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
