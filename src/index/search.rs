@@ -7,7 +7,8 @@ use crate::db::{Bind, Dialect, Sql};
 /// How a search term finds its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Matcher {
-    /// SQLite's FTS5 trigram table lists the matching rows (migration 0008).
+    /// SQLite's FTS5 trigram table lists the rows holding every trigram of the term (migration
+    /// 0008), and `search LIKE` confirms them.
     Trigram,
     /// `search LIKE`: on PostgreSQL its trigram index serves it where installed; on SQLite it
     /// checks the rows a sort index walks, which finds a common term's page in a few rows.
@@ -37,11 +38,26 @@ pub(super) fn escape_like(s: &str) -> String {
     out
 }
 
-/// The search term, when the trigram index can serve it: three characters or more (a trigram
-/// cannot match less), and no LIKE wildcard to escape (FTS5's LIKE takes no ESCAPE).
+/// The trigram index's query for a search term of three characters or more (a trigram cannot
+/// match less): every trigram of the lowercased term, each a quoted FTS5 string, all required.
+/// It lists the rows that hold every trigram from the index's postings alone, without reading
+/// a row; `search LIKE` then confirms the substring on the rows read anyway. (Through FTS5's own
+/// LIKE, a `detail=none` table read each candidate's text to confirm it, and the query then
+/// read the same row again: two reads per match.)
 pub(super) fn trigram_term(s: &str) -> Option<String> {
-    (s.chars().count() >= 3 && !s.contains(['%', '_', '\\']))
-        .then(|| format!("%{}%", s.to_lowercase()))
+    let chars: Vec<char> = s.to_lowercase().chars().collect();
+    if chars.len() < 3 {
+        return None;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut terms = Vec::new();
+    for w in chars.windows(3) {
+        let gram: String = w.iter().collect();
+        if seen.insert(gram.clone()) {
+            terms.push(format!("\"{}\"", gram.replace('"', "\"\"")));
+        }
+    }
+    Some(terms.join(" AND "))
 }
 
 /// Whether walking a sort index to the `wanted`-th of `matches` rows spread over `rows` reads
@@ -52,18 +68,16 @@ pub(super) fn walk_is_cheaper(matches: i64, rows: i64, wanted: i64) -> bool {
 
 /// ` AND <the rows matching s>`.
 pub(super) fn push_search(sql: &mut Sql, s: &str, matcher: Matcher) {
-    match (matcher, trigram_term(s)) {
-        (Matcher::Trigram, Some(term)) => {
-            sql.push(" AND rowid IN (SELECT rowid FROM activations_search WHERE search LIKE ")
-                .bind(Bind::Text(term))
-                .push(")");
-        }
-        _ => {
-            sql.push(" AND search LIKE ")
-                .bind(Bind::Text(escape_like(s)))
-                .push(" ESCAPE '\\'");
-        }
+    if let (Matcher::Trigram, Some(query)) = (matcher, trigram_term(s)) {
+        sql.push(
+            " AND rowid IN (SELECT rowid FROM activations_search WHERE activations_search MATCH ",
+        )
+        .bind(Bind::Text(query))
+        .push(")");
     }
+    sql.push(" AND search LIKE ")
+        .bind(Bind::Text(escape_like(s)))
+        .push(" ESCAPE '\\'");
 }
 
 #[cfg(test)]
@@ -87,10 +101,13 @@ mod tests {
     }
 
     #[test]
-    fn the_trigram_index_serves_three_characters_without_wildcards() {
-        assert_eq!(trigram_term("Yoga").as_deref(), Some("%yoga%"));
+    fn the_trigram_query_requires_every_trigram_of_three_characters_or_more() {
+        assert_eq!(trigram_term("Yoga").as_deref(), Some("\"yog\" AND \"oga\""));
         assert_eq!(trigram_term("yo"), None);
-        assert_eq!(trigram_term("50%_off"), None);
-        assert_eq!(trigram_term("a\\b"), None);
+        // Wildcards are plain characters here (LIKE confirms with its escapes); quotes double.
+        assert_eq!(trigram_term("5%_").as_deref(), Some("\"5%_\""));
+        assert_eq!(trigram_term("a\"b").as_deref(), Some("\"a\"\"b\""));
+        // A repeated trigram is asked once.
+        assert_eq!(trigram_term("aaaa").as_deref(), Some("\"aaa\""));
     }
 }
