@@ -312,6 +312,51 @@ pub fn page_sql(
     sql
 }
 
+/// Rows per current product, all and active, under the filter's other conditions (public so a
+/// test can `EXPLAIN` it, as for the statements below: migration 0009's index covers them).
+pub fn facets_sql(key: u64, generation: i64, f: &Filter, matcher: Matcher) -> Sql {
+    let mut sql = Sql::new(
+        "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL)",
+    );
+    scope(&mut sql, key, generation);
+    filters(&mut sql, f, false, matcher);
+    sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0)");
+    sql
+}
+
+/// Activations active at `at`.
+pub fn active_at_sql(key: u64, generation: i64, at: i64) -> Sql {
+    let mut sql = Sql::new("SELECT COUNT(*)");
+    scope(&mut sql, key, generation);
+    sql.push(" AND activated_on <= ")
+        .bind(Bind::Int(at))
+        .push(" AND (cancelled_on IS NULL OR cancelled_on > ")
+        .bind(Bind::Int(at))
+        .push(")");
+    sql
+}
+
+/// New and cancelled activations per `[start, end)` period, in one scan.
+pub fn period_stats_sql(key: u64, generation: i64, periods: &[(i64, i64)]) -> Sql {
+    let mut sql = Sql::new("SELECT ");
+    for (i, (start, end)) in periods.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("COUNT(*) FILTER (WHERE activated_on >= ")
+            .bind(Bind::Int(*start))
+            .push(" AND activated_on < ")
+            .bind(Bind::Int(*end));
+        sql.push("), COUNT(*) FILTER (WHERE cancelled_on >= ")
+            .bind(Bind::Int(*start))
+            .push(" AND cancelled_on < ")
+            .bind(Bind::Int(*end))
+            .push(")");
+    }
+    scope(&mut sql, key, generation);
+    sql
+}
+
 impl Index {
     /// One page of rows.
     pub async fn rows(
@@ -384,16 +429,18 @@ impl Index {
         let matcher = Matcher::from(db.dialect());
         self.facets
             .try_get_with(cache_key, async move {
-                let mut sql = Sql::new(
-                    "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL)",
-                );
-                scope(&mut sql, key, generation);
-                filters(&mut sql, &scope_filter, false, matcher);
-                sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0)");
+                let sql = facets_sql(key, generation, &scope_filter, matcher);
                 let rows: Vec<(i64, i64, i64)> = db.fetch_all(&sql).await?;
                 let all = rows.iter().map(|r| r.1).sum();
                 let active = rows.iter().map(|r| r.2).sum();
-                Ok(Arc::new(Facets { counts: StatusCounts { all, active, cancelled: all - active }, products: rows }))
+                Ok(Arc::new(Facets {
+                    counts: StatusCounts {
+                        all,
+                        active,
+                        cancelled: all - active,
+                    },
+                    products: rows,
+                }))
             })
             .await
     }
@@ -428,16 +475,9 @@ impl Index {
 
     /// Activations active at `at` (not activated later, not cancelled by then).
     pub async fn active_at(&self, key: u64, generation: i64, at: i64) -> Result<i64, sqlx::Error> {
-        let mut sql = Sql::new("SELECT COUNT(*)");
-        scope(&mut sql, key, generation);
-        sql.push(" AND activated_on <= ")
-            .bind(Bind::Int(at))
-            .push(" AND (cancelled_on IS NULL OR cancelled_on > ")
-            .bind(Bind::Int(at))
-            .push(")");
         Ok(self
             .db
-            .fetch_optional::<(i64,)>(&sql)
+            .fetch_optional::<(i64,)>(&active_at_sql(key, generation, at))
             .await?
             .map_or(0, |r| r.0))
     }
@@ -486,22 +526,7 @@ impl Index {
         if periods.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = Sql::new("SELECT ");
-        for (i, (start, end)) in periods.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("COUNT(*) FILTER (WHERE activated_on >= ")
-                .bind(Bind::Int(*start))
-                .push(" AND activated_on < ")
-                .bind(Bind::Int(*end));
-            sql.push("), COUNT(*) FILTER (WHERE cancelled_on >= ")
-                .bind(Bind::Int(*start))
-                .push(" AND cancelled_on < ")
-                .bind(Bind::Int(*end))
-                .push(")");
-        }
-        scope(&mut sql, key, generation);
+        let sql = period_stats_sql(key, generation, periods);
         let counts = self.db.fetch_ints(&sql, periods.len() * 2).await?;
         Ok(counts
             .chunks(2)

@@ -274,6 +274,15 @@ impl Index {
         }
         report.stored = stored;
         self.refresh_statistics(key).await;
+        // The plain list's counts (every sort and status tab shares them) are the one scan of
+        // the whole key a first viewer would pay: pay it before the copy is shown, so no viewer
+        // waits for it or races it.
+        if let Err(e) = self
+            .facets(key, generation, &super::query::Filter::default())
+            .await
+        {
+            tracing::warn!(key, error = %e, "warming the new copy's counts failed");
+        }
         Ok(report)
     }
 
@@ -424,15 +433,6 @@ impl Index {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "index sync completed"
                 );
-                // The plain list's counts (every sort and status tab shares them) are the one
-                // scan of the whole key a first viewer would pay: pay it here instead. A viewer
-                // who arrives meanwhile waits for this same computation, not a second one.
-                if let Err(e) = self
-                    .facets(key, generation, &super::query::Filter::default())
-                    .await
-                {
-                    tracing::warn!(key, error = %e, "warming the new copy's counts failed");
-                }
             }
             (Err(e), Ok(())) => {
                 tracing::warn!(key, error = %e, "index sync failed; the previous copy stays visible")

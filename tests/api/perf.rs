@@ -270,3 +270,48 @@ async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() 
             .unwrap();
     assert_eq!(live, rows);
 }
+
+#[tokio::test]
+async fn on_sqlite_the_counts_every_view_needs_read_one_narrow_index() {
+    use partner_portal::index::query::{
+        Filter, Matcher, Status, active_at_sql, facets_sql, period_stats_sql,
+    };
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let active = Filter {
+        status: Status::Active,
+        ..Filter::default()
+    };
+    // The plain list's tab and product counts, the overview's active-at and per-period counts:
+    // each a scan of the whole key, which reads the narrow index of migration 0009 instead of
+    // every row. A migration that drops or narrows it fails here.
+    for (what, mut sql) in [
+        (
+            "facets",
+            facets_sql(70, generation, &Filter::default(), Matcher::Trigram),
+        ),
+        (
+            "active facets",
+            facets_sql(70, generation, &active, Matcher::Trigram),
+        ),
+        ("active at", active_at_sql(70, generation, 1_700_000_000)),
+        (
+            "periods",
+            period_stats_sql(70, generation, &[(1_600_000_000, 1_700_000_000)]),
+        ),
+    ] {
+        sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+        let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
+        let text = plan
+            .into_iter()
+            .map(|r| r.3)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        assert!(
+            text.contains("COVERING INDEX activations_counts"),
+            "{what} reads the rows: {text}"
+        );
+    }
+}
