@@ -7,3 +7,13 @@
 DROP INDEX IF EXISTS activations_by_product;
 CREATE INDEX IF NOT EXISTS activations_counts
     ON activations (key_id, generation, activated_on, cancelled_on, current_product_id, product_id);
+
+-- A product sort with a plan or date filter walked the product index reading each row to test
+-- the filter, and the plans it wants sit together in that order, so a page could walk most of
+-- the key first (17 pages a second under load, against 2,276 for the plain list). The plan and
+-- date columns in the index let the walk test them without reading a row (not `cancelled_on`:
+-- with it this index would cover the counts too, and SQLite scanned it for them instead of the
+-- narrower one above).
+DROP INDEX IF EXISTS activations_sort_product;
+CREATE INDEX IF NOT EXISTS activations_sort_product
+    ON activations (key_id, generation, product_sort, id, current_product_id, product_id, activated_on);

@@ -314,4 +314,25 @@ async fn on_sqlite_the_counts_every_view_needs_read_one_narrow_index() {
             "{what} reads the rows: {text}"
         );
     }
+    // A product sort with a plan and a date filter tests them in its index, not row by row
+    // (the plans it wants sit together in product order, so a walk can pass most of the key).
+    let f = Filter {
+        plans: vec![2005, 2000],
+        activated_from: Some(1_700_000_000),
+        sort: partner_portal::index::query::SortBy::Product,
+        ..Filter::default()
+    };
+    let mut sql =
+        partner_portal::index::query::page_sql(70, generation, &f, 30, 20, Matcher::Trigram);
+    sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+    let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
+    let text = plan
+        .into_iter()
+        .map(|r| r.3)
+        .collect::<Vec<_>>()
+        .join(" | ");
+    assert!(
+        text.contains("COVERING INDEX activations_sort_product"),
+        "a filtered product sort reads each row: {text}"
+    );
 }
