@@ -293,14 +293,21 @@ async fn right_after_a_copy_postgres_has_statistics_and_plans_a_page_with_its_in
     // Autovacuum analyses a table up to a minute after a bulk load; until then the planner
     // guessed that a key held a handful of rows and ran each page as a nested loop over the
     // whole key (10 s a page for 10,000 activations, seen in `scripts/bench`).
-    let (tuples,): (f32,) =
-        sqlx::query_as("SELECT reltuples FROM pg_class WHERE relname = 'activations'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let (tuples, visible): (f32, i32) = sqlx::query_as(
+        "SELECT reltuples, relallvisible FROM pg_class WHERE relname = 'activations'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     assert!(
         tuples > 0.0,
         "no statistics on activations right after the copy (reltuples {tuples})"
+    );
+    // And the visibility map marks the new pages, or an index-only scan reads every row's page
+    // from the table anyway.
+    assert!(
+        visible > 0,
+        "no page of activations is marked all-visible after the copy"
     );
     // sqlx prepares its statements, and after five runs PostgreSQL may switch a prepared
     // statement to a generic plan (parameters unknown) when that looks no dearer: the plan it
