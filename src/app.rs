@@ -26,7 +26,7 @@ use crate::{
     cache::UpstreamCache,
     clock::Clock,
     config::{Config, MetricsAt},
-    db::Db,
+    db::{Db, Purpose},
     export::ExportSlots,
     index::{Index, IndexSettings},
     pages,
@@ -204,8 +204,9 @@ impl Application {
     /// the caller, so port 0 works and the real port is known before the redirect URI is used.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         // Two pools: sessions (and readiness) never wait behind exports and syncs.
-        let db = Db::open(&config.database_url, config.database_pool, true).await?;
-        let session_db = Db::open(&config.database_url, config.session_pool, false).await?;
+        let db = Db::open(&config.database_url, config.database_pool, Purpose::Index).await?;
+        let session_db =
+            Db::open(&config.database_url, config.session_pool, Purpose::Sessions).await?;
         let wpcom = WpClient::new(
             config.wpcom_url.clone(),
             config.client_id.clone(),

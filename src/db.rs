@@ -53,11 +53,21 @@ impl From<sqlx::migrate::MigrateError> for DbError {
     }
 }
 
+/// What a pool is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The index, reports, exports and team data; this pool applies the migrations.
+    Index,
+    /// Sessions and readiness.
+    Sessions,
+}
+
 impl Db {
-    /// A pool of at most `max_connections`; `migrate` applies the migrations first. The portal
+    /// A pool of at most `max_connections`; the index pool applies the migrations first. The portal
     /// opens two: one for sessions and readiness, one for the index and exports, so that neither
     /// waits behind the other.
-    pub async fn open(url: &str, max_connections: u32, migrate: bool) -> Result<Self, DbError> {
+    pub async fn open(url: &str, max_connections: u32, purpose: Purpose) -> Result<Self, DbError> {
+        let migrate = purpose == Purpose::Index;
         let max_connections = max_connections.max(1);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -78,16 +88,12 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let mut options = options;
-        if let Ok(v) = std::env::var("EXP_CACHE") {
-            options = options.pragma("cache_size", v);
-        }
-        if let Ok(v) = std::env::var("EXP_TEMP") {
-            options = options.pragma("temp_store", v);
-        }
-        if let Ok(v) = std::env::var("EXP_CKPT") {
-            options = options.pragma("wal_autocheckpoint", v);
-        }
+        // Each connection keeps its own page cache; the session pool's reads are a few small
+        // rows, so its connections keep 512 KiB instead of SQLite's 2 MiB.
+        let options = match purpose {
+            Purpose::Sessions => options.pragma("cache_size", "-512"),
+            Purpose::Index => options,
+        };
         prepare_sqlite_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
