@@ -26,6 +26,10 @@ use common::{free_port, kib, percentile, spawn_sandbox};
 use partner_portal::{app::Application, config::Config, sandbox, telemetry};
 use url::Url;
 
+/// The portal runs in this process, so it uses the binary's allocator (`src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Options of the benchmark.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "bench")]
