@@ -222,6 +222,36 @@ fn scope(sql: &mut Sql, key: u64, generation: i64) {
         .bind(Bind::Int(generation));
 }
 
+/// `FROM … WHERE` the key's rows under `f`. Where the trigram index lists the rows, the table
+/// is read `NOT INDEXED`, by rowid from that list only: otherwise SQLite may walk one of its
+/// indexes over the whole key and test each row against the list (it picked the product sort
+/// index once that carried the product columns, and a first search at 1,000,000 rows went from
+/// 239 ms to 444).
+fn filtered(
+    sql: &mut Sql,
+    key: u64,
+    generation: i64,
+    f: &Filter,
+    with_status: bool,
+    matcher: Matcher,
+) {
+    let listed = matcher == Matcher::Trigram
+        && f.search
+            .as_deref()
+            .map(str::trim)
+            .and_then(trigram_term)
+            .is_some();
+    if listed {
+        sql.push(" FROM activations NOT INDEXED WHERE key_id = ")
+            .bind(Bind::Int(key as i64))
+            .push(" AND generation = ")
+            .bind(Bind::Int(generation));
+    } else {
+        scope(sql, key, generation);
+    }
+    filters(sql, f, with_status, matcher);
+}
+
 fn filters(sql: &mut Sql, f: &Filter, with_status: bool, matcher: Matcher) {
     if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         push_search(sql, s, matcher);
@@ -294,8 +324,7 @@ pub fn page_sql(
     matcher: Matcher,
 ) -> Sql {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM (SELECT id AS pid"));
-    scope(&mut sql, key, generation);
-    filters(&mut sql, f, true, matcher);
+    filtered(&mut sql, key, generation, f, true, matcher);
     order(&mut sql, f);
     sql.push(" LIMIT ")
         .bind(Bind::Int(i64::from(per_page)))
@@ -318,8 +347,7 @@ pub fn facets_sql(key: u64, generation: i64, f: &Filter, matcher: Matcher) -> Sq
     let mut sql = Sql::new(
         "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL)",
     );
-    scope(&mut sql, key, generation);
-    filters(&mut sql, f, false, matcher);
+    filtered(&mut sql, key, generation, f, false, matcher);
     sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0)");
     sql
 }
@@ -454,8 +482,14 @@ impl Index {
     ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
         let mut sql =
             Sql::new("SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*) AS n");
-        scope(&mut sql, key, generation);
-        filters(&mut sql, f, true, Matcher::from(self.db.dialect()));
+        filtered(
+            &mut sql,
+            key,
+            generation,
+            f,
+            true,
+            Matcher::from(self.db.dialect()),
+        );
         sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0) ORDER BY n DESC, p");
         self.db.fetch_all(&sql).await
     }
@@ -596,8 +630,14 @@ impl Index {
         f: &Filter,
     ) -> tokio::sync::mpsc::Receiver<Result<Row, sqlx::Error>> {
         let mut sql = Sql::new(&format!("SELECT {COLUMNS}"));
-        scope(&mut sql, key, generation);
-        filters(&mut sql, f, true, Matcher::from(self.db.dialect()));
+        filtered(
+            &mut sql,
+            key,
+            generation,
+            f,
+            true,
+            Matcher::from(self.db.dialect()),
+        );
         order(&mut sql, f);
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let db = self.db().clone();

@@ -219,6 +219,24 @@ async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() 
         text.contains("VIRTUAL TABLE INDEX") && text.contains("activations_search"),
         "the search does not use the trigram index: {text}"
     );
+    // Its counts read the listed rows by rowid, not a walk of some index over the whole key.
+    let mut sql = partner_portal::index::query::facets_sql(
+        70,
+        generation,
+        &f,
+        partner_portal::index::query::Matcher::Trigram,
+    );
+    sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+    let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
+    let text = plan
+        .into_iter()
+        .map(|r| r.3)
+        .collect::<Vec<_>>()
+        .join(" | ");
+    assert!(
+        text.contains("INTEGER PRIMARY KEY (rowid=?)") && !text.contains("INDEX activations_"),
+        "a search's counts do not read the rows the trigram index lists: {text}"
+    );
     // Same rows as a plain scan, for terms the index serves and terms it cannot.
     for term in [
         "bakery",
