@@ -11,6 +11,7 @@
 mod insert;
 pub mod query;
 mod search;
+mod statements;
 pub mod sync;
 
 use std::{

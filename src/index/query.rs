@@ -5,7 +5,9 @@ use super::Index;
 use std::sync::Arc;
 
 pub use super::search::Matcher;
-use super::search::{push_search, trigram_term, walk_is_cheaper};
+use super::search::{trigram_term, walk_is_cheaper};
+pub use super::statements::{active_at_sql, facets_sql, page_sql, period_stats_sql};
+use super::statements::{filtered, order, scope};
 use crate::db::{Bind, Sql};
 
 /// Status tab.
@@ -140,7 +142,7 @@ impl Row {
     }
 }
 
-const COLUMNS: &str = "id, blog_id, user_id, external_user_id, product_id, current_product_id, created_on, \
+pub(super) const COLUMNS: &str = "id, blog_id, user_id, external_user_id, product_id, current_product_id, created_on, \
                        activated_on, cancelled_on, disputed_on, site_registered, site_url, site_name";
 
 /// Counts per status tab for the other filters.
@@ -213,176 +215,6 @@ pub struct PeriodStats {
     pub new: i64,
     /// Cancelled in the period.
     pub cancelled: i64,
-}
-
-fn scope(sql: &mut Sql, key: u64, generation: i64) {
-    sql.push(" FROM activations WHERE key_id = ")
-        .bind(Bind::Int(key as i64))
-        .push(" AND generation = ")
-        .bind(Bind::Int(generation));
-}
-
-/// `FROM … WHERE` the key's rows under `f`. Where the trigram index lists the rows, the table
-/// is read `NOT INDEXED`, by rowid from that list only: otherwise SQLite may walk one of its
-/// indexes over the whole key and test each row against the list (it picked the product sort
-/// index once that carried the product columns, and a first search at 1,000,000 rows went from
-/// 239 ms to 444).
-fn filtered(
-    sql: &mut Sql,
-    key: u64,
-    generation: i64,
-    f: &Filter,
-    with_status: bool,
-    matcher: Matcher,
-) {
-    let listed = matcher == Matcher::Trigram
-        && f.search
-            .as_deref()
-            .map(str::trim)
-            .and_then(trigram_term)
-            .is_some();
-    if listed {
-        sql.push(" FROM activations NOT INDEXED WHERE key_id = ")
-            .bind(Bind::Int(key as i64))
-            .push(" AND generation = ")
-            .bind(Bind::Int(generation));
-    } else {
-        scope(sql, key, generation);
-    }
-    filters(sql, f, with_status, matcher);
-}
-
-fn filters(sql: &mut Sql, f: &Filter, with_status: bool, matcher: Matcher) {
-    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        push_search(sql, s, matcher);
-    }
-    if with_status {
-        match f.status {
-            Status::All => {}
-            Status::Active => {
-                sql.push(" AND cancelled_on IS NULL");
-            }
-            Status::Cancelled => {
-                sql.push(" AND cancelled_on IS NOT NULL");
-            }
-        }
-    }
-    if !f.plans.is_empty() {
-        sql.push(" AND (product_id IN (")
-            .bind_list(&f.plans)
-            .push(") OR current_product_id IN (")
-            .bind_list(&f.plans)
-            .push("))");
-    }
-    if !f.current_plans.is_empty() {
-        sql.push(" AND current_product_id IN (")
-            .bind_list(&f.current_plans)
-            .push(")");
-    }
-    if let Some(t) = f.activated_from {
-        sql.push(" AND activated_on >= ").bind(Bind::Int(t));
-    }
-    if let Some(t) = f.activated_to {
-        sql.push(" AND activated_on < ").bind(Bind::Int(t));
-    }
-    if let Some((from, to)) = f.active_during {
-        sql.push(" AND activated_on < ")
-            .bind(Bind::Int(to))
-            .push(" AND (cancelled_on IS NULL OR cancelled_on >= ")
-            .bind(Bind::Int(from))
-            .push(")");
-    }
-}
-
-/// `ORDER BY` of a page, written so that each database's sort index serves it exactly (see the
-/// 0005 and 0006 migrations): NULLs last in both directions, `id` breaking ties. Both read
-/// `col ASC NULLS LAST` from an ascending index (SQLite walks the non-NULL part, then the
-/// NULLs); `search` and `product_sort` are NOT NULL, so they need no NULL placement at all.
-fn order(sql: &mut Sql, f: &Filter) {
-    let dir = if f.desc { "DESC" } else { "ASC" };
-    let (column, nullable) = match f.sort {
-        SortBy::Site => ("search", false),
-        SortBy::Product => ("product_sort", false),
-        SortBy::Activated => ("activated_on", true),
-        SortBy::Created => ("created_on", true),
-        SortBy::Cancelled => ("cancelled_on", true),
-    };
-    let nulls = if nullable { " NULLS LAST" } else { "" };
-    sql.push(&format!(" ORDER BY {column} {dir}{nulls}, id {dir}"));
-}
-
-/// The statement behind one page of rows (public so a test can `EXPLAIN` every sort). The
-/// page's ids are picked by an inner query that walks the sort index alone (skipping rows
-/// costs index entries, not row reads); the join then reads only the page's own rows, by
-/// primary key (`CROSS JOIN` keeps SQLite from scanning the key to spare itself a 20-row sort).
-pub fn page_sql(
-    key: u64,
-    generation: i64,
-    f: &Filter,
-    page: u32,
-    per_page: u32,
-    matcher: Matcher,
-) -> Sql {
-    let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM (SELECT id AS pid"));
-    filtered(&mut sql, key, generation, f, true, matcher);
-    order(&mut sql, f);
-    sql.push(" LIMIT ")
-        .bind(Bind::Int(i64::from(per_page)))
-        .push(" OFFSET ")
-        .bind(Bind::Int(
-            i64::from(page.saturating_sub(1)) * i64::from(per_page),
-        ))
-        .push(") AS page CROSS JOIN activations WHERE key_id = ")
-        .bind(Bind::Int(key as i64))
-        .push(" AND generation = ")
-        .bind(Bind::Int(generation))
-        .push(" AND id = page.pid");
-    order(&mut sql, f);
-    sql
-}
-
-/// Rows per current product, all and active, under the filter's other conditions (public so a
-/// test can `EXPLAIN` it, as for the statements below: migration 0009's index covers them).
-pub fn facets_sql(key: u64, generation: i64, f: &Filter, matcher: Matcher) -> Sql {
-    let mut sql = Sql::new(
-        "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL)",
-    );
-    filtered(&mut sql, key, generation, f, false, matcher);
-    sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0)");
-    sql
-}
-
-/// Activations active at `at`.
-pub fn active_at_sql(key: u64, generation: i64, at: i64) -> Sql {
-    let mut sql = Sql::new("SELECT COUNT(*)");
-    scope(&mut sql, key, generation);
-    sql.push(" AND activated_on <= ")
-        .bind(Bind::Int(at))
-        .push(" AND (cancelled_on IS NULL OR cancelled_on > ")
-        .bind(Bind::Int(at))
-        .push(")");
-    sql
-}
-
-/// New and cancelled activations per `[start, end)` period, in one scan.
-pub fn period_stats_sql(key: u64, generation: i64, periods: &[(i64, i64)]) -> Sql {
-    let mut sql = Sql::new("SELECT ");
-    for (i, (start, end)) in periods.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.push("COUNT(*) FILTER (WHERE activated_on >= ")
-            .bind(Bind::Int(*start))
-            .push(" AND activated_on < ")
-            .bind(Bind::Int(*end));
-        sql.push("), COUNT(*) FILTER (WHERE cancelled_on >= ")
-            .bind(Bind::Int(*start))
-            .push(" AND cancelled_on < ")
-            .bind(Bind::Int(*end))
-            .push(")");
-    }
-    scope(&mut sql, key, generation);
-    sql
 }
 
 impl Index {
@@ -649,6 +481,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::statements::filters;
 
     #[test]
     fn filters_bind_every_user_value() {
