@@ -8,6 +8,7 @@
 //! - Access is decided by the caller: a key is served only to a session whose partner data
 //!   (re-checked with WordPress.com regularly) lists it.
 
+mod filter;
 mod insert;
 pub mod query;
 mod search;

@@ -4,88 +4,12 @@
 use super::Index;
 use std::sync::Arc;
 
+pub use super::filter::{Filter, SortBy, Status};
 pub use super::search::Matcher;
 use super::search::{trigram_term, walk_is_cheaper};
+use super::statements::{COLUMNS, filtered, order, scope};
 pub use super::statements::{active_at_sql, facets_sql, page_sql, period_stats_sql};
-use super::statements::{filtered, order, scope};
 use crate::db::{Bind, Sql};
-
-/// Status tab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Status {
-    /// Every activation.
-    #[default]
-    All,
-    /// Not cancelled.
-    Active,
-    /// Cancelled.
-    Cancelled,
-}
-
-/// Sort column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortBy {
-    /// Site name.
-    Site,
-    /// Product name.
-    Product,
-    /// Activation date.
-    #[default]
-    Activated,
-    /// Creation date.
-    Created,
-    /// Cancellation date.
-    Cancelled,
-}
-
-impl SortBy {
-    /// The query-string value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Site => "site",
-            Self::Product => "product",
-            Self::Activated => "activated",
-            Self::Created => "created",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Parses the query-string value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Site,
-            Self::Product,
-            Self::Activated,
-            Self::Created,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-}
-
-/// Which rows, in which order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// Part of the site name or URL, any case.
-    pub search: Option<String>,
-    /// Status tab.
-    pub status: Status,
-    /// Product ids (provisioned or current).
-    pub plans: Vec<i64>,
-    /// Current product ids only (exact reconciliation click-throughs).
-    pub current_plans: Vec<i64>,
-    /// Activated at or after (Unix seconds).
-    pub activated_from: Option<i64>,
-    /// Activated before (Unix seconds).
-    pub activated_to: Option<i64>,
-    /// Active at some moment in `[active_from, active_to)`.
-    pub active_during: Option<(i64, i64)>,
-    /// Sort column.
-    pub sort: SortBy,
-    /// Descending.
-    pub desc: bool,
-}
 
 /// One indexed activation.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -141,9 +65,6 @@ impl Row {
         }
     }
 }
-
-pub(super) const COLUMNS: &str = "id, blog_id, user_id, external_user_id, product_id, current_product_id, created_on, \
-                       activated_on, cancelled_on, disputed_on, site_registered, site_url, site_name";
 
 /// Counts per status tab for the other filters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

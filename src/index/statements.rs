@@ -1,9 +1,13 @@
 //! The statements behind the list and the counts, built from a [`Filter`]: which rows, through
 //! which index, in which order. Public where a test `EXPLAIN`s them.
 
-use super::query::{COLUMNS, Filter, Matcher, SortBy, Status};
-use super::search::{push_search, trigram_term};
+use super::filter::{Filter, SortBy, Status};
+use super::search::{Matcher, push_search, trigram_term};
 use crate::db::{Bind, Sql};
+
+/// The columns of a [`Row`](super::query::Row), in its field order.
+pub(super) const COLUMNS: &str = "id, blog_id, user_id, external_user_id, product_id, current_product_id, created_on, \
+                       activated_on, cancelled_on, disputed_on, site_registered, site_url, site_name";
 
 pub(super) fn scope(sql: &mut Sql, key: u64, generation: i64) {
     sql.push(" FROM activations WHERE key_id = ")
