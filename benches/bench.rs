@@ -35,7 +35,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[command(name = "bench")]
 struct BenchArgs {
     /// Partner sizes (activations the sandbox generates), comma-separated, measured in turn.
-    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     sizes: Vec<usize>,
     /// One size instead of `--sizes` (kept for older invocations).
     #[arg(long)]
