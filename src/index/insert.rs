@@ -34,12 +34,12 @@ const COLUMNS: [(&str, &str); 15] = [
     ("product_sort", "text"),
 ];
 
-/// One statement for a whole page, with three parameters: the key, the generation and the rows
-/// as one JSON array of arrays, which the database unpacks itself (`json_each` on SQLite,
-/// `jsonb_array_elements` on PostgreSQL). Binding every value instead cost more than the
-/// database's own work: sqlx's SQLite driver looks each parameter's name up by walking the
-/// statement's list of names, so a statement of n values costs n² (19 % of a copy in `perf`,
-/// and 7.0 s for 100,000 rows even at 50 rows per statement).
+/// One INSERT for a chunk of rows (the caller sends a few hundred), with three parameters: the
+/// key, the generation and the rows as one JSON array of arrays, which the database unpacks
+/// itself (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL). Binding every value
+/// instead cost more than the database's own work: sqlx's SQLite driver looks each parameter's
+/// name up by walking the statement's list of names, so a statement of n values costs n² (19 %
+/// of a copy in `perf`, and 7.0 s for 100,000 rows even at 50 rows per statement).
 pub(super) fn insert_rows(
     dialect: Dialect,
     key: u64,
