@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 pub use super::filter::{Filter, SortBy, Status};
 pub use super::search::Matcher;
-use super::search::{trigram_term, walk_is_cheaper};
-use super::statements::{COLUMNS, filtered, order, scope};
+use super::search::walk_is_cheaper;
+use super::statements::{COLUMNS, filtered, order, scope, trigram_lists};
 pub use super::statements::{active_at_sql, facets_sql, page_sql, period_stats_sql};
 use crate::db::{Bind, Sql};
 
@@ -168,13 +168,7 @@ impl Index {
         per_page: u32,
     ) -> Matcher {
         let matcher = Matcher::from(self.db.dialect());
-        let searchable = f
-            .search
-            .as_deref()
-            .map(str::trim)
-            .and_then(trigram_term)
-            .is_some();
-        if matcher != Matcher::Trigram || !searchable {
+        if !trigram_lists(f, matcher) {
             return matcher;
         }
         let (Ok(facets), Ok(state)) =

@@ -9,6 +9,16 @@ use crate::db::{Bind, Sql};
 pub(super) const COLUMNS: &str = "id, blog_id, user_id, external_user_id, product_id, current_product_id, created_on, \
                        activated_on, cancelled_on, disputed_on, site_registered, site_url, site_name";
 
+/// Whether the trigram index lists `f`'s rows: SQLite, and a search term it can serve.
+pub(super) fn trigram_lists(f: &Filter, matcher: Matcher) -> bool {
+    matcher == Matcher::Trigram
+        && f.search
+            .as_deref()
+            .map(str::trim)
+            .and_then(trigram_term)
+            .is_some()
+}
+
 pub(super) fn scope(sql: &mut Sql, key: u64, generation: i64) {
     sql.push(" FROM activations WHERE key_id = ")
         .bind(Bind::Int(key as i64))
@@ -29,13 +39,7 @@ pub(super) fn filtered(
     with_status: bool,
     matcher: Matcher,
 ) {
-    let listed = matcher == Matcher::Trigram
-        && f.search
-            .as_deref()
-            .map(str::trim)
-            .and_then(trigram_term)
-            .is_some();
-    if listed {
+    if trigram_lists(f, matcher) {
         sql.push(" FROM activations NOT INDEXED WHERE key_id = ")
             .bind(Bind::Int(key as i64))
             .push(" AND generation = ")
