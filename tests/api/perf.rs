@@ -8,6 +8,13 @@ use reqwest::StatusCode;
 use crate::helpers::*;
 
 /// Size and modification time of the SQLite file and its write-ahead log.
+/// SQLite's `EXPLAIN QUERY PLAN` of `sql`, one line per step.
+async fn query_plan(app: &TestApp, mut sql: partner_portal::db::Sql) -> Vec<String> {
+    sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+    let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
+    plan.into_iter().map(|r| r.3).collect()
+}
+
 fn db_files(app: &TestApp) -> Vec<(u64, std::time::SystemTime)> {
     let wal = app.db_path.with_extension("db-wal");
     [app.db_path.clone(), wal]
@@ -154,7 +161,7 @@ async fn every_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
                     status,
                     ..Filter::default()
                 };
-                let mut sql = page_sql(
+                let sql = page_sql(
                     70,
                     generation,
                     &f,
@@ -162,10 +169,7 @@ async fn every_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
                     20,
                     partner_portal::index::query::Matcher::Trigram,
                 );
-                sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-                let plan: Vec<(i64, i64, i64, String)> =
-                    app.state.db.fetch_all(&sql).await.unwrap();
-                let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
+                let plan = query_plan(&app, sql).await;
                 let text = plan.join(" | ");
                 // The page's ids come from a sort index alone, in its order; the only sort
                 // is the page's own 20 rows; each row is read by its primary key.
@@ -203,7 +207,7 @@ async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() 
         search: Some("Bakery".into()),
         ..Filter::default()
     };
-    let mut sql = page_sql(
+    let sql = page_sql(
         70,
         generation,
         &f,
@@ -211,28 +215,19 @@ async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() 
         20,
         partner_portal::index::query::Matcher::Trigram,
     );
-    sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-    let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
-    let text: Vec<String> = plan.into_iter().map(|r| r.3).collect();
-    let text = text.join(" | ");
+    let text = query_plan(&app, sql).await.join(" | ");
     assert!(
         text.contains("VIRTUAL TABLE INDEX") && text.contains("activations_search"),
         "the search does not use the trigram index: {text}"
     );
     // Its counts read the listed rows by rowid, not a walk of some index over the whole key.
-    let mut sql = partner_portal::index::query::facets_sql(
+    let sql = partner_portal::index::query::facets_sql(
         70,
         generation,
         &f,
         partner_portal::index::query::Matcher::Trigram,
     );
-    sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-    let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
-    let text = plan
-        .into_iter()
-        .map(|r| r.3)
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let text = query_plan(&app, sql).await.join(" | ");
     assert!(
         text.contains("INTEGER PRIMARY KEY (rowid=?)") && !text.contains("INDEX activations_"),
         "a search's counts do not read the rows the trigram index lists: {text}"
@@ -305,7 +300,7 @@ async fn on_sqlite_the_counts_every_view_needs_read_one_narrow_index() {
     // The plain list's tab and product counts, the overview's active-at and per-period counts:
     // each a scan of the whole key, which reads the narrow index of migration 0009 instead of
     // every row. A migration that drops or narrows it fails here.
-    for (what, mut sql) in [
+    for (what, sql) in [
         (
             "facets",
             facets_sql(70, generation, &Filter::default(), Matcher::Trigram),
@@ -320,13 +315,7 @@ async fn on_sqlite_the_counts_every_view_needs_read_one_narrow_index() {
             period_stats_sql(70, generation, &[(1_600_000_000, 1_700_000_000)]),
         ),
     ] {
-        sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-        let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
-        let text = plan
-            .into_iter()
-            .map(|r| r.3)
-            .collect::<Vec<_>>()
-            .join(" | ");
+        let text = query_plan(&app, sql).await.join(" | ");
         assert!(
             text.contains("COVERING INDEX activations_counts"),
             "{what} reads the rows: {text}"
@@ -340,15 +329,8 @@ async fn on_sqlite_the_counts_every_view_needs_read_one_narrow_index() {
         sort: partner_portal::index::query::SortBy::Product,
         ..Filter::default()
     };
-    let mut sql =
-        partner_portal::index::query::page_sql(70, generation, &f, 30, 20, Matcher::Trigram);
-    sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-    let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
-    let text = plan
-        .into_iter()
-        .map(|r| r.3)
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let sql = partner_portal::index::query::page_sql(70, generation, &f, 30, 20, Matcher::Trigram);
+    let text = query_plan(&app, sql).await.join(" | ");
     assert!(
         text.contains("COVERING INDEX activations_sort_product"),
         "a filtered product sort reads each row: {text}"
