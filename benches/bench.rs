@@ -369,10 +369,9 @@ async fn run(size: usize, samples: usize, database: Option<String>) -> anyhow::R
         .await?;
     let first_view = started.elapsed();
     latency(0).await?;
-    if !first_page.contains("id=\"preview-note\"") && !first_page.contains("id=\"building\"") {
+    let Some(first_view_table) = common::first_view(&first_page) else {
         bail!("the first view was neither WordPress.com's own page nor the progress page");
-    }
-    let first_view_table = first_page.contains("id=\"preview-note\"");
+    };
 
     // 2. The full copy, from that first request.
     loop {

@@ -148,6 +148,18 @@ pub async fn login(client: &reqwest::Client, portal: &str) -> anyhow::Result<Str
     bail!("login did not finish")
 }
 
+/// What an activations page shows while the key's first copy is made: WordPress.com's own page
+/// (`Some(true)`), the progress page (`Some(false)`), or `None` once the copy is there.
+pub fn first_view(body: &str) -> Option<bool> {
+    if body.contains("id=\"preview-note\"") {
+        Some(true)
+    } else if body.contains("id=\"building\"") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Opens `/activations` as `client` until the key's copy is made (neither the building page nor
 /// WordPress.com's own list shown meanwhile); returns how long that took.
 pub async fn wait_for_copy(
@@ -163,7 +175,7 @@ pub async fn wait_for_copy(
             .await?
             .text()
             .await?;
-        if !body.contains("id=\"building\"") && !body.contains("id=\"preview-note\"") {
+        if first_view(&body).is_none() {
             return Ok(started.elapsed());
         }
         if started.elapsed() > limit {
