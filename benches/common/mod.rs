@@ -148,6 +148,52 @@ pub async fn login(client: &reqwest::Client, portal: &str) -> anyhow::Result<Str
     bail!("login did not finish")
 }
 
+/// A bearer token for the sandbox's partner, straight from its OAuth endpoints (it approves at
+/// once), for timing WordPress.com calls the way a partner's own script makes them.
+pub async fn sandbox_token(sandbox: &str, portal: &str) -> anyhow::Result<String> {
+    let http = client()?;
+    let redirect_uri = format!("{portal}/auth/callback");
+    let r = http
+        .get(format!("{sandbox}/oauth2/authorize"))
+        .query(&[
+            ("client_id", partner_portal::sandbox::CLIENT_ID),
+            ("redirect_uri", &redirect_uri),
+            ("response_type", "code"),
+            ("scope", "global"),
+            ("state", "bench"),
+        ])
+        .send()
+        .await?;
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .context("the sandbox's authorize did not redirect")?;
+    let code = url::Url::parse(location)?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .context("no code in the sandbox's redirect")?;
+    let grant: serde_json::Value = http
+        .post(format!("{sandbox}/oauth2/token"))
+        .form(&[
+            ("client_id", partner_portal::sandbox::CLIENT_ID),
+            ("client_secret", partner_portal::sandbox::CLIENT_SECRET),
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect_uri),
+        ])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    grant["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no access_token from the sandbox")
+}
+
 /// What an activations page shows while the key's first copy is made: WordPress.com's own page
 /// (`Some(true)`), the progress page (`Some(false)`), or `None` once the copy is there.
 pub fn first_view(body: &str) -> Option<bool> {
