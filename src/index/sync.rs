@@ -62,6 +62,19 @@ impl Index {
         force: bool,
     ) -> Result<(SyncState, Option<Started>), sqlx::Error> {
         let state = self.state(key).await?;
+        self.refresh_if_due(state, token, partner_id, key, force)
+            .await
+    }
+
+    /// [`Index::ensure_fresh`] on a state just read, for a caller that looked at it first.
+    pub async fn refresh_if_due(
+        &self,
+        state: SyncState,
+        token: &BearerToken,
+        partner_id: u64,
+        key: u64,
+        force: bool,
+    ) -> Result<(SyncState, Option<Started>), sqlx::Error> {
         let stale = state
             .synced_at
             .is_none_or(|t| self.clock.now() - t >= self.settings.max_age.as_secs() as i64);

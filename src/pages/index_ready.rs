@@ -210,9 +210,25 @@ pub async fn copy_status_get(
 
 /// The key's copy state, starting a sync when there is none or it is old.
 pub async fn ensure_copy(state: &AppState, scope: &KeyScope) -> Result<SyncState, AppError> {
+    let current = state.index.state(scope.key.id).await?;
+    ensure_copy_from(state, scope, current).await
+}
+
+/// [`ensure_copy`] for a caller that has just read the key's state.
+pub async fn ensure_copy_from(
+    state: &AppState,
+    scope: &KeyScope,
+    current: SyncState,
+) -> Result<SyncState, AppError> {
     let (sync, _) = state
         .index
-        .ensure_fresh(scope.token(), scope.partner.id, scope.key.id, false)
+        .refresh_if_due(
+            current,
+            scope.token(),
+            scope.partner.id,
+            scope.key.id,
+            false,
+        )
         .await?;
     Ok(sync)
 }

@@ -165,6 +165,43 @@ async fn a_failed_first_sync_says_why_and_can_be_retried() {
 }
 
 #[tokio::test]
+async fn after_a_failed_first_copy_a_restarted_copy_shows_wordpress_coms_page_meanwhile() {
+    let app = spawn_with(paged()).await;
+    app.login().await;
+    app.fault(LIST, 500, 1, None).await;
+    app.get("/activations/1").await;
+    assert!(!wait_until_idle(&app, 70).await.has_copy());
+    // The retried copy's pages are slow; the page a person asks for is not.
+    app.control(
+        "latency",
+        json!({"path_prefix": LIST, "query_contains": format!("per_page={COPY_PAGE}"), "ms": 400}),
+    )
+    .await;
+    let doc = html(&app.get("/activations").await.text().await.unwrap());
+    let csrf = attrs(&doc, "#building input[name=csrf]", "value").remove(0);
+    let r = app
+        .client
+        .post(app.url("/activations/refresh"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("key", "70"),
+            ("back", "/activations"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let doc = html(&app.get("/activations").await.text().await.unwrap());
+    assert_eq!(
+        texts(&doc, "#preview-note").len(),
+        1,
+        "WordPress.com's own page"
+    );
+    assert_eq!(texts(&doc, "#activations tbody tr").len(), 20);
+    app.wait_for_index(70).await;
+}
+
+#[tokio::test]
 async fn a_refresh_that_fails_part_way_keeps_the_last_complete_copy() {
     let app = spawn_with(paged()).await;
     app.login().await;

@@ -15,14 +15,14 @@ use crate::{
         SyncState,
         query::{SortBy, Status},
     },
-    pages::index_ready::{Freshness, building_page, ensure_copy, indexed},
+    pages::index_ready::{Freshness, building_page, ensure_copy_from, indexed},
     products,
     state::AppState,
     web::{Layout, fmt_int, query::Pairs, render},
 };
 
 use super::{
-    preview::preview,
+    preview::{fetch_preview, preview_page},
     row::RowView,
     view::{PAGE_SIZES, PRESETS, View, status_str},
 };
@@ -180,13 +180,31 @@ pub async fn activations_get(
 ) -> Result<Response, AppError> {
     // What cannot be read is said above the list, which shows the rest (never a bare 400 page).
     let (mut view, problems) = View::read(&Pairs::parse(raw.as_deref()));
-    let sync = ensure_copy(&state, &scope).await?;
+    let current = state.index.state(scope.key.id).await?;
+    let first_copy = !current.has_copy() && current.last_error.is_none();
+    let (sync, answer) = if first_copy {
+        // While the first copy is made, WordPress.com's own page (one call) beats a wait. It is
+        // asked for at once, while the copy takes its lease and starts, so that it comes back
+        // ahead of the copy's first (much larger) page rather than alongside it.
+        let (sync, answer) = tokio::join!(
+            ensure_copy_from(&state, &scope, current),
+            fetch_preview(&state, &scope, &view)
+        );
+        (sync?, answer?)
+    } else {
+        (ensure_copy_from(&state, &scope, current).await?, None)
+    };
     if !sync.has_copy() {
-        // While the first copy is made, WordPress.com's own page (one call) beats a wait.
-        if sync.running
-            && let Some(page) = preview(&state, &scope, &view, &sync).await?
-        {
-            return Ok(page);
+        if sync.running {
+            // After a failed first copy the page was not asked for above; a view that restarted
+            // the copy asks for it now.
+            let answer = match answer {
+                None if !first_copy => fetch_preview(&state, &scope, &view).await?,
+                answer => answer,
+            };
+            if let Some(answer) = answer {
+                return preview_page(&state, &scope, &view, &sync, &answer);
+            }
         }
         return building_page(
             &state,

@@ -14,7 +14,7 @@ use crate::{
     index::{SyncState, query::Row},
     pages::index_ready::{progress, status_href},
     state::AppState,
-    upstream::ActivationQuery,
+    upstream::{ActivationQuery, ActivationsPage, UpstreamError},
     web::{Layout, fmt_int, render},
 };
 
@@ -32,36 +32,43 @@ struct PreviewPage {
     next_href: Option<String>,
 }
 
-/// The preview of `view`'s page from WordPress.com, or `None` when WordPress.com did not
-/// answer (the caller shows the building page instead; the failure is logged).
-pub(super) async fn preview(
+/// WordPress.com's own page for `view`, or `None` when WordPress.com did not answer (the
+/// caller shows the building page instead; the failure is logged). A revoked token is an error.
+pub(super) async fn fetch_preview(
     state: &AppState,
     scope: &KeyScope,
     view: &View,
-    sync: &SyncState,
-) -> Result<Option<Response>, AppError> {
-    let k = scope.key.id;
+) -> Result<Option<ActivationsPage>, AppError> {
     let query = ActivationQuery {
         page: view.page,
         per_page: view.per_page,
         ..ActivationQuery::default()
     };
-    let answer = match state
+    match state
         .wpcom
-        .activations(scope.token(), scope.partner.id, k, &query)
+        .activations(scope.token(), scope.partner.id, scope.key.id, &query)
         .await
     {
-        Ok(a) => a,
-        Err(crate::upstream::UpstreamError::Unauthorized) => {
-            return Err(scope
-                .upstream_failed(state, crate::upstream::UpstreamError::Unauthorized)
-                .await);
-        }
+        Ok(a) => Ok(Some(a)),
+        Err(UpstreamError::Unauthorized) => Err(scope
+            .upstream_failed(state, UpstreamError::Unauthorized)
+            .await),
         Err(e) => {
             tracing::warn!(error = %e, "the list preview from WordPress.com failed; showing the copy's progress");
-            return Ok(None);
+            Ok(None)
         }
-    };
+    }
+}
+
+/// The page showing `answer`, WordPress.com's own page for `view`, while `sync` makes the copy.
+pub(super) fn preview_page(
+    state: &AppState,
+    scope: &KeyScope,
+    view: &View,
+    sync: &SyncState,
+    answer: &ActivationsPage,
+) -> Result<Response, AppError> {
+    let k = scope.key.id;
     let total = answer.total;
     let pages = total.div_ceil(u64::from(view.per_page)).max(1);
     let first = u64::from(view.page.saturating_sub(1)) * u64::from(view.per_page) + 1;
@@ -97,5 +104,5 @@ pub(super) async fn preview(
         prev_href: (view.page > 1).then(|| page_href(view.page - 1)),
         next_href: (u64::from(view.page) < pages).then(|| page_href(view.page + 1)),
     };
-    render(StatusCode::OK, &page).map(Some)
+    render(StatusCode::OK, &page)
 }
