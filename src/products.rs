@@ -199,6 +199,16 @@ pub fn by_id(id: u64) -> Option<&'static Product> {
     PRODUCTS.iter().find(|p| p.id == id)
 }
 
+/// The text rows are sorted by for "Product": the lowercased name and term, unknown products
+/// last (`~` sorts after every letter byte by byte, which is how both databases compare this
+/// column). The copy stores it per row; a product sort's page finds its place from it too.
+pub fn sort_key(id: Option<u64>) -> String {
+    match id.and_then(by_id) {
+        Some(p) => format!("{} {}", p.name, p.term).to_lowercase(),
+        None => format!("~product {:020}", id.unwrap_or(0)),
+    }
+}
+
 /// Resolves a plan filter item (id, store slug or provisioning name) to a product id.
 pub fn resolve(item: &str) -> Option<u64> {
     let item = item.trim();

@@ -6,14 +6,6 @@ use crate::{
     upstream::Activation,
 };
 
-/// The lowercased product name rows are sorted by; unknown products sort last.
-fn product_sort(id: Option<u64>) -> String {
-    match id.and_then(crate::products::by_id) {
-        Some(p) => format!("{} {}", p.name, p.term).to_lowercase(),
-        None => format!("~product {:020}", id.unwrap_or(0)),
-    }
-}
-
 /// The columns a copy writes, after `key_id` and `generation`, in the order of each row's JSON
 /// array.
 const COLUMNS: [(&str, &str); 15] = [
@@ -84,7 +76,7 @@ fn page_json(rows: &[Activation]) -> Result<String, serde_json::Error> {
         .map(|a| {
             let r = super::query::Row::from_upstream(a);
             let search = format!("{} {}", r.site_name, r.site_url).to_lowercase();
-            let sort = product_sort(a.current_product_id.or(a.product_id));
+            let sort = crate::products::sort_key(a.current_product_id.or(a.product_id));
             (
                 r.id,
                 r.blog_id,

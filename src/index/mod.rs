@@ -123,6 +123,9 @@ pub struct Index {
     figures: moka::future::Cache<String, Arc<query::Figures>>,
     /// Reconciliation counts per key, generation, period and product groups.
     during: moka::future::Cache<String, Arc<Vec<i64>>>,
+    /// Whether a copy's stored product sort names are this binary's, per key, generation and
+    /// product list.
+    sorts_checked: moka::future::Cache<String, bool>,
 }
 
 type StateRow = (
@@ -163,6 +166,7 @@ impl Index {
             facets: aggregate_cache(),
             figures: aggregate_cache(),
             during: aggregate_cache(),
+            sorts_checked: aggregate_cache(),
         }
     }
 

@@ -7,9 +7,13 @@ use std::sync::Arc;
 pub use super::filter::{Filter, SortBy, Status};
 pub use super::search::Matcher;
 use super::search::walk_is_cheaper;
-use super::statements::{COLUMNS, filtered, order, scope, trigram_lists};
-pub use super::statements::{active_at_sql, facets_sql, page_sql, period_stats_sql};
+use super::statements::{COLUMNS, filtered, order, scope, stored_sorts_sql, trigram_lists};
+pub use super::statements::{
+    ProductStart, active_at_sql, facets_sql, page_sql, page_sql_at, period_stats_sql,
+};
 use crate::db::{Bind, Sql};
+use crate::products::sort_key;
+use std::collections::BTreeMap;
 
 /// One indexed activation.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -149,9 +153,103 @@ impl Index {
         per_page: u32,
     ) -> Result<Vec<Row>, sqlx::Error> {
         let matcher = self.page_matcher(key, generation, f, page, per_page).await;
+        let start = if f.sort == SortBy::Product {
+            self.product_start(key, generation, f, page, per_page).await
+        } else {
+            None
+        };
         self.db
-            .fetch_all(&page_sql(key, generation, f, page, per_page, matcher))
+            .fetch_all(&page_sql_at(
+                key,
+                generation,
+                f,
+                start.as_ref(),
+                page,
+                per_page,
+                matcher,
+            ))
             .await
+    }
+
+    /// Where a product sort's page starts. Rows sort by `product_sort`, one value per product,
+    /// so the facets (cached per filter, and the page needs them anyway) say how many matching
+    /// rows each product's block holds. The page then seeks to the block it falls in instead of
+    /// walking every matching row before it: a plan filter's rows, for one, sit together in
+    /// product order, and a walk to them read most of the key. `None` means walk from the start
+    /// (page 1's block, a failure to count, or a copy whose stored names are not this binary's).
+    pub async fn product_start(
+        &self,
+        key: u64,
+        generation: i64,
+        f: &Filter,
+        page: u32,
+        per_page: u32,
+    ) -> Option<ProductStart> {
+        let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+        if offset == 0 {
+            return None;
+        }
+        let facets = self.facets(key, generation, f).await.ok()?;
+        let products: Vec<(i64, String)> = facets
+            .products
+            .iter()
+            .map(|(p, _, _)| (*p, sort_key(u64::try_from(*p).ok().filter(|p| *p != 0))))
+            .collect();
+        if !self.stored_sorts_match(key, generation, &products).await {
+            return None;
+        }
+        let mut blocks: BTreeMap<&str, i64> = BTreeMap::new();
+        for (p, n) in facets.products_for(f.status) {
+            let (_, s) = products.iter().find(|(q, _)| *q == p)?;
+            *blocks.entry(s.as_str()).or_default() += n;
+        }
+        let mut ordered: Vec<(&str, i64)> = blocks.into_iter().collect();
+        if f.desc {
+            ordered.reverse();
+        }
+        let mut skipped = 0;
+        for (s, n) in ordered {
+            if skipped + n > offset {
+                return (skipped > 0).then(|| ProductStart {
+                    from: s.to_owned(),
+                    skipped,
+                });
+            }
+            skipped += n;
+        }
+        None
+    }
+
+    /// Whether the copy stored each of `products`' `product_sort` as this binary computes it
+    /// (one statement, cached per key, generation and product list).
+    async fn stored_sorts_match(
+        &self,
+        key: u64,
+        generation: i64,
+        products: &[(i64, String)],
+    ) -> bool {
+        if products.is_empty() {
+            return true;
+        }
+        let cache_key = format!("{key}:{generation}:{products:?}");
+        let db = self.db.clone();
+        let sql = stored_sorts_sql(key, generation, products);
+        let wanted = products.len();
+        let checked = self
+            .sorts_checked
+            .try_get_with(cache_key, async move {
+                let found: Vec<(i64,)> = db.fetch_all(&sql).await?;
+                if found.len() != wanted {
+                    tracing::info!(
+                        key,
+                        generation,
+                        "this copy's product names differ from this release's; product sort pages walk from the start"
+                    );
+                }
+                Ok::<_, sqlx::Error>(found.len() == wanted)
+            })
+            .await;
+        checked.unwrap_or(false)
     }
 
     /// The cheaper way to find one page of a search on SQLite. Walking the sort index and

@@ -109,6 +109,17 @@ pub(super) fn order(sql: &mut Sql, f: &Filter) {
     sql.push(&format!(" ORDER BY {column} {dir}{nulls}, id {dir}"));
 }
 
+/// Where a product sort's page starts: the first block of equal `product_sort` it can be in,
+/// and the matching rows in the blocks before it, counted from the facets (so the walk seeks
+/// past them instead of reading them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductStart {
+    /// The block's `product_sort`.
+    pub from: String,
+    /// Matching rows sorted before it.
+    pub skipped: i64,
+}
+
 /// The statement behind one page of rows (public so a test can `EXPLAIN` every sort). The
 /// page's ids are picked by an inner query that walks the sort index alone (skipping rows
 /// costs index entries, not row reads); the join then reads only the page's own rows, by
@@ -121,21 +132,65 @@ pub fn page_sql(
     per_page: u32,
     matcher: Matcher,
 ) -> Sql {
+    page_sql_at(key, generation, f, None, page, per_page, matcher)
+}
+
+/// [`page_sql`] starting at a product block, for a product sort.
+pub fn page_sql_at(
+    key: u64,
+    generation: i64,
+    f: &Filter,
+    start: Option<&ProductStart>,
+    page: u32,
+    per_page: u32,
+    matcher: Matcher,
+) -> Sql {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM (SELECT id AS pid"));
     filtered(&mut sql, key, generation, f, true, matcher);
+    let mut offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+    if let Some(start) = start.filter(|_| f.sort == SortBy::Product) {
+        sql.push(if f.desc {
+            " AND product_sort <= "
+        } else {
+            " AND product_sort >= "
+        })
+        .bind(Bind::Text(start.from.clone()));
+        offset = (offset - start.skipped).max(0);
+    }
     order(&mut sql, f);
     sql.push(" LIMIT ")
         .bind(Bind::Int(i64::from(per_page)))
         .push(" OFFSET ")
-        .bind(Bind::Int(
-            i64::from(page.saturating_sub(1)) * i64::from(per_page),
-        ))
+        .bind(Bind::Int(offset))
         .push(") AS page CROSS JOIN activations WHERE key_id = ")
         .bind(Bind::Int(key as i64))
         .push(" AND generation = ")
         .bind(Bind::Int(generation))
         .push(" AND id = page.pid");
     order(&mut sql, f);
+    sql
+}
+
+/// Which of `products` (id, the `product_sort` this binary gives it) the copy stored as this
+/// binary would: a copy made by a release with other product names sorts by those, and a page
+/// must not be placed by names it does not hold.
+pub fn stored_sorts_sql(key: u64, generation: i64, products: &[(i64, String)]) -> Sql {
+    let mut sql = Sql::new("WITH wanted (p, s) AS (VALUES ");
+    for (i, (p, s)) in products.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(")
+            .bind(Bind::Int(*p))
+            .push(", ")
+            .bind(Bind::Text(s.clone()))
+            .push(")");
+    }
+    sql.push(") SELECT p FROM wanted WHERE EXISTS (SELECT 1");
+    scope(&mut sql, key, generation);
+    sql.push(
+        " AND product_sort = wanted.s AND COALESCE(current_product_id, product_id, 0) = wanted.p)",
+    );
     sql
 }
 

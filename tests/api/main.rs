@@ -21,6 +21,7 @@ mod pages;
 mod perf;
 mod postgres;
 mod process;
+mod product_sort;
 mod recipe;
 mod reports;
 mod sandbox;
