@@ -174,9 +174,10 @@ impl Index {
     /// Where a product sort's page starts. Rows sort by `product_sort`, one value per product,
     /// so the facets (cached per filter, and the page needs them anyway) say how many matching
     /// rows each product's block holds. The page then seeks to the block it falls in instead of
-    /// walking every matching row before it: a plan filter's rows, for one, sit together in
-    /// product order, and a walk to them read most of the key. `None` means walk from the start
-    /// (page 1's block, a failure to count, or a copy whose stored names are not this binary's).
+    /// walking every row before it: a plan filter's rows, for one, sit together in product
+    /// order, and a walk to them read most of the key. `None` means walk from the start (a
+    /// page past the end, a failure to count, or a copy whose stored names are not this
+    /// binary's).
     pub async fn product_start(
         &self,
         key: u64,
@@ -186,9 +187,6 @@ impl Index {
         per_page: u32,
     ) -> Option<ProductStart> {
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
-        if offset == 0 {
-            return None;
-        }
         let facets = self.facets(key, generation, f).await.ok()?;
         let products: Vec<(i64, String)> = facets
             .products
@@ -209,8 +207,10 @@ impl Index {
         }
         let mut skipped = 0;
         for (s, n) in ordered {
+            // Even the first block with matches is worth seeking to: the blocks before it
+            // hold none, and a walk from the start would read them all.
             if skipped + n > offset {
-                return (skipped > 0).then(|| ProductStart {
+                return Some(ProductStart {
                     from: s.to_owned(),
                     skipped,
                 });
