@@ -10,6 +10,7 @@
 
 mod filter;
 mod insert;
+pub mod matches;
 pub mod query;
 mod search;
 mod statements;
@@ -126,6 +127,8 @@ pub struct Index {
     /// Whether a copy's stored product sort names are this binary's, per key, generation and
     /// product list.
     sorts_checked: moka::future::Cache<String, bool>,
+    /// Each search's matches in its order, per key, generation and filter.
+    match_lists: matches::MatchLists,
 }
 
 type StateRow = (
@@ -167,6 +170,7 @@ impl Index {
             figures: aggregate_cache(),
             during: aggregate_cache(),
             sorts_checked: aggregate_cache(),
+            match_lists: matches::match_lists(),
         }
     }
 

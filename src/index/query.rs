@@ -152,6 +152,12 @@ impl Index {
         page: u32,
         per_page: u32,
     ) -> Result<Vec<Row>, sqlx::Error> {
+        if let Some(rows) = self
+            .page_from_matches(key, generation, f, page, per_page)
+            .await
+        {
+            return rows;
+        }
         let matcher = self.page_matcher(key, generation, f, page, per_page).await;
         let start = if f.sort == SortBy::Product {
             self.product_start(key, generation, f, page, per_page).await

@@ -15,6 +15,7 @@ mod hardening;
 mod helpers;
 mod index;
 mod login;
+mod matches;
 mod numbers;
 mod ops;
 mod pages;
