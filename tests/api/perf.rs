@@ -336,3 +336,17 @@ async fn on_sqlite_the_counts_every_view_needs_read_one_narrow_index() {
         "a filtered product sort reads each row: {text}"
     );
 }
+
+#[tokio::test]
+async fn the_index_pools_sqlite_connections_keep_a_1_mib_page_cache() {
+    // Eight connections at SQLite's 2 MiB held 16 MiB of copies of the same pages under load.
+    let app = spawn_app().await;
+    let (pages,): (i64,) = app
+        .state
+        .db
+        .fetch_optional(&partner_portal::db::Sql::new("PRAGMA cache_size"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pages, -1024, "KiB, negative as SQLite writes a size");
+}
