@@ -158,10 +158,11 @@ pub fn page_sql_at(
         offset = (offset - start.skipped).max(0);
     }
     order(&mut sql, f);
-    sql.push(" LIMIT ")
-        .bind(Bind::Int(i64::from(per_page)))
-        .push(" OFFSET ")
-        .bind(Bind::Int(offset))
+    // The page's size and offset are written into the statement, not bound: PostgreSQL plans a
+    // statement with `LIMIT $n OFFSET $m` afresh on every run (it prices the unknown limit at a
+    // tenth of the key, so the cached generic plan never wins), which cost 0.26 ms of planning
+    // for a 0.1 ms page. With the numbers in the text it keeps the plan. Both are integers.
+    sql.push(&format!(" LIMIT {} OFFSET {offset}", i64::from(per_page)))
         .push(") AS page CROSS JOIN activations WHERE key_id = ")
         .bind(Bind::Int(key as i64))
         .push(" AND generation = ")

@@ -266,6 +266,62 @@ async fn on_postgres_with_a_locale_product_sort_compares_bytes_and_pages_stay_th
 }
 
 #[tokio::test]
+async fn on_postgres_a_page_statement_keeps_its_plan_instead_of_planning_every_run() {
+    use partner_portal::{
+        db::Bind,
+        index::query::{Filter, Matcher, SortBy, page_sql},
+    };
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    // Enough rows that a tenth of the key (PostgreSQL's guess for an unknown LIMIT) prices a
+    // generic plan out.
+    let app = spawn_with(Options {
+        database_url: Some(db.clone()),
+        sandbox: partner_portal::sandbox::SandboxOptions {
+            activations: 20_000,
+            ..Options::default().sandbox
+        },
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+    for sort in [SortBy::Activated, SortBy::Site, SortBy::Product] {
+        let f = Filter {
+            sort,
+            ..Filter::default()
+        };
+        let sql = page_sql(70, generation, &f, 3, 20, Matcher::Like);
+        // sqlx prepares the statement once per connection and runs it again.
+        for _ in 0..10 {
+            let mut q = sqlx::query(&sql.text);
+            for b in &sql.binds {
+                q = match b {
+                    Bind::Int(n) => q.bind(*n),
+                    Bind::Text(t) => q.bind(t.clone()),
+                    other => panic!("unexpected bind {other:?}"),
+                };
+            }
+            q.fetch_all(&mut conn).await.unwrap();
+        }
+        let (generic, custom): (i64, i64) = sqlx::query_as(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+        )
+        .bind(&sql.text)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert!(
+            generic >= 5,
+            "{sort:?}: planned afresh {custom} times of 10, the cached plan used {generic} times"
+        );
+    }
+}
+
+#[tokio::test]
 async fn on_postgres_a_copy_with_other_product_names_is_walked_from_the_start() {
     let Some(db) = fresh_database().await else {
         return;
@@ -426,7 +482,15 @@ async fn right_after_a_copy_postgres_has_statistics_and_plans_a_page_with_its_in
         .execute(&mut conn)
         .await
         .unwrap();
-    let run = format!("EXECUTE page_plan (70, {generation}, 20, 0, 70, {generation})");
+    let args: Vec<String> = sql
+        .binds
+        .iter()
+        .map(|b| match b {
+            partner_portal::db::Bind::Int(n) => n.to_string(),
+            other => panic!("unexpected bind {other:?}"),
+        })
+        .collect();
+    let run = format!("EXECUTE page_plan ({})", args.join(", "));
     for _ in 0..6 {
         sqlx::query(&run).execute(&mut conn).await.unwrap();
     }
