@@ -76,3 +76,16 @@ pub struct Filter {
     /// Descending.
     pub desc: bool,
 }
+
+impl Filter {
+    /// Whether it leaves out some of the key's rows (a search, a tab, plans or dates).
+    pub fn narrows(&self) -> bool {
+        self.search.as_deref().is_some_and(|s| !s.trim().is_empty())
+            || self.status != Status::All
+            || !self.plans.is_empty()
+            || !self.current_plans.is_empty()
+            || self.activated_from.is_some()
+            || self.activated_to.is_some()
+            || self.active_during.is_some()
+    }
+}

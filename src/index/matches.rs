@@ -1,10 +1,11 @@
-//! A search's matches, listed once. Each page of a search either walks a sort index checking
-//! every row it passes, or lists every match and sorts them: hundreds to thousands of rows
-//! read for 20 shown, on every page, every time. Within one copy the matches of a filter in
-//! one order never change, so after the first page the list of their ids is made once, in the
-//! background, and every later page of that search (any depth, this sort) reads only its own
-//! rows by primary key. Lists are kept per key, generation and filter, up to
-//! [`MAX_LISTED`] ids each and [`CACHE_BYTES`] in all.
+//! A narrowed list's matches, listed once. Each page of a search, a tab or a plan filter
+//! either walks a sort index testing every row it passes, or lists every match and sorts them:
+//! hundreds to thousands of rows read for 20 shown, on every page, every time. Within one copy
+//! the matches of a filter in one order never change, so after the first page the list of
+//! their ids is made once, in the background, and every later page of that view (any depth,
+//! this sort) reads only its own rows by primary key. Lists are kept per key, generation and
+//! filter, up to [`MAX_LISTED`] ids each and [`CACHE_BYTES`] in all. The whole key's list is
+//! never listed: its sort indexes are that list already.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use super::search::Matcher;
 use super::statements::{COLUMNS, filtered, order};
 use crate::db::{Bind, Sql};
 
-/// A search with more matches than this pages as before (a list would cost more to make than
+/// A view with more matches than this pages as before (a list would cost more to make than
 /// its pages save, and hold too much memory).
 pub const MAX_LISTED: i64 = 20_000;
 
@@ -71,9 +72,9 @@ fn cache_key(key: u64, generation: i64, f: &Filter) -> String {
 }
 
 impl Index {
-    /// The page from the search's list of matches, when there is one. Without one, and when
-    /// the search has at most [`MAX_LISTED`] matches, the list is made in the background for
-    /// the next page (this one is found the usual way, so a first search costs what it did).
+    /// The page from the view's list of matches, when there is one. Without one, and when the
+    /// view has at most [`MAX_LISTED`] matches, the list is made in the background for the
+    /// next page (this one is found the usual way, so a first view costs what it did).
     pub(super) async fn page_from_matches(
         &self,
         key: u64,
@@ -82,10 +83,9 @@ impl Index {
         page: u32,
         per_page: u32,
     ) -> Option<Result<Vec<Row>, sqlx::Error>> {
-        f.search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())?;
+        if !f.narrows() {
+            return None;
+        }
         let cache_key = cache_key(key, generation, f);
         let Some(ids) = self.match_lists.get(&cache_key).await else {
             let matches = self.facets(key, generation, f).await.ok()?.total(f.status);
@@ -126,7 +126,7 @@ impl Index {
                 })
                 .await;
             if let Err(e) = made {
-                tracing::warn!(error = %e, key, "listing a search's matches failed; its pages are found one by one");
+                tracing::warn!(error = %e, key, "listing a view's matches failed; its pages are found one by one");
             }
         });
     }
