@@ -42,6 +42,15 @@ pub enum SyncError {
     LeaseLost,
 }
 
+/// Holds a new copy's first WordPress.com call back until the page a person is waiting for
+/// has come back from WordPress.com: the first view of a large partner shows WordPress.com's
+/// own page, and the copy's first page (1,000 rows to send, parse and write) arriving at the
+/// same moment made that view wait for the machine. The copy starts one call later.
+pub type Hold = tokio::sync::oneshot::Receiver<()>;
+
+/// A hold never keeps a copy waiting longer than this.
+const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What [`Index::start`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Started {
@@ -62,11 +71,12 @@ impl Index {
         force: bool,
     ) -> Result<(SyncState, Option<Started>), sqlx::Error> {
         let state = self.state(key).await?;
-        self.refresh_if_due(state, token, partner_id, key, force)
+        self.refresh_if_due(state, token, partner_id, key, force, None)
             .await
     }
 
-    /// [`Index::ensure_fresh`] on a state just read, for a caller that looked at it first.
+    /// [`Index::ensure_fresh`] on a state just read, for a caller that looked at it first. A
+    /// copy it starts waits for `hold` before its first WordPress.com call (see [`Hold`]).
     pub async fn refresh_if_due(
         &self,
         state: SyncState,
@@ -74,6 +84,7 @@ impl Index {
         partner_id: u64,
         key: u64,
         force: bool,
+        hold: Option<Hold>,
     ) -> Result<(SyncState, Option<Started>), sqlx::Error> {
         let stale = state
             .synced_at
@@ -86,7 +97,9 @@ impl Index {
         if state.running || !(force || stale || !state.has_copy()) || (backing_off && !force) {
             return Ok((state, None));
         }
-        let started = self.start(token.clone(), partner_id, key).await?;
+        let started = self
+            .start_held(token.clone(), partner_id, key, hold)
+            .await?;
         Ok((self.state(key).await?, Some(started)))
     }
 
@@ -96,6 +109,17 @@ impl Index {
         token: BearerToken,
         partner_id: u64,
         key: u64,
+    ) -> Result<Started, sqlx::Error> {
+        self.start_held(token, partner_id, key, None).await
+    }
+
+    /// [`Index::start`], the copy's first WordPress.com call waiting for `hold`.
+    async fn start_held(
+        &self,
+        token: BearerToken,
+        partner_id: u64,
+        key: u64,
+        hold: Option<Hold>,
     ) -> Result<Started, sqlx::Error> {
         {
             let mut local = self
@@ -117,6 +141,10 @@ impl Index {
         let index = self.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
+            if let Some(hold) = hold {
+                // Released (or dropped) once the page a person waits for is back.
+                let _ = tokio::time::timeout(HOLD_AT_MOST, hold).await;
+            }
             let result = index.run(&token, partner_id, key, generation).await;
             index.finish(key, generation, result, started).await;
             index.release_local(key);

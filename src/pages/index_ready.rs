@@ -8,7 +8,7 @@ use chrono::{TimeZone as _, Utc};
 use crate::{
     auth::scope::KeyScope,
     error::AppError,
-    index::SyncState,
+    index::{SyncState, sync::Hold},
     state::AppState,
     web::{Layout, fmt_age, fmt_datetime, fmt_int, render},
 };
@@ -211,14 +211,16 @@ pub async fn copy_status_get(
 /// The key's copy state, starting a sync when there is none or it is old.
 pub async fn ensure_copy(state: &AppState, scope: &KeyScope) -> Result<SyncState, AppError> {
     let current = state.index.state(scope.key.id).await?;
-    ensure_copy_from(state, scope, current).await
+    ensure_copy_from(state, scope, current, None).await
 }
 
-/// [`ensure_copy`] for a caller that has just read the key's state.
+/// [`ensure_copy`] for a caller that has just read the key's state; a copy it starts waits
+/// for `hold` before its first WordPress.com call.
 pub async fn ensure_copy_from(
     state: &AppState,
     scope: &KeyScope,
     current: SyncState,
+    hold: Option<Hold>,
 ) -> Result<SyncState, AppError> {
     let (sync, _) = state
         .index
@@ -228,6 +230,7 @@ pub async fn ensure_copy_from(
             scope.partner.id,
             scope.key.id,
             false,
+            hold,
         )
         .await?;
     Ok(sync)

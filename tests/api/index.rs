@@ -202,6 +202,37 @@ async fn after_a_failed_first_copy_a_restarted_copy_shows_wordpress_coms_page_me
 }
 
 #[tokio::test]
+async fn the_first_copy_asks_for_its_first_page_only_once_the_first_view_has_its_own() {
+    // The page a person waits for is slow; while it is on its way, the copy's first page (19
+    // rows to send, parse and write, 1,000 in production) must not be.
+    let app = spawn_with(paged()).await;
+    app.login().await;
+    app.control(
+        "latency",
+        json!({"path_prefix": LIST, "query_contains": "per_page=20", "ms": 400}),
+    )
+    .await;
+    let client = app.client.clone();
+    let url = app.url("/activations");
+    let view = tokio::spawn(async move { client.get(url).send().await.unwrap().text().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let copy_page = format!("GET {LIST}?per_page={COPY_PAGE}");
+    assert_eq!(app.count(&format!("GET {LIST}?per_page=20")).await, 1);
+    assert_eq!(
+        app.count(&copy_page).await,
+        0,
+        "the copy asked while the view waited"
+    );
+    let body = view.await.unwrap().unwrap();
+    assert!(
+        body.contains("id=\"preview-note\""),
+        "WordPress.com's own page"
+    );
+    let state = wait_until_idle(&app, 70).await;
+    assert!(state.has_copy() && app.count(&copy_page).await >= 8);
+}
+
+#[tokio::test]
 async fn a_refresh_that_fails_part_way_keeps_the_last_complete_copy() {
     let app = spawn_with(paged()).await;
     app.login().await;

@@ -186,13 +186,19 @@ pub async fn activations_get(
         // While the first copy is made, WordPress.com's own page (one call) beats a wait. It is
         // asked for at once, while the copy takes its lease and starts, so that it comes back
         // ahead of the copy's first (much larger) page rather than alongside it.
+        // The copy's own first call waits until this page is back (`index::sync::Hold`).
+        let (release, hold) = tokio::sync::oneshot::channel::<()>();
         let (sync, answer) = tokio::join!(
-            ensure_copy_from(&state, &scope, current),
-            fetch_preview(&state, &scope, &view)
+            ensure_copy_from(&state, &scope, current, Some(hold)),
+            async {
+                let answer = fetch_preview(&state, &scope, &view).await;
+                drop(release);
+                answer
+            }
         );
         (sync?, answer?)
     } else {
-        (ensure_copy_from(&state, &scope, current).await?, None)
+        (ensure_copy_from(&state, &scope, current, None).await?, None)
     };
     if !sync.has_copy() {
         if sync.running {
