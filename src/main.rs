@@ -13,7 +13,7 @@ use partner_portal::{
 };
 use tokio::net::TcpListener;
 
-/// mimalloc instead of glibc's allocator: under load `perf` showed a quarter of the portal's
+/// jemalloc instead of glibc's allocator: under load `perf` showed a quarter of the portal's
 /// time in glibc's malloc and free and their arena locks (one request allocates its page, its
 /// rows and its compressed body on one thread and frees them on another), and glibc's
 /// per-thread arenas kept the freed memory.

@@ -131,7 +131,7 @@ impl Index {
         });
     }
 
-    /// Whether the list of `f`'s matches is made (for tests and the benchmark).
+    /// Whether the list of `f`'s matches is made (for tests).
     pub async fn matches_listed(&self, key: u64, generation: i64, f: &Filter) -> bool {
         self.match_lists
             .get(&cache_key(key, generation, f))

@@ -127,7 +127,7 @@ pub struct Index {
     /// Whether a copy's stored product sort names are this binary's, per key, generation and
     /// product list.
     sorts_checked: moka::future::Cache<String, bool>,
-    /// Each search's matches in its order, per key, generation and filter.
+    /// Each narrowed view's matches in its order, per key, generation and filter.
     match_lists: matches::MatchLists,
 }
 
