@@ -142,14 +142,8 @@ async fn on_sqlite_a_page_from_a_list_reads_its_rows_by_primary_key() {
             ..Filter::default()
         };
         let ids: Vec<i64> = (100_001..100_021).collect();
-        let mut sql = rows_by_id_sql(70, generation, &f, &ids);
-        sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-        let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
-        let text = plan
-            .into_iter()
-            .map(|r| r.3)
-            .collect::<Vec<_>>()
-            .join(" | ");
+        let sql = rows_by_id_sql(70, generation, &f, &ids);
+        let text = crate::perf::query_plan(&app, sql).await.join(" | ");
         assert!(
             text.contains(
                 "USING INDEX sqlite_autoindex_activations_1 (key_id=? AND generation=? AND id=?)"

@@ -7,14 +7,14 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-/// Size and modification time of the SQLite file and its write-ahead log.
 /// SQLite's `EXPLAIN QUERY PLAN` of `sql`, one line per step.
-async fn query_plan(app: &TestApp, mut sql: partner_portal::db::Sql) -> Vec<String> {
+pub async fn query_plan(app: &TestApp, mut sql: partner_portal::db::Sql) -> Vec<String> {
     sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
     let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
     plan.into_iter().map(|r| r.3).collect()
 }
 
+/// Size and modification time of the SQLite file and its write-ahead log.
 fn db_files(app: &TestApp) -> Vec<(u64, std::time::SystemTime)> {
     let wal = app.db_path.with_extension("db-wal");
     [app.db_path.clone(), wal]

@@ -200,14 +200,8 @@ async fn on_sqlite_a_deep_product_page_seeks_to_its_block_in_the_sort_index() {
             from: "jetpack".into(),
             skipped: 40,
         };
-        let mut sql = page_sql_at(70, generation, &f, Some(&start), 5, 20, Matcher::Like);
-        sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-        let plan: Vec<(i64, i64, i64, String)> = app.state.db.fetch_all(&sql).await.unwrap();
-        let text = plan
-            .into_iter()
-            .map(|r| r.3)
-            .collect::<Vec<_>>()
-            .join(" | ");
+        let sql = page_sql_at(70, generation, &f, Some(&start), 5, 20, Matcher::Like);
+        let text = crate::perf::query_plan(&app, sql).await.join(" | ");
         let seek = if desc {
             "product_sort<?"
         } else {
