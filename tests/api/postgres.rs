@@ -157,11 +157,17 @@ async fn two_replicas_starting_at_the_same_instant_start_one_sync_on_postgres() 
     crate::index::race_replicas_for_the_lease(&app, 30).await;
 }
 
-/// PostgreSQL's `EXPLAIN` of `sql` on `conn`, one line per step.
-async fn explain(conn: &mut sqlx::PgConnection, sql: &partner_portal::db::Sql) -> String {
+/// `text` (the statement `sql` or a wrapper of it) with `sql`'s binds, for a connection of the
+/// test's own.
+fn bound<'q, O>(
+    text: &'q str,
+    sql: &'q partner_portal::db::Sql,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
     use partner_portal::db::Bind;
-    let text = format!("EXPLAIN {}", sql.text);
-    let mut q = sqlx::query_as::<_, (String,)>(&text);
+    let mut q = sqlx::query_as::<_, O>(text);
     for b in &sql.binds {
         q = match b {
             Bind::Int(n) => q.bind(*n),
@@ -169,7 +175,13 @@ async fn explain(conn: &mut sqlx::PgConnection, sql: &partner_portal::db::Sql) -
             other => panic!("unexpected bind {other:?}"),
         };
     }
-    let plan: Vec<String> = q
+    q
+}
+
+/// PostgreSQL's `EXPLAIN` of `sql` on `conn`, one line per step.
+async fn explain(conn: &mut sqlx::PgConnection, sql: &partner_portal::db::Sql) -> String {
+    let text = format!("EXPLAIN {}", sql.text);
+    let plan: Vec<String> = bound::<(String,)>(&text, sql)
         .fetch_all(conn)
         .await
         .unwrap()
@@ -267,10 +279,7 @@ async fn on_postgres_with_a_locale_product_sort_compares_bytes_and_pages_stay_th
 
 #[tokio::test]
 async fn on_postgres_a_page_statement_keeps_its_plan_instead_of_planning_every_run() {
-    use partner_portal::{
-        db::Bind,
-        index::query::{Filter, Matcher, SortBy, page_sql},
-    };
+    use partner_portal::index::query::{Filter, Matcher, SortBy, page_sql};
     let Some(db) = fresh_database().await else {
         return;
     };
@@ -297,15 +306,10 @@ async fn on_postgres_a_page_statement_keeps_its_plan_instead_of_planning_every_r
         let sql = page_sql(70, generation, &f, 3, 20, Matcher::Like);
         // sqlx prepares the statement once per connection and runs it again.
         for _ in 0..10 {
-            let mut q = sqlx::query(&sql.text);
-            for b in &sql.binds {
-                q = match b {
-                    Bind::Int(n) => q.bind(*n),
-                    Bind::Text(t) => q.bind(t.clone()),
-                    other => panic!("unexpected bind {other:?}"),
-                };
-            }
-            q.fetch_all(&mut conn).await.unwrap();
+            bound::<partner_portal::index::query::Row>(&sql.text, &sql)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
         }
         let (generic, custom): (i64, i64) = sqlx::query_as(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
