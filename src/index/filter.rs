@@ -29,6 +29,15 @@ pub enum SortBy {
 }
 
 impl SortBy {
+    /// Every sort column.
+    pub const ALL: [Self; 5] = [
+        Self::Site,
+        Self::Product,
+        Self::Activated,
+        Self::Created,
+        Self::Cancelled,
+    ];
+
     /// The query-string value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,15 +51,7 @@ impl SortBy {
 
     /// Parses the query-string value.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Site,
-            Self::Product,
-            Self::Activated,
-            Self::Created,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 

@@ -46,13 +46,7 @@ pub async fn every_listed_page_is_the_walks_page(state: &AppState) {
     bases.push(Filter::default());
     let mut listed_pages = 0;
     for base in bases {
-        for sort in [
-            SortBy::Activated,
-            SortBy::Created,
-            SortBy::Cancelled,
-            SortBy::Site,
-            SortBy::Product,
-        ] {
+        for sort in SortBy::ALL {
             for desc in [false, true] {
                 for status in [Status::All, Status::Cancelled] {
                     let f = Filter {

@@ -361,13 +361,7 @@ async fn on_postgres_every_sort_of_the_activations_list_is_served_by_an_index() 
         .execute(&mut conn)
         .await
         .unwrap();
-    for sort in [
-        SortBy::Activated,
-        SortBy::Created,
-        SortBy::Cancelled,
-        SortBy::Site,
-        SortBy::Product,
-    ] {
+    for sort in SortBy::ALL {
         for desc in [false, true] {
             let f = Filter {
                 sort,
