@@ -397,17 +397,7 @@ async fn refresh_now_is_ignored_while_a_copy_is_fresh_and_says_so() {
         .await;
     let csrf = app.csrf().await;
     for _ in 0..10 {
-        let r = app
-            .client
-            .post(app.url("/activations/refresh"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("key", "70"),
-                ("back", "/activations?page=1"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = app.refresh_now(&csrf, "/activations?page=1").await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(location(&r), "/activations?page=1&refresh=recent");
     }

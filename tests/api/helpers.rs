@@ -320,6 +320,16 @@ impl TestApp {
         self.control("faults", serde_json::json!({"path_prefix": prefix, "status": status, "count": count, "retry_after": retry_after})).await;
     }
 
+    /// Presses "Refresh now" for key 70 with `csrf`, coming back to `back`.
+    pub async fn refresh_now(&self, csrf: &str, back: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/activations/refresh"))
+            .form(&[("csrf", csrf), ("key", "70"), ("back", back)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The sandbox's `/__sandbox/state`: request counts and upstream writes.
     pub async fn sandbox_state(&self) -> Value {
         new_client()

@@ -140,17 +140,7 @@ async fn a_failed_first_sync_says_why_and_can_be_retried() {
         "no auto-refresh while nothing runs"
     );
     let csrf = attrs(&doc, "#building input[name=csrf]", "value").remove(0);
-    let r = app
-        .client
-        .post(app.url("/activations/refresh"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("key", "70"),
-            ("back", "/activations"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = app.refresh_now(&csrf, "/activations").await;
     assert_eq!(
         (r.status(), location(&r)),
         (StatusCode::SEE_OTHER, "/activations")
@@ -179,17 +169,7 @@ async fn after_a_failed_first_copy_a_restarted_copy_shows_wordpress_coms_page_me
     .await;
     let doc = html(&app.get("/activations").await.text().await.unwrap());
     let csrf = attrs(&doc, "#building input[name=csrf]", "value").remove(0);
-    let r = app
-        .client
-        .post(app.url("/activations/refresh"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("key", "70"),
-            ("back", "/activations"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = app.refresh_now(&csrf, "/activations").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let doc = html(&app.get("/activations").await.text().await.unwrap());
     assert_eq!(
