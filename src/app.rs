@@ -218,6 +218,7 @@ impl Application {
         let settings = IndexSettings {
             max_age: config.index_max_age,
             page_size: config.index_page_size,
+            retire_after: config.limits.request_timeout + Duration::from_secs(1),
             ..IndexSettings::default()
         };
         let clock = Clock::default();
@@ -272,6 +273,17 @@ impl Application {
             retention: self.state.config.audit_retention,
         }
         .spawn(Duration::from_secs(30));
+        // Copies a stopped process replaced but had not dropped yet, once no request can be
+        // reading them any more.
+        let index = self.state.index.clone();
+        let sweep = tokio::spawn(async move {
+            tokio::time::sleep(index.settings().retire_after).await;
+            match index.drop_replaced().await {
+                Ok(0) => {}
+                Ok(dropped) => tracing::info!(dropped, "dropped replaced activations copies"),
+                Err(e) => tracing::warn!(error = %e, "could not drop replaced activations copies"),
+            }
+        });
         let limits = self.state.config.limits.clone();
         let draining = self.state.draining.clone();
         let metrics_task = match self.state.config.metrics {
@@ -297,6 +309,7 @@ impl Application {
         )
         .await;
         cleanup.abort();
+        sweep.abort();
         watch.abort();
         if let Some(task) = metrics_task {
             task.abort();

@@ -388,11 +388,48 @@ impl Db {
         }
     }
 
-    /// Runs several statements in one transaction.
+    /// Runs `guard` and then `statements` in one transaction, but only if `guard` changed a
+    /// row: otherwise nothing is kept and the answer is `false`. A copy guards its writes with
+    /// the update that renews its lease, so a process that lost the lease writes nothing more.
+    pub async fn transaction_if(
+        &self,
+        guard: &Sql,
+        statements: &[Sql],
+    ) -> Result<bool, sqlx::Error> {
+        macro_rules! guarded {
+            ($tx:expr) => {{
+                let mut tx = $tx;
+                let changed = bound!(sqlx::query(&guard.text), &guard.binds)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                for sql in statements {
+                    bound!(sqlx::query(&sql.text), &sql.binds)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }};
+        }
+        match self {
+            Self::Sqlite(p) => guarded!(p.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(p) => guarded!(p.begin().await?),
+        }
+    }
+
+    /// Runs several statements in one transaction. On SQLite it takes the write lock at the
+    /// start (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a deferred transaction whose
+    /// first statement reads (a `DROP TABLE IF EXISTS` reads the schema) fails at once with
+    /// "database is locked" when another connection has written since, instead of waiting.
     pub async fn transaction(&self, statements: &[Sql]) -> Result<(), sqlx::Error> {
         match self {
             Self::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 for sql in statements {
                     bound!(sqlx::query(&sql.text), &sql.binds)
                         .execute(&mut *tx)

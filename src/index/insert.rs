@@ -6,8 +6,7 @@ use crate::{
     upstream::Activation,
 };
 
-/// The columns a copy writes, after `key_id` and `generation`, in the order of each row's JSON
-/// array.
+/// The columns a copy writes, in the order of each row's JSON array.
 const COLUMNS: [(&str, &str); 15] = [
     ("id", "bigint"),
     ("blog_id", "bigint"),
@@ -26,8 +25,8 @@ const COLUMNS: [(&str, &str); 15] = [
     ("product_sort", "text"),
 ];
 
-/// One INSERT for a chunk of rows (the caller sends a few hundred), with three parameters: the
-/// key, the generation and the rows as one JSON array of arrays, which the database unpacks
+/// One INSERT into the copy's table for a chunk of rows (the caller sends a few hundred), with
+/// one parameter: the rows as one JSON array of arrays, which the database unpacks
 /// itself (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL). Binding every value
 /// instead cost more than the database's own work: sqlx's SQLite driver looks each parameter's
 /// name up by walking the statement's list of names, so a statement of n values costs n² (19 %
@@ -41,31 +40,29 @@ pub(super) fn insert_rows(
     let json = page_json(rows)?;
     let names: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
     let mut sql = Sql::new(&format!(
-        "INSERT INTO activations (key_id, generation, {}) SELECT ",
+        "INSERT INTO {} ({}) SELECT ",
+        super::copies::table(key, generation),
         names.join(", ")
     ));
-    sql.bind(Bind::Int(key as i64))
-        .push(", ")
-        .bind(Bind::Int(generation));
     for (i, (_, ty)) in COLUMNS.iter().enumerate() {
+        let comma = if i > 0 { ", " } else { "" };
         match dialect {
-            Dialect::Sqlite => sql.push(&format!(", value ->> {i}")),
-            Dialect::Postgres => sql.push(&format!(", (v ->> {i})::{ty}")),
+            Dialect::Sqlite => sql.push(&format!("{comma}value ->> {i}")),
+            Dialect::Postgres => sql.push(&format!("{comma}(v ->> {i})::{ty}")),
         };
     }
+    // Rows can shift between pages while new activations arrive: a row seen twice is written
+    // twice here, and the copy keeps the first once it is complete (`Index::complete`).
     match dialect {
-        // `WHERE true` keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
         Dialect::Sqlite => sql
             .push(" FROM json_each(")
             .bind(Bind::Text(json))
-            .push(") WHERE true"),
+            .push(")"),
         Dialect::Postgres => sql
             .push(" FROM jsonb_array_elements(")
             .bind(Bind::Text(json))
             .push("::jsonb) AS page(v)"),
     };
-    // Rows can shift between pages while new activations arrive; a row seen twice is kept once.
-    sql.push(" ON CONFLICT (key_id, generation, id) DO NOTHING");
     Ok(sql)
 }
 

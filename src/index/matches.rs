@@ -57,12 +57,9 @@ pub fn rows_by_id_sql(key: u64, generation: i64, f: &Filter, ids: &[i64]) -> Sql
         sql.push("(").bind(Bind::Int(*id)).push(")");
     }
     sql.push(&format!(
-        ") SELECT {COLUMNS} FROM page CROSS JOIN activations WHERE key_id = "
-    ))
-    .bind(Bind::Int(key as i64))
-    .push(" AND generation = ")
-    .bind(Bind::Int(generation))
-    .push(" AND id = page.pid");
+        ") SELECT {COLUMNS} FROM page CROSS JOIN {} WHERE id = page.pid",
+        super::copies::table(key, generation)
+    ));
     order(&mut sql, f);
     sql
 }

@@ -5,9 +5,11 @@
 //! - [`sync`] pages through WordPress.com and writes each page as it arrives; at most one sync
 //!   runs per key, enforced by a lease row that works across replicas.
 //! - [`query`] answers the pages' questions from the visible generation.
+//! - [`copies`] names, makes, indexes and drops each generation's own table.
 //! - Access is decided by the caller: a key is served only to a session whose partner data
 //!   (re-checked with WordPress.com regularly) lists it.
 
+pub mod copies;
 mod filter;
 mod insert;
 pub mod matches;
@@ -93,6 +95,9 @@ pub struct IndexSettings {
     pub concurrency: usize,
     /// A sync that has not reported progress for this long loses its lease.
     pub lease: Duration,
+    /// A replaced copy's table is dropped this long after the new one became visible: longer
+    /// than any request runs, so a view that read the old state finds its table.
+    pub retire_after: Duration,
 }
 
 impl Default for IndexSettings {
@@ -102,6 +107,7 @@ impl Default for IndexSettings {
             page_size: 1000,
             concurrency: 4,
             lease: Duration::from_secs(60),
+            retire_after: Duration::from_secs(20),
         }
     }
 }

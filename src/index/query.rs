@@ -512,11 +512,11 @@ mod tests {
         };
         let mut sql = Sql::new("SELECT 1");
         scope(&mut sql, 70, 1);
-        filters(&mut sql, &f, true, Matcher::Like);
+        filters(&mut sql, 70, 1, &f, true, Matcher::Like);
         assert!(!sql.text.contains("DROP"));
-        assert_eq!(sql.binds.len(), 6);
+        assert_eq!(sql.binds.len(), 4);
         let mut sql = Sql::new("SELECT 1");
-        filters(&mut sql, &f, true, Matcher::Trigram);
-        assert!(sql.text.contains("activations_search") && !sql.text.contains("DROP"));
+        filters(&mut sql, 70, 1, &f, true, Matcher::Trigram);
+        assert!(sql.text.contains("activations_70_1_search MATCH") && !sql.text.contains("DROP"));
     }
 }

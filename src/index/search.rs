@@ -66,12 +66,12 @@ pub(super) fn walk_is_cheaper(matches: i64, rows: i64, wanted: i64) -> bool {
     matches > 0 && wanted.saturating_mul(rows) / matches < matches
 }
 
-/// ` AND <the rows matching s>`.
-pub(super) fn push_search(sql: &mut Sql, s: &str, matcher: Matcher) {
+/// ` AND <the rows matching s>`, `trigrams` naming the copy's trigram table.
+pub(super) fn push_search(sql: &mut Sql, s: &str, matcher: Matcher, trigrams: &str) {
     if let (Matcher::Trigram, Some(query)) = (matcher, trigram_term(s)) {
-        sql.push(
-            " AND rowid IN (SELECT rowid FROM activations_search WHERE activations_search MATCH ",
-        )
+        sql.push(&format!(
+            " AND rowid IN (SELECT rowid FROM {trigrams} WHERE {trigrams} MATCH "
+        ))
         .bind(Bind::Text(query))
         .push(")");
     }

@@ -4,20 +4,19 @@
 
 use futures_util::{StreamExt as _, stream};
 
-use super::{Index, SyncState};
+use super::{Index, SyncState, copies};
 use crate::{
-    db::{Bind, Dialect, Sql},
+    db::{Bind, Sql},
     upstream::{Activation, ActivationQuery, BearerToken, UpstreamError},
 };
 
 /// How long views wait after a failed sync before starting another one by themselves.
 const RETRY_BACKOFF_SECS: i64 = 60;
 
-/// Rows per write transaction. Each transaction writes every page its rows touched to the
-/// write-ahead log once, and the rows land in eight B-trees and the trigram index at random
-/// places, so few large transactions write far less than one per page: with 1,000 rows each a
-/// copy of 100,000 took 6.5 s, with 5,000 3.6 s and with 10,000 3.2 s (`scripts/bench`). A
-/// transaction holds SQLite's write lock for about 0.3 s; a session written meanwhile waits.
+/// Rows per write transaction. The copy's table has no index while rows arrive, so a
+/// transaction appends its rows' pages and writes each to the write-ahead log once; fewer,
+/// larger transactions also mean fewer commits and checkpoints. A transaction holds SQLite's
+/// write lock for a few tens of milliseconds; a session written meanwhile waits.
 const BATCH_ROWS: usize = 10_000;
 
 /// Rows per INSERT statement within a transaction: the database holds one statement's JSON and
@@ -187,9 +186,9 @@ impl Index {
         read.bind(Bind::Int(k));
         let generation: Option<(Option<i64>,)> = self.db.fetch_optional(&read).await?;
         let generation = generation.and_then(|g| g.0).unwrap_or(1);
-        // Leftovers of a run that died without cleaning up.
+        // The copy's own table (what a run that died left under its name goes first).
         self.db
-            .execute(&delete_generation(key, generation, "="))
+            .transaction(&copies::create(self.db.dialect(), key, generation))
             .await?;
         Ok(Some(generation))
     }
@@ -285,7 +284,8 @@ impl Index {
         futures_util::try_join!(fetching, writing)?;
         // Short of the total: keep paging (a short page in the middle pushes rows further on),
         // but stop on an empty page, and after two pages that add nothing.
-        let mut stored = self.count_rows(key, generation).await?;
+        self.db.execute(&copies::id_index(key, generation)).await?;
+        let mut stored = self.distinct_rows(key, generation).await?;
         let mut page_no = planned.saturating_add(1);
         let last_page = planned.saturating_mul(2).saturating_add(10);
         let mut idle = 0;
@@ -304,7 +304,7 @@ impl Index {
                 Some((page_no, report.latest_total)),
             )
             .await?;
-            let now_stored = self.count_rows(key, generation).await?;
+            let now_stored = self.distinct_rows(key, generation).await?;
             idle = if now_stored == stored { idle + 1 } else { 0 };
             stored = now_stored;
             if idle >= 2 {
@@ -314,7 +314,9 @@ impl Index {
             page_no += 1;
         }
         report.stored = stored;
-        self.refresh_statistics(key).await;
+        self.complete(key, generation, report.received, stored)
+            .await?;
+        self.refresh_statistics(key, generation).await;
         // The plain list's counts (every sort and status tab shares them) are the one scan of
         // the whole key a first viewer would pay: pay it before the copy is shown, so no viewer
         // waits for it or races it.
@@ -327,48 +329,9 @@ impl Index {
         Ok(report)
     }
 
-    /// On PostgreSQL, VACUUM (ANALYZE) the table once the new copy is in, before it becomes
-    /// visible. Autovacuum would do it up to a minute later; until then the planner took a key
-    /// for a handful of rows and ran a page as a nested loop over the whole key, rerunning the
-    /// page's query per row (10 s a page at 10,000 activations), and every index-only scan
-    /// fetched each row from the table anyway, because the visibility map did not yet say the
-    /// new rows' pages were visible to all. The vacuum reads the pages the copy wrote (the old
-    /// copy's are already marked), and ANALYZE samples a fixed number of rows. SQLite's plans do
-    /// not depend on statistics here (the `EXPLAIN` tests hold them without any).
-    async fn refresh_statistics(&self, key: u64) {
-        if self.db.dialect() != Dialect::Postgres {
-            return;
-        }
-        let started = std::time::Instant::now();
-        match self
-            .db
-            .execute(&Sql::new("VACUUM (ANALYZE) activations"))
-            .await
-        {
-            Ok(_) => tracing::debug!(
-                key,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "vacuumed and analysed after the copy"
-            ),
-            // Not a reason to throw the copy away: autovacuum will catch up.
-            Err(e) => {
-                tracing::warn!(key, error = %e, "could not vacuum and analyse after a copy")
-            }
-        }
-    }
-
-    /// Rows of one generation.
-    async fn count_rows(&self, key: u64, generation: i64) -> Result<u64, sqlx::Error> {
-        let mut sql = Sql::new("SELECT COUNT(*) FROM activations WHERE key_id = ");
-        sql.bind(Bind::Int(key as i64))
-            .push(" AND generation = ")
-            .bind(Bind::Int(generation));
-        let n = self.db.fetch_ints(&sql, 1).await?;
-        Ok(n.first().map_or(0, |n| u64::try_from(*n).unwrap_or(0)))
-    }
-
-    /// Writes the rows of `pages` pages and records progress, in one transaction; the progress
-    /// update also renews the lease, and fails if another process holds it.
+    /// Writes the rows of `pages` pages and records progress, in one transaction that starts
+    /// with the progress update, which also renews the lease: when another process holds the
+    /// lease the update changes nothing, nothing is written, and the copy stops.
     async fn write_rows(
         &self,
         key: u64,
@@ -377,7 +340,7 @@ impl Index {
         pages: u32,
         totals: Option<(u32, u64)>,
     ) -> Result<(), SyncError> {
-        let mut statements = rows
+        let statements = rows
             .chunks(STATEMENT_ROWS)
             .map(|chunk| super::insert::insert_rows(self.db.dialect(), key, generation, chunk))
             .collect::<Result<Vec<_>, _>>()?;
@@ -402,15 +365,11 @@ impl Index {
             .bind(Bind::Int(key as i64))
             .push(" AND lease_owner = ")
             .bind(Bind::Text(self.owner.clone()));
-        statements.push(progress);
-        self.db.transaction(&statements).await?;
-        let mut check = Sql::new("SELECT lease_owner FROM key_syncs WHERE key_id = ");
-        check.bind(Bind::Int(key as i64));
-        let owner: Option<(Option<String>,)> = self.db.fetch_optional(&check).await?;
-        if owner.and_then(|o| o.0).as_deref() != Some(self.owner.as_str()) {
-            return Err(SyncError::LeaseLost);
+        if self.db.transaction_if(&progress, &statements).await? {
+            Ok(())
+        } else {
+            Err(SyncError::LeaseLost)
         }
-        Ok(())
     }
 
     /// Switches the visible generation on success; on failure keeps the old copy and records
@@ -442,8 +401,11 @@ impl Index {
                     .bind(k)
                     .push(" AND lease_owner = ")
                     .bind(owner);
-                let old = delete_generation(key, generation, "<");
-                self.db.transaction(&[switch, old]).await
+                let switched = self.db.execute(&switch).await.map(|_| ());
+                if switched.is_ok() {
+                    self.retire_older(key, generation);
+                }
+                switched
             }
             Err(e) => {
                 let mut failed = Sql::new(
@@ -457,8 +419,10 @@ impl Index {
                     .bind(k)
                     .push(" AND lease_owner = ")
                     .bind(owner);
-                let partial = delete_generation(key, generation, "=");
-                self.db.transaction(&[failed, partial]).await
+                // The partial copy goes only while this process still holds the lease: after
+                // a takeover the new owner is filling a table of the same name.
+                let partial = copies::drop(self.db.dialect(), key, generation);
+                self.db.transaction_if(&failed, &partial).await.map(|_| ())
             }
         };
         crate::metrics::inc(
@@ -583,13 +547,4 @@ impl CopyReport {
             "the activations copy does not match WordPress.com's total"
         );
     }
-}
-
-/// Deletes one generation of a key (`op` is `=` or `<`).
-fn delete_generation(key: u64, generation: i64, op: &str) -> Sql {
-    let mut sql = Sql::new("DELETE FROM activations WHERE key_id = ");
-    sql.bind(Bind::Int(key as i64))
-        .push(&format!(" AND generation {op} "))
-        .bind(Bind::Int(generation));
-    sql
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use partner_portal::db::{Bind, Sql};
+use partner_portal::db::Sql;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -28,10 +28,20 @@ async fn list_calls(app: &TestApp) -> u64 {
     app.count(&format!("GET {LIST}?per_page={COPY_PAGE}")).await
 }
 
-async fn rows_stored(app: &TestApp, key: i64) -> i64 {
-    let mut sql = Sql::new("SELECT COUNT(*) FROM activations WHERE key_id = ");
-    sql.bind(Bind::Int(key));
-    app.state.db.fetch_ints(&sql, 1).await.unwrap()[0]
+/// Rows in every copy of `key` the database holds, the replaced ones included.
+async fn rows_stored(app: &TestApp, key: u64) -> i64 {
+    use partner_portal::index::copies;
+    let mut n = 0;
+    for (k, generation) in copies::all(&app.state.db).await.unwrap() {
+        if k == key {
+            let sql = Sql::new(&format!(
+                "SELECT COUNT(*) FROM {}",
+                copies::table(k, generation)
+            ));
+            n += app.state.db.fetch_ints(&sql, 1).await.unwrap()[0];
+        }
+    }
+    n
 }
 
 async fn wait_until_idle(app: &TestApp, key: u64) -> partner_portal::index::SyncState {
@@ -213,8 +223,61 @@ async fn the_first_copy_asks_for_its_first_page_only_once_the_first_view_has_its
 }
 
 #[tokio::test]
-async fn a_refresh_that_fails_part_way_keeps_the_last_complete_copy() {
+async fn a_copy_that_lost_its_lease_writes_nothing_more_and_leaves_the_new_owners_table() {
+    // Replica A's copy stalls past its lease; replica B, whose clock says the lease is over,
+    // takes the key over and fills a table of the same name (the same generation). A must
+    // neither write into it nor drop it when it gives up.
     let app = spawn_with(paged()).await;
+    app.login().await;
+    app.control(
+        "latency",
+        json!({"path_prefix": LIST, "query_contains": "per_page=19", "ms": 300}),
+    )
+    .await;
+    assert_eq!(app.get("/activations").await.status(), StatusCode::OK);
+    for _ in 0..100 {
+        if app.state.index.state(70).await.unwrap().pages_done >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (replica, b) = app.spawn_replica().await;
+    b.clock.advance(Duration::from_secs(120));
+    let r = app
+        .client
+        .get(format!("{replica}/activations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut state = b.index.state(70).await.unwrap();
+    for _ in 0..200 {
+        if !state.running && (state.has_copy() || state.last_error.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = b.index.state(70).await.unwrap();
+    }
+    assert_eq!(
+        (
+            state.generation,
+            state.last_error.as_deref(),
+            state.copied_rows
+        ),
+        (1, None, Some(150)),
+        "the new owner's copy completes"
+    );
+    assert_eq!(rows_stored(&app, 70).await, 150);
+}
+
+#[tokio::test]
+async fn a_refresh_that_fails_part_way_keeps_the_last_complete_copy() {
+    // A replaced copy is dropped a second after the longest a request may run.
+    let app = spawn_with(Options {
+        request_timeout: Duration::from_secs(2),
+        ..paged()
+    })
+    .await;
     app.login().await;
     app.wait_for_index(70).await;
     let csrf = app.csrf().await;
@@ -263,7 +326,22 @@ async fn a_refresh_that_fails_part_way_keeps_the_last_complete_copy() {
     assert_eq!((state.generation, state.last_error), (2, None));
     let doc = html(&app.get("/activations").await.text().await.unwrap());
     assert!(texts(&doc, "#freshness .panel-error").is_empty());
-    assert_eq!(rows_stored(&app, 70).await, 150, "old generation removed");
+    // A view that read the old state just before the switch still finds the old copy…
+    assert_eq!(
+        rows_stored(&app, 70).await,
+        300,
+        "old generation kept a while"
+    );
+    // …which goes once no request can be reading it.
+    let mut stored = 0;
+    for _ in 0..100 {
+        stored = rows_stored(&app, 70).await;
+        if stored == 150 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, 150, "old generation removed");
 }
 
 #[tokio::test]

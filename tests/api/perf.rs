@@ -169,8 +169,11 @@ async fn every_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
                 // is the page's own 20 rows; each row is read by its primary key.
                 // Unfiltered, the index alone answers (covering); a status filter reads
                 // `cancelled_on` for the rows it walks, in the index's order still.
-                let walks_a_sort_index = plan[1].starts_with("SEARCH activations USING ")
-                    && plan[1].contains("INDEX activations_sort_");
+                let t = partner_portal::index::copies::table(70, generation);
+                // (A whole copy is a SCAN of the index, a filter's range a SEARCH in it.)
+                let walks_a_sort_index = (plan[1].starts_with(&format!("SCAN {t} USING "))
+                    || plan[1].starts_with(&format!("SEARCH {t} USING ")))
+                    && plan[1].contains(&format!("INDEX {t}_sort_"));
                 let covering = plan[1].contains("COVERING INDEX");
                 assert!(
                     walks_a_sort_index && (covering || status != Status::All),
@@ -182,7 +185,7 @@ async fn every_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
                     "{sort:?} desc={desc} {status:?} sorts more than its page: {text}"
                 );
                 assert!(
-                    text.contains("USING INDEX sqlite_autoindex_activations_1 (key_id=? AND generation=? AND id=?)"),
+                    text.contains(&format!("SEARCH {t} USING INDEX {t}_id (id=?)")),
                     "{text}"
                 );
             }
@@ -209,9 +212,10 @@ async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() 
         20,
         partner_portal::index::query::Matcher::Trigram,
     );
+    let t = partner_portal::index::copies::table(70, generation);
     let text = query_plan(&app, sql).await.join(" | ");
     assert!(
-        text.contains("VIRTUAL TABLE INDEX") && text.contains("activations_search"),
+        text.contains("VIRTUAL TABLE INDEX") && text.contains(&format!("{t}_search")),
         "the search does not use the trigram index: {text}"
     );
     // Its counts read the listed rows by rowid, not a walk of some index over the whole key.
@@ -223,7 +227,7 @@ async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() 
     );
     let text = query_plan(&app, sql).await.join(" | ");
     assert!(
-        text.contains("INTEGER PRIMARY KEY (rowid=?)") && !text.contains("INDEX activations_"),
+        text.contains("INTEGER PRIMARY KEY (rowid=?)") && !text.contains(&format!("INDEX {t}_")),
         "a search's counts do not read the rows the trigram index lists: {text}"
     );
     // Same rows as a plain scan, for terms the index serves and terms it cannot.
@@ -246,35 +250,34 @@ async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() 
             ..Filter::default()
         };
         let by_index = app.state.index.facets(70, generation, &f).await.unwrap();
-        let mut scan = partner_portal::db::Sql::new(
-            "SELECT COUNT(*) FROM activations WHERE key_id = 70 AND generation = ",
-        );
-        scan.bind(partner_portal::db::Bind::Int(generation))
-            .push(" AND instr(search, ")
-            .bind(partner_portal::db::Bind::Text(term.to_lowercase()))
+        let mut scan =
+            partner_portal::db::Sql::new(&format!("SELECT COUNT(*) FROM {t} WHERE instr(search, "));
+        scan.bind(partner_portal::db::Bind::Text(term.to_lowercase()))
             .push(") > 0");
         let n = app.state.db.fetch_ints(&scan, 1).await.unwrap()[0];
         assert_eq!(by_index.counts.all, n, "{term}");
     }
-    // A copy replaced by the next one leaves no stale postings: the index follows deletes.
-    let (live,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM activations_search WHERE search LIKE '%bakery%'")
-            .fetch_one(
-                &sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
-                    .await
-                    .unwrap(),
-            )
+    // The trigram table holds the postings of the copy's rows, each once.
+    let (live,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM {t}_search WHERE search LIKE '%bakery%'"
+    ))
+    .fetch_one(
+        &sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
             .await
-            .unwrap();
-    let (rows,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM activations WHERE search LIKE '%bakery%'")
-            .fetch_one(
-                &sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
-                    .await
-                    .unwrap(),
-            )
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let (rows,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM {t} WHERE search LIKE '%bakery%'"
+    ))
+    .fetch_one(
+        &sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
             .await
-            .unwrap();
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(live, rows);
 }
 
@@ -310,8 +313,9 @@ async fn on_sqlite_the_counts_every_view_needs_read_one_narrow_index() {
         ),
     ] {
         let text = query_plan(&app, sql).await.join(" | ");
+        let t = partner_portal::index::copies::table(70, generation);
         assert!(
-            text.contains("COVERING INDEX activations_counts"),
+            text.contains(&format!("COVERING INDEX {t}_counts")),
             "{what} reads the rows: {text}"
         );
     }
@@ -326,7 +330,10 @@ async fn on_sqlite_the_counts_every_view_needs_read_one_narrow_index() {
     let sql = partner_portal::index::query::page_sql(70, generation, &f, 30, 20, Matcher::Trigram);
     let text = query_plan(&app, sql).await.join(" | ");
     assert!(
-        text.contains("COVERING INDEX activations_sort_product"),
+        text.contains(&format!(
+            "COVERING INDEX {}_sort_product",
+            partner_portal::index::copies::table(70, generation)
+        )),
         "a filtered product sort reads each row: {text}"
     );
 }

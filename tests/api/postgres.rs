@@ -232,7 +232,10 @@ async fn on_postgres_every_page_of_a_product_sort_is_the_page_the_walk_gives() {
         };
         assert!(
             !plan.contains("Sort")
-                && plan.contains("activations_sort_product")
+                && plan.contains(&format!(
+                    "{}_sort_product",
+                    partner_portal::index::copies::table(70, generation)
+                ))
                 && plan.contains(seek),
             "desc={desc}:\n{plan}"
         );
@@ -260,16 +263,17 @@ async fn on_postgres_with_a_locale_product_sort_compares_bytes_and_pages_stay_th
     app.wait_for_index(70).await;
     let generation = app.state.index.state(70).await.unwrap().generation;
     // Some rows move to a product this release does not know, as after WordPress.com adds one.
-    let mut unknown = Sql::new("UPDATE activations SET current_product_id = 2999, product_sort = ");
+    let t = partner_portal::index::copies::table(70, generation);
+    let mut unknown = Sql::new(&format!(
+        "UPDATE {t} SET current_product_id = 2999, product_sort = "
+    ));
     unknown
         .bind(Bind::Text(partner_portal::products::sort_key(Some(2999))))
-        .push(" WHERE key_id = 70 AND id % 40 = 0 AND generation = ")
-        .bind(Bind::Int(generation));
+        .push(" WHERE id % 40 = 0");
     assert!(app.state.db.execute(&unknown).await.unwrap() > 10);
-    let mut last =
-        Sql::new("SELECT product_sort FROM activations WHERE key_id = 70 AND generation = ");
-    last.bind(Bind::Int(generation))
-        .push(" ORDER BY product_sort DESC LIMIT 1");
+    let last = Sql::new(&format!(
+        "SELECT product_sort FROM {t} ORDER BY product_sort DESC LIMIT 1"
+    ));
     let (last,): (String,) = app.state.db.fetch_optional(&last).await.unwrap().unwrap();
     assert!(last.starts_with("~product"), "sorts last: {last}");
     // A replica, whose caches know nothing of the copy before the move.
@@ -403,16 +407,18 @@ async fn on_postgres_a_search_is_served_by_the_trigram_index() {
     .await;
     app.login().await;
     app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let t = partner_portal::index::copies::table(70, generation);
     let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
-    let (installed,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'activations_search_trgm')",
-    )
+    let (installed,): (bool,) = sqlx::query_as(&format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = '{t}_search_trgm')"
+    ))
     .fetch_one(&mut conn)
     .await
     .unwrap();
     assert!(
         installed,
-        "migration 0008 did not create the pg_trgm index (is pg_trgm installed?)"
+        "the copy has no pg_trgm index (is pg_trgm installed?)"
     );
     // A small test table would be scanned anyway; with scans priced out the planner must still
     // find an index that answers a substring search, and that index is the trigram one.
@@ -420,14 +426,15 @@ async fn on_postgres_a_search_is_served_by_the_trigram_index() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let plan: Vec<(String,)> =
-        sqlx::query_as("EXPLAIN SELECT COUNT(*) FROM activations WHERE search LIKE '%bakery%'")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+    let plan: Vec<(String,)> = sqlx::query_as(&format!(
+        "EXPLAIN SELECT COUNT(*) FROM {t} WHERE search LIKE '%bakery%'"
+    ))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
     let plan: Vec<String> = plan.into_iter().map(|(l,)| l).collect();
     let plan = plan.join("\n");
-    assert!(plan.contains("activations_search_trgm"), "{plan}");
+    assert!(plan.contains(&format!("{t}_search_trgm")), "{plan}");
     assert_eq!(
         app.get("/activations?q=bakery").await.status(),
         StatusCode::OK
@@ -456,9 +463,10 @@ async fn right_after_a_copy_postgres_has_statistics_and_plans_a_page_with_its_in
     // Autovacuum analyses a table up to a minute after a bulk load; until then the planner
     // guessed that a key held a handful of rows and ran each page as a nested loop over the
     // whole key (10 s a page for 10,000 activations, seen in `scripts/bench`).
-    let (tuples, visible): (f32, i32) = sqlx::query_as(
-        "SELECT reltuples, relallvisible FROM pg_class WHERE relname = 'activations'",
-    )
+    let t = partner_portal::index::copies::table(70, generation);
+    let (tuples, visible): (f32, i32) = sqlx::query_as(&format!(
+        "SELECT reltuples, relallvisible FROM pg_class WHERE relname = '{t}'"
+    ))
     .fetch_one(&mut conn)
     .await
     .unwrap();
@@ -475,7 +483,13 @@ async fn right_after_a_copy_postgres_has_statistics_and_plans_a_page_with_its_in
     // sqlx prepares its statements, and after five runs PostgreSQL may switch a prepared
     // statement to a generic plan (parameters unknown) when that looks no dearer: the plan it
     // settles on must still pick the page's ids first.
-    let sql = page_sql(70, generation, &Filter::default(), 1, 20, Matcher::Like);
+    // (A bound value, as a filter's: a statement without any has one plan from the start.)
+    let since = Filter {
+        activated_from: Some(1),
+        ..Filter::default()
+    };
+    let sql = page_sql(70, generation, &since, 1, 20, Matcher::Like);
+    assert!(!sql.binds.is_empty());
     sqlx::query(&format!("PREPARE page_plan AS {}", sql.text))
         .execute(&mut conn)
         .await
@@ -504,7 +518,7 @@ async fn right_after_a_copy_postgres_has_statistics_and_plans_a_page_with_its_in
     // The page's 20 ids first (the Limit), then each row by primary key; the other way round
     // reruns the page's query for every row of the key.
     let limit = plan.find("Limit");
-    let by_key = plan.find("activations_pkey");
+    let by_key = plan.find(&format!("{t}_id"));
     assert!(
         matches!((limit, by_key), (Some(l), Some(k)) if l < k) && !plan.contains("Seq Scan"),
         "the plan PostgreSQL settles on for a page does not pick its 20 ids first:\n{plan}"

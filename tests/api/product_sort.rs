@@ -141,13 +141,11 @@ pub async fn a_copy_with_other_product_names_is_walked(state: &AppState) {
         .await
         .unwrap();
     let (renamed, _) = facets.products_for(Status::All)[0];
-    let mut rename = Sql::new(
-        "UPDATE activations SET product_sort = 'zz renamed' WHERE key_id = 70 AND generation = ",
-    );
-    rename
-        .bind(Bind::Int(generation))
-        .push(" AND COALESCE(current_product_id, product_id, 0) = ")
-        .bind(Bind::Int(renamed));
+    let mut rename = Sql::new(&format!(
+        "UPDATE {} SET product_sort = 'zz renamed' WHERE COALESCE(current_product_id, product_id, 0) = ",
+        partner_portal::index::copies::table(70, generation)
+    ));
+    rename.bind(Bind::Int(renamed));
     state.db.execute(&rename).await.unwrap();
     for desc in [false, true] {
         let f = Filter {
@@ -208,8 +206,10 @@ async fn on_sqlite_a_deep_product_page_seeks_to_its_block_in_the_sort_index() {
             "product_sort>?"
         };
         assert!(
-            text.contains("COVERING INDEX activations_sort_product")
-                && text.contains(&format!("(key_id=? AND generation=? AND {seek})")),
+            text.contains(&format!(
+                "COVERING INDEX {}_sort_product ({seek})",
+                partner_portal::index::copies::table(70, generation)
+            )),
             "desc={desc}: {text}"
         );
         assert_eq!(text.matches("TEMP B-TREE").count(), 1, "{text}");

@@ -1,0 +1,366 @@
+//! Where a copy lives: one table per key and generation, `activations_{key}_{generation}`, made
+//! by the copy that fills it, indexed once it is full, and dropped when a newer copy has been
+//! visible for a while.
+//!
+//! One table shared by every copy (until migration 0011) took each row into eight B-trees and
+//! the trigram index at random places among every other copy's rows, and a copy of 1,000,000
+//! activations spent most of its 63–89 s reading and rewriting index pages that did not fit the
+//! page cache (`perf`: the kernel's page copies and `mark_buffer_dirty` on top). A table of its
+//! own is written with no index at all, each row appended after the last, and every index is
+//! then built in one sorted pass (`CREATE INDEX`), the trigram table in runs of row ids.
+
+use super::Index;
+use crate::db::{Bind, Db, Dialect, Sql};
+
+/// Row ids per transaction filling the trigram table: about 0.1 s of the write lock each.
+const TRIGRAM_ROWS: i64 = 20_000;
+
+/// The table of `key`'s copy number `generation`. Both are integers, so the name needs no
+/// quoting and cannot carry anything else into a statement.
+pub fn table(key: u64, generation: i64) -> String {
+    format!("activations_{key}_{generation}")
+}
+
+/// SQLite's trigram table over a copy's `search` column (see [`Index::complete`]).
+pub fn search_table(key: u64, generation: i64) -> String {
+    format!("{}_search", table(key, generation))
+}
+
+/// The statements that make an empty table for a copy, dropping what a run that died left
+/// under the same name. It has no index and no key while rows arrive, so each row is appended
+/// where the last one ended (WordPress.com sends them by activation date, not by id, so even a
+/// key on `id` is written at random places: 61 s for 1,000,000 rows with the id as SQLite's row
+/// id). [`Index::complete`] removes rows that came twice and builds every index afterwards.
+pub fn create(dialect: Dialect, key: u64, generation: i64) -> Vec<Sql> {
+    let t = table(key, generation);
+    let mut statements = drop(dialect, key, generation);
+    let (int, collate) = match dialect {
+        Dialect::Sqlite => ("INTEGER", ""),
+        Dialect::Postgres => ("BIGINT", " COLLATE \"C\""),
+    };
+    statements.push(Sql::new(&format!(
+        "CREATE TABLE {t} (\
+            id {int} NOT NULL, blog_id {int}, user_id {int}, external_user_id TEXT, \
+            product_id {int}, current_product_id {int}, created_on {int}, activated_on {int}, \
+            cancelled_on {int}, disputed_on {int}, site_registered {int}, \
+            site_url TEXT NOT NULL DEFAULT '', site_name TEXT NOT NULL DEFAULT '', \
+            search TEXT NOT NULL DEFAULT '', product_sort TEXT{collate} NOT NULL DEFAULT '')"
+    )));
+    statements
+}
+
+/// The index on `id`, built as soon as the rows of the planned pages are in: it counts the
+/// distinct rows for the copy's check against WordPress.com's total, finds the rows that came
+/// twice, and reads each page's rows.
+pub fn id_index(key: u64, generation: i64) -> Sql {
+    let t = table(key, generation);
+    Sql::new(&format!("CREATE INDEX {t}_id ON {t} (id)"))
+}
+
+/// The indexes every view reads, built once the copy's rows are in (each one sorted pass),
+/// with the same columns the shared table's migrations gave it, less the key and generation.
+///
+/// - SQLite walks an index either way and places NULLs itself, so one index per sort column
+///   serves both directions (see migration 0006); `activations_counts` (0009) covers every
+///   count; the product sort carries the plan and date columns, so a filtered product sort
+///   tests them without reading rows (0009).
+/// - PostgreSQL reads `DESC NULLS LAST` from no ascending index, so each sort has one index per
+///   direction (0005); the product sort's carry the filter columns as `INCLUDE` (0009), and
+///   `search` gets a pg_trgm index where the extension is installed (0008).
+pub fn indexes(dialect: Dialect, key: u64, generation: i64, trigram: bool) -> Vec<Sql> {
+    let t = table(key, generation);
+    let mut out = Vec::new();
+    let mut index = |name: &str, rest: &str| {
+        out.push(Sql::new(&format!("CREATE INDEX {t}_{name} ON {t} {rest}")));
+    };
+    match dialect {
+        Dialect::Sqlite => {
+            for column in ["activated_on", "created_on", "cancelled_on", "search"] {
+                let name = column.trim_end_matches("_on");
+                index(&format!("sort_{name}"), &format!("({column}, id)"));
+            }
+            index(
+                "sort_product",
+                "(product_sort, id, current_product_id, product_id, activated_on)",
+            );
+        }
+        Dialect::Postgres => {
+            for column in ["activated_on", "created_on", "cancelled_on", "search"] {
+                let name = column.trim_end_matches("_on");
+                index(
+                    &format!("sort_{name}_asc"),
+                    &format!("({column} ASC NULLS LAST, id ASC)"),
+                );
+                index(
+                    &format!("sort_{name}_desc"),
+                    &format!("({column} DESC NULLS LAST, id DESC)"),
+                );
+            }
+            let covered = "INCLUDE (current_product_id, product_id, activated_on)";
+            index(
+                "sort_product_asc",
+                &format!("(product_sort ASC NULLS LAST, id ASC) {covered}"),
+            );
+            index(
+                "sort_product_desc",
+                &format!("(product_sort DESC NULLS LAST, id DESC) {covered}"),
+            );
+            if trigram {
+                index("search_trgm", "USING gin (search gin_trgm_ops)");
+            }
+        }
+    }
+    index(
+        "counts",
+        "(activated_on, cancelled_on, current_product_id, product_id)",
+    );
+    out
+}
+
+/// Drops one copy's table (and on SQLite its trigram table).
+pub fn drop(dialect: Dialect, key: u64, generation: i64) -> Vec<Sql> {
+    let mut statements = Vec::new();
+    if dialect == Dialect::Sqlite {
+        statements.push(Sql::new(&format!(
+            "DROP TABLE IF EXISTS {}",
+            search_table(key, generation)
+        )));
+    }
+    statements.push(Sql::new(&format!(
+        "DROP TABLE IF EXISTS {}",
+        table(key, generation)
+    )));
+    statements
+}
+
+/// Whether PostgreSQL has pg_trgm (migration 0008 installs it where it may).
+pub async fn has_trigram(db: &Db) -> Result<bool, sqlx::Error> {
+    if db.dialect() != Dialect::Postgres {
+        return Ok(false);
+    }
+    let found: Option<(i64,)> = db
+        .fetch_optional(&Sql::new(
+            "SELECT 1::bigint FROM pg_extension WHERE extname = 'pg_trgm'",
+        ))
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Every copy table in the database, as (key, generation).
+pub async fn all(db: &Db) -> Result<Vec<(u64, i64)>, sqlx::Error> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'activations\\_%' ESCAPE '\\'"
+        }
+        Dialect::Postgres => {
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'activations\\_%'"
+        }
+    };
+    let names: Vec<(String,)> = db.fetch_all(&Sql::new(sql)).await?;
+    let mut copies: Vec<_> = names.iter().filter_map(|(n,)| parse(n)).collect();
+    copies.sort_unstable();
+    Ok(copies)
+}
+
+/// (key, generation) from a copy table's name; `None` for any other table (the trigram tables'
+/// names have a third part).
+fn parse(name: &str) -> Option<(u64, i64)> {
+    let mut parts = name.strip_prefix("activations_")?.split('_');
+    let key = parts.next()?.parse().ok()?;
+    let generation = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((key, generation))
+}
+
+impl Index {
+    /// Distinct activations in a copy (rows that came twice count once), read from the id index.
+    pub(super) async fn distinct_rows(
+        &self,
+        key: u64,
+        generation: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let sql = Sql::new(&format!(
+            "SELECT COUNT(DISTINCT id) FROM {}",
+            table(key, generation)
+        ));
+        let n = self.db.fetch_ints(&sql, 1).await?;
+        Ok(n.first().map_or(0, |n| u64::try_from(*n).unwrap_or(0)))
+    }
+
+    /// Makes a loaded copy ready to show: keeps the first of any rows that came twice (rows can
+    /// shift between pages while new activations arrive), then builds the sort, count and
+    /// trigram indexes, one statement each, so the write lock is held for one index at a time
+    /// (about a second each at 1,000,000 rows on SQLite; a session written meanwhile waits).
+    pub(super) async fn complete(
+        &self,
+        key: u64,
+        generation: i64,
+        rows: u64,
+        distinct: u64,
+    ) -> Result<(), sqlx::Error> {
+        let started = std::time::Instant::now();
+        let dialect = self.db.dialect();
+        let t = table(key, generation);
+        if rows > distinct {
+            let dedupe = match dialect {
+                Dialect::Sqlite => format!(
+                    "DELETE FROM {t} WHERE rowid NOT IN (SELECT MIN(rowid) FROM {t} GROUP BY id)"
+                ),
+                Dialect::Postgres => format!(
+                    "DELETE FROM {t} AS later USING {t} AS first \
+                     WHERE later.id = first.id AND later.ctid > first.ctid"
+                ),
+            };
+            self.db.execute(&Sql::new(&dedupe)).await?;
+        }
+        let trigram = has_trigram(&self.db).await?;
+        for sql in indexes(dialect, key, generation, trigram) {
+            self.db.execute(&sql).await?;
+        }
+        if dialect == Dialect::Sqlite {
+            self.fill_trigrams(key, generation).await?;
+        }
+        tracing::debug!(
+            key,
+            generation,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "indexed the new copy"
+        );
+        Ok(())
+    }
+
+    /// SQLite's FTS5 trigram table over the copy's `search`, filled from the table in runs of
+    /// [`TRIGRAM_ROWS`] row ids, a transaction each (about 4 s for 1,000,000 rows, against 17–20
+    /// s for FTS5's own `rebuild`). It is external-content with `detail = none` (postings only;
+    /// `search LIKE` confirms a match on the row it reads anyway) and `columnsize = 0` (nothing
+    /// here ranks).
+    async fn fill_trigrams(&self, key: u64, generation: i64) -> Result<(), sqlx::Error> {
+        let t = table(key, generation);
+        let s = search_table(key, generation);
+        self.db
+            .execute(&Sql::new(&format!(
+                "CREATE VIRTUAL TABLE {s} USING fts5(search, content = '{t}', \
+                 content_rowid = 'rowid', tokenize = 'trigram', detail = 'none', columnsize = 0)"
+            )))
+            .await?;
+        let last = self
+            .db
+            .fetch_ints(
+                &Sql::new(&format!("SELECT COALESCE(MAX(rowid), 0) FROM {t}")),
+                1,
+            )
+            .await?;
+        let last = last.first().copied().unwrap_or(0);
+        let mut from = 0;
+        while from < last {
+            let to = from.saturating_add(TRIGRAM_ROWS);
+            let mut fill = Sql::new(&format!(
+                "INSERT INTO {s} (rowid, search) SELECT rowid, search FROM {t} WHERE rowid > "
+            ));
+            fill.bind(Bind::Int(from))
+                .push(" AND rowid <= ")
+                .bind(Bind::Int(to));
+            self.db.transaction(&[fill]).await?;
+            from = to;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, VACUUM (ANALYZE) the copy's table once it is in, before it becomes
+    /// visible. Autovacuum would do it up to a minute later; until then the planner took a key
+    /// for a handful of rows and ran a page as a nested loop over the whole key, rerunning the
+    /// page's query per row (10 s a page at 10,000 activations), and every index-only scan
+    /// fetched each row from the table anyway, because the visibility map did not yet say the
+    /// new rows' pages were visible to all. The vacuum reads the pages the copy wrote (the old
+    /// copy's are already marked), and ANALYZE samples a fixed number of rows. SQLite's plans do
+    /// not depend on statistics here (the `EXPLAIN` tests hold them without any).
+    pub(super) async fn refresh_statistics(&self, key: u64, generation: i64) {
+        if self.db.dialect() != Dialect::Postgres {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let vacuum = format!("VACUUM (ANALYZE) {}", table(key, generation));
+        match self.db.execute(&Sql::new(&vacuum)).await {
+            Ok(_) => tracing::debug!(
+                key,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "vacuumed and analysed after the copy"
+            ),
+            // Not a reason to throw the copy away: autovacuum will catch up.
+            Err(e) => {
+                tracing::warn!(key, error = %e, "could not vacuum and analyse after a copy")
+            }
+        }
+    }
+
+    /// Drops `key`'s copies older than `generation` once [`IndexSettings::retire_after`] has
+    /// passed: a view that read the old state just before the switch still finds its table (a
+    /// request runs at most the request timeout, which that setting exceeds).
+    ///
+    /// [`IndexSettings::retire_after`]: super::IndexSettings::retire_after
+    pub(super) fn retire_older(&self, key: u64, generation: i64) {
+        let index = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(index.settings.retire_after).await;
+            if let Err(e) = index.drop_older(key, generation).await {
+                tracing::warn!(key, error = %e, "could not drop the replaced copies");
+            }
+        });
+    }
+
+    /// Drops every copy older than its key's visible one: what a process that stopped before
+    /// its delayed drop left behind. Copies newer than the visible one may be filling on another
+    /// replica and stay. Run at startup, after the retirement delay.
+    pub async fn drop_replaced(&self) -> Result<usize, sqlx::Error> {
+        let mut dropped = 0;
+        let mut keys: Vec<u64> = all(&self.db).await?.into_iter().map(|(k, _)| k).collect();
+        keys.dedup();
+        for key in keys {
+            let visible = self.state(key).await?.generation;
+            dropped += self.drop_older(key, visible).await?;
+        }
+        Ok(dropped)
+    }
+
+    async fn drop_older(&self, key: u64, generation: i64) -> Result<usize, sqlx::Error> {
+        let mut dropped = 0;
+        for (k, g) in all(&self.db).await? {
+            if k == key && g < generation {
+                self.db.transaction(&drop(self.db.dialect(), k, g)).await?;
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            tracing::debug!(key, dropped, "dropped replaced copies");
+        }
+        Ok(dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_other_tables_are_not_copies() {
+        assert_eq!(table(70, 3), "activations_70_3");
+        assert_eq!(parse("activations_70_3"), Some((70, 3)));
+        assert_eq!(parse(&search_table(70, 3)), None);
+        assert_eq!(parse("activations_70_3_search_data"), None);
+        assert_eq!(parse("activations"), None);
+        assert_eq!(parse("activations_x_1"), None);
+    }
+
+    #[test]
+    fn every_index_is_named_after_its_copy() {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for sql in indexes(dialect, 70, 3, true) {
+                assert!(
+                    sql.text.starts_with("CREATE INDEX activations_70_3_")
+                        && sql.text.contains(" ON activations_70_3 "),
+                    "{}",
+                    sql.text
+                );
+            }
+        }
+    }
+}
