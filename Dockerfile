@@ -8,6 +8,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs rustfmt.toml ./
+COPY .cargo ./.cargo
 COPY src ./src
 COPY templates ./templates
 COPY static ./static

@@ -194,6 +194,68 @@ async fn every_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
 }
 
 #[tokio::test]
+async fn a_searchs_counts_split_by_row_id_add_up_to_the_counts_in_one_statement() {
+    // A large copy counts a search in row id ranges at once (`Index::facets`); the parts must
+    // cover every row once, with the ranges' ends in the trigram table's own lookup.
+    use partner_portal::index::query::{Filter, Matcher, facets_part_sql, facets_sql};
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let t = partner_portal::index::copies::table(70, generation);
+    let last = app
+        .state
+        .db
+        .fetch_ints(
+            &partner_portal::db::Sql::new(&format!("SELECT MAX(rowid) FROM {t}")),
+            1,
+        )
+        .await
+        .unwrap()[0];
+    let sorted = |mut rows: Vec<(i64, i64, i64)>| {
+        rows.sort_unstable();
+        rows
+    };
+    for term in ["bakery", "e.c", "studio", "zzz-none"] {
+        let f = Filter {
+            search: Some(term.into()),
+            ..Filter::default()
+        };
+        let whole: Vec<(i64, i64, i64)> = app
+            .state
+            .db
+            .fetch_all(&facets_sql(70, generation, &f, Matcher::Trigram))
+            .await
+            .unwrap();
+        let mut summed = std::collections::BTreeMap::<i64, (i64, i64)>::new();
+        let step = last / 3 + 1;
+        for i in 0..3 {
+            let part = Some((i * step, ((i + 1) * step).min(last)));
+            let sql = facets_part_sql(70, generation, &f, Matcher::Trigram, part);
+            assert!(
+                sql.text
+                    .contains(" MATCH $1 AND rowid > $2 AND rowid <= $3)"),
+                "{}",
+                sql.text
+            );
+            for (p, all, active) in app
+                .state
+                .db
+                .fetch_all::<(i64, i64, i64)>(&sql)
+                .await
+                .unwrap()
+            {
+                let e = summed.entry(p).or_default();
+                e.0 += all;
+                e.1 += active;
+            }
+        }
+        let summed: Vec<_> = summed.into_iter().map(|(p, (a, b))| (p, a, b)).collect();
+        assert_eq!(sorted(summed), sorted(whole), "{term}");
+    }
+}
+
+#[tokio::test]
 async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() {
     use partner_portal::index::query::{Filter, page_sql};
     let app = spawn_app().await;
@@ -350,4 +412,23 @@ async fn the_index_pools_sqlite_connections_keep_a_1_mib_page_cache() {
         .unwrap()
         .unwrap();
     assert_eq!(pages, -1024, "KiB, negative as SQLite writes a size");
+}
+
+#[tokio::test]
+async fn sqlites_connections_keep_page_caches_of_their_own() {
+    // Built with SQLITE_ENABLE_MEMORY_MANAGEMENT (libsqlite3-sys's default), SQLite puts every
+    // connection's page cache behind one global mutex, and two connections reading at once take
+    // turns at every page. `.cargo/config.toml` builds it without that option.
+    let app = spawn_app().await;
+    let options: Vec<(String,)> = app
+        .state
+        .db
+        .fetch_all(&partner_portal::db::Sql::new("PRAGMA compile_options"))
+        .await
+        .unwrap();
+    assert!(options.iter().any(|(o,)| o.starts_with("THREADSAFE=1")));
+    assert!(
+        !options.iter().any(|(o,)| o == "ENABLE_MEMORY_MANAGEMENT"),
+        "SQLite was built with ENABLE_MEMORY_MANAGEMENT (is LIBSQLITE3_FLAGS in .cargo/config.toml?): {options:?}"
+    );
 }
