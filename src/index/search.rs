@@ -66,14 +66,27 @@ pub(super) fn walk_is_cheaper(matches: i64, rows: i64, wanted: i64) -> bool {
     matches > 0 && wanted.saturating_mul(rows) / matches < matches
 }
 
-/// ` AND <the rows matching s>`, `trigrams` naming the copy's trigram table.
-pub(super) fn push_search(sql: &mut Sql, s: &str, matcher: Matcher, trigrams: &str) {
+/// ` AND <the rows matching s>`, `trigrams` naming the copy's trigram table; with `part`, only
+/// the rows whose row id is in `(from, to]` (the trigram table seeks to them itself).
+pub(super) fn push_search(
+    sql: &mut Sql,
+    s: &str,
+    matcher: Matcher,
+    trigrams: &str,
+    part: Option<(i64, i64)>,
+) {
     if let (Matcher::Trigram, Some(query)) = (matcher, trigram_term(s)) {
         sql.push(&format!(
             " AND rowid IN (SELECT rowid FROM {trigrams} WHERE {trigrams} MATCH "
         ))
-        .bind(Bind::Text(query))
-        .push(")");
+        .bind(Bind::Text(query));
+        if let Some((from, to)) = part {
+            sql.push(" AND rowid > ")
+                .bind(Bind::Int(from))
+                .push(" AND rowid <= ")
+                .bind(Bind::Int(to));
+        }
+        sql.push(")");
     }
     sql.push(" AND search LIKE ")
         .bind(Bind::Text(escape_like(s)))

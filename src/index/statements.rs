@@ -38,6 +38,19 @@ pub(super) fn filtered(
     with_status: bool,
     matcher: Matcher,
 ) {
+    filtered_part(sql, key, generation, f, with_status, matcher, None);
+}
+
+/// [`filtered`], where the trigram index lists the rows, for the row ids in `part` only.
+fn filtered_part(
+    sql: &mut Sql,
+    key: u64,
+    generation: i64,
+    f: &Filter,
+    with_status: bool,
+    matcher: Matcher,
+    part: Option<(i64, i64)>,
+) {
     if trigram_lists(f, matcher) {
         sql.push(&format!(
             " FROM {} NOT INDEXED WHERE true",
@@ -46,7 +59,7 @@ pub(super) fn filtered(
     } else {
         scope(sql, key, generation);
     }
-    filters(sql, key, generation, f, with_status, matcher);
+    filters(sql, key, generation, f, with_status, matcher, part);
 }
 
 /// ` AND …` for each of `f`'s conditions (the copy's trigram table lists a search's rows).
@@ -57,9 +70,10 @@ pub(super) fn filters(
     f: &Filter,
     with_status: bool,
     matcher: Matcher,
+    part: Option<(i64, i64)>,
 ) {
     if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        push_search(sql, s, matcher, &search_table(key, generation));
+        push_search(sql, s, matcher, &search_table(key, generation), part);
     }
     if with_status {
         match f.status {
@@ -204,10 +218,22 @@ pub fn stored_sorts_sql(key: u64, generation: i64, products: &[(i64, String)]) -
 /// Rows per current product, all and active, under the filter's other conditions (public so a
 /// test can `EXPLAIN` it, as for the statements below: migration 0009's index covers them).
 pub fn facets_sql(key: u64, generation: i64, f: &Filter, matcher: Matcher) -> Sql {
+    facets_part_sql(key, generation, f, matcher, None)
+}
+
+/// [`facets_sql`] over the rows the trigram index lists with a row id in `part` (see
+/// `Index::facets`).
+pub fn facets_part_sql(
+    key: u64,
+    generation: i64,
+    f: &Filter,
+    matcher: Matcher,
+    part: Option<(i64, i64)>,
+) -> Sql {
     let mut sql = Sql::new(
         "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*), COUNT(*) FILTER (WHERE cancelled_on IS NULL)",
     );
-    filtered(&mut sql, key, generation, f, false, matcher);
+    filtered_part(&mut sql, key, generation, f, false, matcher, part);
     sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0)");
     sql
 }
