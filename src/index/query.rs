@@ -201,6 +201,7 @@ impl Index {
         };
         self.db
             .fetch_all(&page_sql_at(
+                self.db.dialect(),
                 key,
                 generation,
                 f,

@@ -4,7 +4,7 @@
 use super::copies::{search_table, table};
 use super::filter::{Filter, SortBy, Status};
 use super::search::{Matcher, push_search, trigram_term};
-use crate::db::{Bind, Sql};
+use crate::db::{Bind, Dialect, Sql};
 
 /// The columns of a [`Row`](super::query::Row), in its field order.
 pub(super) const COLUMNS: &str = "id, blog_id, user_id, external_user_id, product_id, current_product_id, created_on, \
@@ -153,11 +153,30 @@ pub fn page_sql(
     per_page: u32,
     matcher: Matcher,
 ) -> Sql {
-    page_sql_at(key, generation, f, None, page, per_page, matcher)
+    // Without a block to seek to, both databases get the same statement.
+    page_sql_at(
+        Dialect::Postgres,
+        key,
+        generation,
+        f,
+        None,
+        page,
+        per_page,
+        matcher,
+    )
 }
 
 /// [`page_sql`] starting at a product block, for a product sort.
+///
+/// On SQLite a page that seeks to its block names the product sort index (`INDEXED BY`): it
+/// is the one index that orders the page, seeks to the block and carries the plan and date
+/// columns to test, but with a date range in the filter SQLite, which has no statistics here,
+/// took the count index for the range and sorted every match for each page (196 pages a
+/// second under load, against 5,725 for the plain list). In the shared table before migration
+/// 0011 the key and generation led both indexes, and it chose the product index by itself.
+#[allow(clippy::too_many_arguments)]
 pub fn page_sql_at(
+    dialect: Dialect,
     key: u64,
     generation: i64,
     f: &Filter,
@@ -167,9 +186,16 @@ pub fn page_sql_at(
     matcher: Matcher,
 ) -> Sql {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM (SELECT id AS pid"));
-    filtered(&mut sql, key, generation, f, true, matcher);
+    let seek = start.filter(|_| f.sort == SortBy::Product);
+    if seek.is_some() && dialect == Dialect::Sqlite && !trigram_lists(f, matcher) {
+        let t = table(key, generation);
+        sql.push(&format!(" FROM {t} INDEXED BY {t}_sort_product WHERE true"));
+        filters(&mut sql, key, generation, f, true, matcher, None);
+    } else {
+        filtered(&mut sql, key, generation, f, true, matcher);
+    }
     let mut offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
-    if let Some(start) = start.filter(|_| f.sort == SortBy::Product) {
+    if let Some(start) = seek {
         sql.push(if f.desc {
             " AND product_sort <= "
         } else {

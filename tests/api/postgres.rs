@@ -223,7 +223,16 @@ async fn on_postgres_every_page_of_a_product_sort_is_the_page_the_walk_gives() {
             from: "jetpack".into(),
             skipped: 40,
         };
-        let sql = page_sql_at(70, generation, &f, Some(&start), 5, 20, Matcher::Like);
+        let sql = page_sql_at(
+            partner_portal::db::Dialect::Postgres,
+            70,
+            generation,
+            &f,
+            Some(&start),
+            5,
+            20,
+            Matcher::Like,
+        );
         let plan = explain(&mut conn, &sql).await;
         let seek = if desc {
             "product_sort <="

@@ -187,18 +187,31 @@ async fn on_sqlite_a_deep_product_page_seeks_to_its_block_in_the_sort_index() {
     app.login().await;
     app.wait_for_index(70).await;
     let generation = app.state.index.state(70).await.unwrap().generation;
-    for desc in [false, true] {
+    // With a date range too (a preset such as "this year"), which the count index also serves.
+    let ranges = [(None, None), (Some(1_600_000_000), Some(1_900_000_000))];
+    for ((from, to), desc) in ranges.into_iter().flat_map(|r| [(r, false), (r, true)]) {
         let f = Filter {
             sort: SortBy::Product,
             desc,
             plans: vec![2000, 2005],
+            activated_from: from,
+            activated_to: to,
             ..Filter::default()
         };
         let start = partner_portal::index::query::ProductStart {
             from: "jetpack".into(),
             skipped: 40,
         };
-        let sql = page_sql_at(70, generation, &f, Some(&start), 5, 20, Matcher::Like);
+        let sql = page_sql_at(
+            partner_portal::db::Dialect::Sqlite,
+            70,
+            generation,
+            &f,
+            Some(&start),
+            5,
+            20,
+            Matcher::Like,
+        );
         let text = crate::perf::query_plan(&app, sql).await.join(" | ");
         let seek = if desc {
             "product_sort<?"
@@ -210,7 +223,7 @@ async fn on_sqlite_a_deep_product_page_seeks_to_its_block_in_the_sort_index() {
                 "COVERING INDEX {}_sort_product ({seek})",
                 partner_portal::index::copies::table(70, generation)
             )),
-            "desc={desc}: {text}"
+            "desc={desc} {from:?}..{to:?}: {text}"
         );
         assert_eq!(text.matches("TEMP B-TREE").count(), 1, "{text}");
     }
