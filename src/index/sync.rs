@@ -36,6 +36,9 @@ pub enum SyncError {
     /// A page could not be encoded for the database.
     #[error("encoding a page: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The task encoding a batch of rows failed.
+    #[error("preparing rows: {0}")]
+    Prepare(String),
     /// Another process took the lease over (this one stalled).
     #[error("the sync lost its lease")]
     LeaseLost,
@@ -235,12 +238,13 @@ impl Index {
                 .unwrap_or(u32::MAX)
                 .max(1)
         };
+        let first_total = first.total;
         self.write_rows(
             key,
             generation,
-            &first.activations,
+            first.activations,
             1,
-            Some((planned, first.total)),
+            Some((planned, first_total)),
         )
         .await?;
         // The other pages: a few fetched at once while earlier ones are written, so WordPress.com
@@ -269,15 +273,13 @@ impl Index {
                 batch.extend(rows);
                 pages += 1;
                 if batch.len() >= BATCH_ROWS {
-                    self.write_rows(key, generation, &batch, pages, None)
+                    self.write_rows(key, generation, std::mem::take(&mut batch), pages, None)
                         .await?;
-                    batch.clear();
                     pages = 0;
                 }
             }
             if pages > 0 {
-                self.write_rows(key, generation, &batch, pages, None)
-                    .await?;
+                self.write_rows(key, generation, batch, pages, None).await?;
             }
             Ok::<(), SyncError>(())
         };
@@ -299,7 +301,7 @@ impl Index {
             self.write_rows(
                 key,
                 generation,
-                &page.activations,
+                page.activations,
                 1,
                 Some((page_no, report.latest_total)),
             )
@@ -336,19 +338,26 @@ impl Index {
         &self,
         key: u64,
         generation: i64,
-        rows: &[Activation],
+        rows: Vec<Activation>,
         pages: u32,
         totals: Option<(u32, u64)>,
     ) -> Result<(), SyncError> {
-        let statements = rows
-            .chunks(STATEMENT_ROWS)
-            .map(|chunk| super::insert::insert_rows(self.db.dialect(), key, generation, chunk))
-            .collect::<Result<Vec<_>, _>>()?;
+        let written = rows.len();
+        // Encoding 10,000 rows is milliseconds of CPU: off the async workers, which serve the
+        // people waiting for pages meanwhile.
+        let dialect = self.db.dialect();
+        let statements = tokio::task::spawn_blocking(move || {
+            rows.chunks(STATEMENT_ROWS)
+                .map(|chunk| super::insert::insert_rows(dialect, key, generation, chunk))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| SyncError::Prepare(e.to_string()))??;
         let mut progress = Sql::new("UPDATE key_syncs SET pages_done = pages_done + ");
         progress
             .bind(Bind::Int(i64::from(pages)))
             .push(", rows_done = rows_done + ")
-            .bind(Bind::Int(rows.len() as i64))
+            .bind(Bind::Int(written as i64))
             .push(", lease_until = ")
             .bind(Bind::Int(
                 self.clock.now() + self.settings.lease.as_secs() as i64,
