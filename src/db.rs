@@ -396,16 +396,36 @@ impl Db {
         guard: &Sql,
         statements: &[Sql],
     ) -> Result<bool, sqlx::Error> {
-        macro_rules! guarded {
+        self.run_transaction(Some(guard), statements).await
+    }
+
+    /// Runs several statements in one transaction. On SQLite it takes the write lock at the
+    /// start (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a deferred transaction whose
+    /// first statement reads (a `DROP TABLE IF EXISTS` reads the schema) fails at once with
+    /// "database is locked" when another connection has written since, instead of waiting.
+    pub async fn transaction(&self, statements: &[Sql]) -> Result<(), sqlx::Error> {
+        self.run_transaction(None, statements).await.map(|_| ())
+    }
+
+    /// [`Self::transaction`], first running `guard` when there is one and keeping nothing
+    /// (answering `false`) if it changed no row.
+    async fn run_transaction(
+        &self,
+        guard: Option<&Sql>,
+        statements: &[Sql],
+    ) -> Result<bool, sqlx::Error> {
+        macro_rules! run {
             ($tx:expr) => {{
                 let mut tx = $tx;
-                let changed = bound!(sqlx::query(&guard.text), &guard.binds)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if changed == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
+                if let Some(guard) = guard {
+                    let changed = bound!(sqlx::query(&guard.text), &guard.binds)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if changed == 0 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
                 }
                 for sql in statements {
                     bound!(sqlx::query(&sql.text), &sql.binds)
@@ -417,35 +437,8 @@ impl Db {
             }};
         }
         match self {
-            Self::Sqlite(p) => guarded!(p.begin_with("BEGIN IMMEDIATE").await?),
-            Self::Postgres(p) => guarded!(p.begin().await?),
-        }
-    }
-
-    /// Runs several statements in one transaction. On SQLite it takes the write lock at the
-    /// start (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a deferred transaction whose
-    /// first statement reads (a `DROP TABLE IF EXISTS` reads the schema) fails at once with
-    /// "database is locked" when another connection has written since, instead of waiting.
-    pub async fn transaction(&self, statements: &[Sql]) -> Result<(), sqlx::Error> {
-        match self {
-            Self::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                for sql in statements {
-                    bound!(sqlx::query(&sql.text), &sql.binds)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await
-            }
-            Self::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                for sql in statements {
-                    bound!(sqlx::query(&sql.text), &sql.binds)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await
-            }
+            Self::Sqlite(p) => run!(p.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(p) => run!(p.begin().await?),
         }
     }
 }
