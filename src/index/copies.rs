@@ -133,6 +133,16 @@ pub fn drop(dialect: Dialect, key: u64, generation: i64) -> Vec<Sql> {
     statements
 }
 
+/// The highest SQLite row id in a copy (0 when empty): row ids are given as rows are appended,
+/// so ranges of them split a copy into parts of about equal rows.
+pub(super) async fn last_rowid(db: &Db, key: u64, generation: i64) -> Result<i64, sqlx::Error> {
+    let sql = Sql::new(&format!(
+        "SELECT COALESCE(MAX(rowid), 0) FROM {}",
+        table(key, generation)
+    ));
+    Ok(db.fetch_ints(&sql, 1).await?.first().copied().unwrap_or(0))
+}
+
 /// Whether PostgreSQL has pg_trgm (migration 0008 installs it where it may).
 pub async fn has_trigram(db: &Db) -> Result<bool, sqlx::Error> {
     if db.dialect() != Dialect::Postgres {
@@ -242,14 +252,7 @@ impl Index {
                  content_rowid = 'rowid', tokenize = 'trigram', detail = 'none', columnsize = 0)"
             )))
             .await?;
-        let last = self
-            .db
-            .fetch_ints(
-                &Sql::new(&format!("SELECT COALESCE(MAX(rowid), 0) FROM {t}")),
-                1,
-            )
-            .await?;
-        let last = last.first().copied().unwrap_or(0);
+        let last = last_rowid(&self.db, key, generation).await?;
         let mut from = 0;
         while from < last {
             let to = from.saturating_add(TRIGRAM_ROWS);

@@ -154,17 +154,13 @@ const SEARCH_PARTS_FROM: i64 = 200_000;
 
 /// The row id ranges a search's counts are split into: one per core (two to
 /// [`SEARCH_PARTS_AT_MOST`]) for a copy of [`SEARCH_PARTS_FROM`] rows or more, else the whole
-/// copy. Row ids are assigned as rows are appended, so equal ranges hold about equal rows.
+/// copy.
 async fn search_parts(
     db: &crate::db::Db,
     key: u64,
     generation: i64,
 ) -> Result<Vec<Option<(i64, i64)>>, sqlx::Error> {
-    let last = Sql::new(&format!(
-        "SELECT COALESCE(MAX(rowid), 0) FROM {}",
-        super::copies::table(key, generation)
-    ));
-    let last = db.fetch_ints(&last, 1).await?.first().copied().unwrap_or(0);
+    let last = super::copies::last_rowid(db, key, generation).await?;
     if last < SEARCH_PARTS_FROM {
         return Ok(vec![None]);
     }
