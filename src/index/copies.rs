@@ -304,7 +304,11 @@ impl Index {
         let index = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(index.settings.retire_after).await;
-            if let Err(e) = index.drop_older(key, generation).await {
+            let dropped = match all(&index.db).await {
+                Ok(copies) => index.drop_older(&copies, key, generation).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = dropped {
                 tracing::warn!(key, error = %e, "could not drop the replaced copies");
             }
         });
@@ -314,19 +318,26 @@ impl Index {
     /// its delayed drop left behind. Copies newer than the visible one may be filling on another
     /// replica and stay. Run at startup, after the retirement delay.
     pub async fn drop_replaced(&self) -> Result<usize, sqlx::Error> {
-        let mut dropped = 0;
-        let mut keys: Vec<u64> = all(&self.db).await?.into_iter().map(|(k, _)| k).collect();
+        let copies = all(&self.db).await?;
+        let mut keys: Vec<u64> = copies.iter().map(|(k, _)| *k).collect();
         keys.dedup();
+        let mut dropped = 0;
         for key in keys {
             let visible = self.state(key).await?.generation;
-            dropped += self.drop_older(key, visible).await?;
+            dropped += self.drop_older(&copies, key, visible).await?;
         }
         Ok(dropped)
     }
 
-    async fn drop_older(&self, key: u64, generation: i64) -> Result<usize, sqlx::Error> {
+    /// Drops those of `copies` (from [`all`]) that are `key`'s and older than `generation`.
+    async fn drop_older(
+        &self,
+        copies: &[(u64, i64)],
+        key: u64,
+        generation: i64,
+    ) -> Result<usize, sqlx::Error> {
         let mut dropped = 0;
-        for (k, g) in all(&self.db).await? {
+        for &(k, g) in copies {
             if k == key && g < generation {
                 self.db.transaction(&drop(self.db.dialect(), k, g)).await?;
                 dropped += 1;
