@@ -11,6 +11,7 @@
 
 pub mod copies;
 mod filter;
+mod head;
 mod insert;
 pub mod matches;
 pub mod query;
@@ -19,8 +20,8 @@ mod statements;
 pub mod sync;
 
 use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
 
@@ -122,8 +123,9 @@ pub struct Index {
     owner: String,
     /// The portal's clock.
     clock: Clock,
-    /// Keys this process is syncing (saves a database round trip per view).
-    local: Arc<Mutex<HashSet<u64>>>,
+    /// Keys this process is syncing (saves a database round trip per view), with each copy's
+    /// first page once it is back (see [`head`]).
+    local: Arc<Mutex<HashMap<u64, Option<Arc<head::Head>>>>>,
     /// Tab and product counts per key, generation and filter.
     facets: moka::future::Cache<String, Arc<query::Facets>>,
     /// Overview figures per key, generation, period and minute.
@@ -178,6 +180,13 @@ impl Index {
             sorts_checked: aggregate_cache(),
             match_lists: matches::match_lists(),
         }
+    }
+
+    /// The copies this process is making, by key.
+    fn local_copies(&self) -> MutexGuard<'_, HashMap<u64, Option<Arc<head::Head>>>> {
+        self.local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The settings.

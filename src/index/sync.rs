@@ -124,13 +124,11 @@ impl Index {
         hold: Option<Hold>,
     ) -> Result<Started, sqlx::Error> {
         {
-            let mut local = self
-                .local
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !local.insert(key) {
+            let mut local = self.local_copies();
+            if local.contains_key(&key) {
                 return Ok(Started::AlreadyRunning);
             }
+            local.insert(key, None);
         }
         let taken = self.take_lease(key).await;
         let generation = match taken {
@@ -155,10 +153,7 @@ impl Index {
     }
 
     fn release_local(&self, key: u64) {
-        self.local
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&key);
+        self.local_copies().remove(&key);
     }
 
     /// The lease is one conditional UPDATE, atomic on both backends: only one process can move
@@ -219,6 +214,7 @@ impl Index {
             async move { wpcom.activations(token, partner_id, key, &query).await }
         };
         let first = fetch(1, asked).await?;
+        self.keep_head(key, first.total, &first.activations);
         let mut report = CopyReport::new(asked, first.total);
         report.saw(&first.activations, first.total);
         // The page size WordPress.com honours: fewer rows than asked on a page that is not the

@@ -528,3 +528,61 @@ async fn while_the_first_copy_is_made_the_list_shows_wordpress_coms_own_first_pa
     assert!(!body.contains("preview-note"));
     assert_eq!(rows_stored(&app, 70).await, 150);
 }
+
+#[tokio::test]
+async fn a_list_view_while_the_copy_runs_shows_the_copys_first_page_without_a_call_of_its_own() {
+    // The overview starts the first copy, so the list usually opens after the copy's first
+    // page (30 rows here) is back. Page 2 of the copy is slow: the copy runs on meanwhile.
+    let app = spawn_with(Options {
+        index_page_size: 30,
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.control(
+        "latency",
+        json!({"path_prefix": LIST, "query_contains": "page=2&per_page=30", "ms": 1500}),
+    )
+    .await;
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+    for _ in 0..200 {
+        if app.state.index.state(70).await.unwrap().pages_done >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let own_calls = format!("GET {LIST}?per_page=20");
+    let doc = html(&app.get("/activations").await.text().await.unwrap());
+    assert_eq!(app.count(&own_calls).await, 0, "no call of its own");
+    assert_eq!(texts(&doc, "#preview-note").len(), 1, "says what it is");
+    assert_eq!(
+        texts(&doc, "#result-count"),
+        vec!["Showing 1–20 of 150, from WordPress.com"]
+    );
+    let first_upstream: Vec<String> = app
+        .sandbox
+        .data()
+        .seed
+        .activations
+        .iter()
+        .filter(|a| a.key_id == 70)
+        .take(20)
+        .map(|a| format!("/activations/{}?key=70&list=", a.id))
+        .collect();
+    let hrefs = attrs(&doc, "#activations tbody a.name", "href");
+    assert_eq!(hrefs.len(), 20);
+    for (href, want) in hrefs.iter().zip(&first_upstream) {
+        assert!(href.starts_with(want), "{href} is not {want}…");
+    }
+    // Rows 21–40 are not all in the copy's first page: WordPress.com is asked for them.
+    let doc = html(&app.get("/activations?page=2").await.text().await.unwrap());
+    assert_eq!(app.count(&own_calls).await, 1);
+    assert_eq!(
+        texts(&doc, "#result-count"),
+        vec!["Showing 21–40 of 150, from WordPress.com"]
+    );
+    let state = wait_until_idle(&app, 70).await;
+    assert!(state.has_copy());
+    // Once the copy is visible, the first page it kept is gone with it.
+    assert!(app.state.index.head_page(70, 1, 20).is_none());
+}

@@ -181,6 +181,17 @@ pub async fn activations_get(
     // What cannot be read is said above the list, which shows the rest (never a bare 400 page).
     let (mut view, problems) = View::read(&Pairs::parse(raw.as_deref()));
     let current = state.index.state(scope.key.id).await?;
+    if !current.has_copy() {
+        // The first copy, running here, has WordPress.com's first page already: rows within
+        // it need no call of their own (the overview started the copy, so this is the usual
+        // first view of the list).
+        if let Some(answer) = state
+            .index
+            .head_page(scope.key.id, view.page, view.per_page)
+        {
+            return preview_page(&state, &scope, &view, &current, &answer);
+        }
+    }
     let first_copy = !current.has_copy() && current.last_error.is_none();
     let (sync, answer) = if first_copy {
         // While the first copy is made, WordPress.com's own page (one call) beats a wait. It is
