@@ -340,6 +340,7 @@ impl Index {
         for &(k, g) in copies {
             if k == key && g < generation {
                 self.db.transaction(&drop(self.db.dialect(), k, g)).await?;
+                self.facets.invalidate(&super::whole_facets_key(k, g)).await;
                 dropped += 1;
             }
         }

@@ -335,7 +335,11 @@ impl Index {
             desc: false,
             ..f.clone()
         };
-        let cache_key = format!("{key}:{generation}:{scope_filter:?}");
+        let cache_key = if scope_filter == Filter::default() {
+            super::whole_facets_key(key, generation)
+        } else {
+            format!("{key}:{generation}:{scope_filter:?}")
+        };
         let db = self.db.clone();
         let matcher = Matcher::from(db.dialect());
         self.facets
