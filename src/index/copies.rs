@@ -340,7 +340,8 @@ impl Index {
         for &(k, g) in copies {
             if k == key && g < generation {
                 self.db.transaction(&drop(self.db.dialect(), k, g)).await?;
-                self.facets.invalidate(&super::whole_facets_key(k, g)).await;
+                self.facets.invalidate(&super::whole_copy_key(k, g)).await;
+                self.per_day.invalidate(&super::whole_copy_key(k, g)).await;
                 dropped += 1;
             }
         }

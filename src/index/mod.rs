@@ -10,6 +10,7 @@
 //!   (re-checked with WordPress.com regularly) lists it.
 
 pub mod copies;
+mod days;
 mod filter;
 mod head;
 mod insert;
@@ -128,6 +129,8 @@ pub struct Index {
     local: Arc<Mutex<HashMap<u64, Option<Arc<head::Head>>>>>,
     /// Tab and product counts per key, generation and filter.
     facets: moka::future::Cache<String, Arc<query::Facets>>,
+    /// Each copy's activations and cancellations per day, while it is visible.
+    per_day: moka::future::Cache<String, Arc<days::Days>>,
     /// Overview figures per key, generation, period and minute.
     figures: moka::future::Cache<String, Arc<query::Figures>>,
     /// Reconciliation counts per key, generation, period and product groups.
@@ -170,11 +173,17 @@ fn aggregate_cache<V: Clone + Send + Sync + 'static>() -> moka::future::Cache<St
         .build()
 }
 
-/// The end of the facets cache key of a whole copy, with no filter.
+/// A cache's shared error as the database's own (a copy of its text when others hold it too).
+fn unshared(e: Arc<sqlx::Error>) -> sqlx::Error {
+    Arc::try_unwrap(e).unwrap_or_else(|e| sqlx::Error::Protocol(e.to_string()))
+}
+
+/// The end of the cache key of what is counted over a whole copy, with no filter.
 const WHOLE: &str = ":whole";
 
-/// The facets cache key of the whole of `key`'s copy number `generation`.
-fn whole_facets_key(key: u64, generation: i64) -> String {
+/// The cache key of what is counted over the whole of `key`'s copy number `generation` (its
+/// facets, its days).
+fn whole_copy_key(key: u64, generation: i64) -> String {
     format!("{key}:{generation}{WHOLE}")
 }
 
@@ -215,6 +224,7 @@ impl Index {
             owner: random_token(12),
             local: Arc::default(),
             facets: facets_cache(AGGREGATE_TTL),
+            per_day: moka::future::Cache::new(AGGREGATES),
             figures: aggregate_cache(),
             during: aggregate_cache(),
             sorts_checked: aggregate_cache(),
@@ -273,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn a_whole_copys_facets_outlive_the_ttl_and_a_filtered_views_do_not() {
         let cache = facets_cache(Duration::from_millis(50));
-        let whole = whole_facets_key(70, 3);
+        let whole = whole_copy_key(70, 3);
         let searched = format!(
             "70:3:{:?}",
             query::Filter {

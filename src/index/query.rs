@@ -336,7 +336,7 @@ impl Index {
             ..f.clone()
         };
         let cache_key = if scope_filter == Filter::default() {
-            super::whole_facets_key(key, generation)
+            super::whole_copy_key(key, generation)
         } else {
             format!("{key}:{generation}:{scope_filter:?}")
         };
@@ -379,27 +379,6 @@ impl Index {
             .await
     }
 
-    /// Rows per current product for the whole filter, largest first.
-    pub async fn product_counts(
-        &self,
-        key: u64,
-        generation: i64,
-        f: &Filter,
-    ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-        let mut sql =
-            Sql::new("SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*) AS n");
-        filtered(
-            &mut sql,
-            key,
-            generation,
-            f,
-            true,
-            Matcher::from(self.db.dialect()),
-        );
-        sql.push(" GROUP BY COALESCE(current_product_id, product_id, 0) ORDER BY n DESC, p");
-        self.db.fetch_all(&sql).await
-    }
-
     /// One activation.
     pub async fn activation(
         &self,
@@ -436,15 +415,20 @@ impl Index {
         self.figures
             .try_get_with(cache_key, async move {
                 let before = spans.first().map_or(now, |s| s.0 - 1);
-                let active_filter = Filter {
-                    status: Status::Active,
-                    ..Filter::default()
+                // The active rows per product are the whole copy's facets (kept while it is
+                // visible): counted on their own they read each active row, 1.3 s at 1,000,000.
+                let by_product = async {
+                    index
+                        .facets(key, generation, &Filter::default())
+                        .await
+                        .map(|f| f.products_for(Status::Active))
+                        .map_err(super::unshared)
                 };
                 let (periods, active_now, active_before, by_product) = tokio::try_join!(
                     index.period_stats(key, generation, &spans),
                     index.active_at(key, generation, now),
                     index.active_at(key, generation, before),
-                    index.product_counts(key, generation, &active_filter),
+                    by_product,
                 )?;
                 Ok(Arc::new(Figures {
                     periods,
@@ -454,27 +438,6 @@ impl Index {
                 }))
             })
             .await
-    }
-
-    /// New and cancelled activations for each `[start, end)` period, in one scan.
-    pub async fn period_stats(
-        &self,
-        key: u64,
-        generation: i64,
-        periods: &[(i64, i64)],
-    ) -> Result<Vec<PeriodStats>, sqlx::Error> {
-        if periods.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = period_stats_sql(key, generation, periods);
-        let counts = self.db.fetch_ints(&sql, periods.len() * 2).await?;
-        Ok(counts
-            .chunks(2)
-            .map(|c| PeriodStats {
-                new: c[0],
-                cancelled: c.get(1).copied().unwrap_or(0),
-            })
-            .collect())
     }
 
     /// For each group of product ids, the activations whose current product is in the group

@@ -324,6 +324,10 @@ impl Index {
         {
             tracing::warn!(key, error = %e, "warming the new copy's counts failed");
         }
+        // The overview's periods are sums of these (see `days`).
+        if let Err(e) = self.days(key, generation).await {
+            tracing::warn!(key, error = %e, "counting the new copy's days failed");
+        }
         Ok(report)
     }
 

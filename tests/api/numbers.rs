@@ -414,3 +414,63 @@ async fn lists_that_say_they_are_partial_are_shown_as_partial() {
     let d = page(&app, "/invoices").await;
     assert!(texts(&d, "#past-partial").is_empty());
 }
+
+#[tokio::test]
+async fn the_overviews_counts_from_the_copys_days_and_facets_equal_counting_the_copy() {
+    // 2,000 activations over two years, many cancelled: each whole-day period is the sum of
+    // its days; a period that is not whole days is scanned; the active plans per product come
+    // from the whole copy's facets.
+    let app = spawn_with(quirky(2_000, 1000, PagingQuirks::default())).await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let tomorrow = chrono::Utc::now().date_naive().succ_opt().unwrap();
+    let midnight = |days_back: u64| {
+        (tomorrow - chrono::Days::new(days_back))
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp()
+    };
+    let mut spans = vec![(0, midnight(0))];
+    for back in (1..800).step_by(13) {
+        for len in [1, 2, 7, 30, 31, 365] {
+            spans.push((midnight(back + len), midnight(back)));
+        }
+    }
+    let index = &app.state.index;
+    let summed = index.period_stats(70, generation, &spans).await.unwrap();
+    let scanned = index
+        .scanned_period_stats(70, generation, &spans)
+        .await
+        .unwrap();
+    assert_eq!(summed, scanned);
+    assert_eq!(summed[0].new, 2_000, "every activation is in the first");
+    assert!(summed[0].cancelled > 100, "{:?}", summed[0]);
+    // Not whole days: scanned, and the same.
+    let odd = [(midnight(40) + 3_600, midnight(10))];
+    assert_eq!(
+        index.period_stats(70, generation, &odd).await.unwrap(),
+        index
+            .scanned_period_stats(70, generation, &odd)
+            .await
+            .unwrap()
+    );
+    // The active plans per product, from the whole copy's facets, as a count of them gives.
+    let figures = index
+        .figures(70, generation, spans[..3].to_vec(), midnight(0))
+        .await
+        .unwrap();
+    let counted: Vec<(i64, i64)> = index
+        .db()
+        .fetch_all(&partner_portal::db::Sql::new(&format!(
+            "SELECT COALESCE(current_product_id, product_id, 0) AS p, COUNT(*) AS n FROM {} \
+             WHERE cancelled_on IS NULL GROUP BY COALESCE(current_product_id, product_id, 0) \
+             ORDER BY n DESC, p",
+            partner_portal::index::copies::table(70, generation)
+        )))
+        .await
+        .unwrap();
+    assert!(counted.len() > 3, "{counted:?}");
+    assert_eq!(figures.by_product, counted);
+}

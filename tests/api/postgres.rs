@@ -75,6 +75,25 @@ async fn postgres_serves_login_sessions_index_reports_and_exports() {
     }
     let overview = html(&app.get("/").await.text().await.unwrap());
     assert_eq!(texts(&overview, "#index-cards .card").len(), 4);
+    // The overview's periods from the copy's days, as a scan counts them.
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let day = 86_400;
+    let now = chrono::Utc::now().timestamp() / day * day;
+    let spans: Vec<(i64, i64)> = (0..30)
+        .map(|i| (now - (i + 30) * day, now - i * day))
+        .collect();
+    assert_eq!(
+        app.state
+            .index
+            .period_stats(70, generation, &spans)
+            .await
+            .unwrap(),
+        app.state
+            .index
+            .scanned_period_stats(70, generation, &spans)
+            .await
+            .unwrap()
+    );
     let invoice = html(
         &app.get("/invoices/in_1Fake0008K70?key=70")
             .await
