@@ -392,8 +392,14 @@ impl Index {
         self.db.fetch_optional(&sql).await
     }
 
-    /// Activations active at `at` (not activated later, not cancelled by then).
-    pub async fn active_at(&self, key: u64, generation: i64, at: i64) -> Result<i64, sqlx::Error> {
+    /// [`Index::active_at`] by a scan of the count index up to `at` (public so a test can
+    /// compare the two).
+    pub async fn scanned_active_at(
+        &self,
+        key: u64,
+        generation: i64,
+        at: i64,
+    ) -> Result<i64, sqlx::Error> {
         Ok(self
             .db
             .fetch_optional::<(i64,)>(&active_at_sql(key, generation, at))

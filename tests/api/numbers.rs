@@ -418,8 +418,9 @@ async fn lists_that_say_they_are_partial_are_shown_as_partial() {
 #[tokio::test]
 async fn the_overviews_counts_from_the_copys_days_and_facets_equal_counting_the_copy() {
     // 2,000 activations over two years, many cancelled: each whole-day period is the sum of
-    // its days; a period that is not whole days is scanned; the active plans per product come
-    // from the whole copy's facets.
+    // its days; a period that is not whole days is scanned; the plans active at a moment are
+    // counted from the days too; the active plans per product come from the whole copy's
+    // facets.
     let app = spawn_with(quirky(2_000, 1000, PagingQuirks::default())).await;
     app.login().await;
     app.wait_for_index(70).await;
@@ -456,6 +457,21 @@ async fn the_overviews_counts_from_the_copys_days_and_facets_equal_counting_the_
             .await
             .unwrap()
     );
+    // Active at a moment: the whole days before it and its own day up to it, as a scan gives;
+    // before 1970, a scan.
+    let now = chrono::Utc::now().timestamp();
+    let mut moments = vec![now, 0, 1, -5, now + 400 * 86_400];
+    for back in (0..800).step_by(7) {
+        let m = midnight(back);
+        moments.extend([m - 1, m, m + 1, m + 43_200 + back as i64]);
+    }
+    for at in moments {
+        assert_eq!(
+            index.active_at(70, generation, at).await.unwrap(),
+            index.scanned_active_at(70, generation, at).await.unwrap(),
+            "active at {at}"
+        );
+    }
     // The active plans per product, from the whole copy's facets, as a count of them gives.
     let figures = index
         .figures(70, generation, spans[..3].to_vec(), midnight(0))

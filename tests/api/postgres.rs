@@ -75,7 +75,7 @@ async fn postgres_serves_login_sessions_index_reports_and_exports() {
     }
     let overview = html(&app.get("/").await.text().await.unwrap());
     assert_eq!(texts(&overview, "#index-cards .card").len(), 4);
-    // The overview's periods from the copy's days, as a scan counts them.
+    // The overview's periods and active plans from the copy's days, as a scan counts them.
     let generation = app.state.index.state(70).await.unwrap().generation;
     let day = 86_400;
     let now = chrono::Utc::now().timestamp() / day * day;
@@ -94,6 +94,17 @@ async fn postgres_serves_login_sessions_index_reports_and_exports() {
             .await
             .unwrap()
     );
+    for at in [now - 1, now, now + 4_000, now - 90 * day + 17] {
+        assert_eq!(
+            app.state.index.active_at(70, generation, at).await.unwrap(),
+            app.state
+                .index
+                .scanned_active_at(70, generation, at)
+                .await
+                .unwrap(),
+            "active at {at}"
+        );
+    }
     let invoice = html(
         &app.get("/invoices/in_1Fake0008K70?key=70")
             .await
