@@ -35,6 +35,11 @@ pub(super) struct Days {
     ended_early: BTreeMap<i64, i64>,
 }
 
+/// Whether `[start, end)` runs from a midnight from 1970 on to a midnight.
+fn whole_days((start, end): (i64, i64)) -> bool {
+    start >= 0 && start % DAY == 0 && end % DAY == 0
+}
+
 /// The rows of `days` before day `day`.
 fn before(days: &BTreeMap<i64, i64>, day: i64) -> i64 {
     days.range(..day).map(|(_, n)| n).sum()
@@ -54,7 +59,7 @@ impl Days {
 
     /// Activated and cancelled in `[start, end)`, when both are midnights from 1970 on.
     fn period(&self, (start, end): (i64, i64)) -> Option<PeriodStats> {
-        if start < 0 || start % DAY != 0 || end % DAY != 0 {
+        if !whole_days((start, end)) {
             return None;
         }
         let days = start / DAY..(end / DAY).max(start / DAY);
@@ -160,9 +165,12 @@ impl Index {
         if periods.is_empty() {
             return Ok(Vec::new());
         }
-        let days = self.days(key, generation).await?;
-        if let Some(stats) = periods.iter().map(|p| days.period(*p)).collect() {
-            return Ok(stats);
+        // A period the days cannot answer is scanned, and the days are not read for it.
+        if periods.iter().all(|p| whole_days(*p)) {
+            let days = self.days(key, generation).await?;
+            if let Some(stats) = periods.iter().map(|p| days.period(*p)).collect() {
+                return Ok(stats);
+            }
         }
         self.scanned_period_stats(key, generation, periods).await
     }
