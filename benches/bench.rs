@@ -334,6 +334,18 @@ fn print_table(all: &[Figures]) {
     );
 }
 
+/// The time to fetch `url` as `http`, its whole body read; an error unless it succeeded.
+async fn timed_get(http: &reqwest::Client, url: &str) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let r = http.get(url).send().await?;
+    let ok = r.status().is_success();
+    r.bytes().await?;
+    if !ok {
+        bail!("{url} failed");
+    }
+    Ok(t.elapsed())
+}
+
 /// Measures one size in this process.
 async fn run(size: usize, samples: usize, database: Option<String>) -> anyhow::Result<Figures> {
     let dir = std::env::temp_dir().join(format!("partner-portal-bench-{}", std::process::id()));
@@ -441,24 +453,12 @@ async fn run(size: usize, samples: usize, database: Option<String>) -> anyhow::R
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let t = Instant::now();
-    http.get(format!("{portal}/activations?page=2"))
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
-    let running_view = t.elapsed();
+    let running_view = timed_get(&http, &format!("{portal}/activations?page=2")).await?;
     running_view_kept &= state.index.head_page(70, 2, 20).is_some();
     latency(0).await?;
     // The overview during the copy fetches (and caches) WordPress.com's summary, so the
     // overview timed after the copy is the portal's own figures.
-    http.get(format!("{portal}/"))
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
+    timed_get(&http, &format!("{portal}/")).await?;
 
     // 2. The full copy, from that first request.
     loop {
@@ -481,14 +481,7 @@ async fn run(size: usize, samples: usize, database: Option<String>) -> anyhow::R
     for (_, path) in QUERIES {
         let mut times = Vec::with_capacity(samples);
         for _ in 0..samples.max(2) {
-            let t = Instant::now();
-            let r = http.get(format!("{portal}{path}")).send().await?;
-            let ok = r.status().is_success();
-            r.bytes().await?;
-            if !ok {
-                bail!("{path} failed");
-            }
-            times.push(t.elapsed());
+            times.push(timed_get(&http, &format!("{portal}{path}")).await?);
         }
         let first = times.remove(0);
         times.sort();
