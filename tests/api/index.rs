@@ -469,9 +469,9 @@ async fn two_replicas_starting_at_the_same_instant_start_one_sync_on_sqlite() {
     race_replicas_for_the_lease(&app, 30).await;
 }
 
-#[tokio::test]
-async fn while_the_first_copy_is_made_the_list_shows_wordpress_coms_own_first_page() {
-    // The copy asks for pages of 30, each slow; the page a person asks for (20 rows) is not.
+/// A logged-in app whose copy asks for pages of 30 (150 activations), with `ms` of latency on
+/// the list calls whose query holds `query`.
+async fn copying_by_30_with_latency(query: &str, ms: u64) -> TestApp {
     let app = spawn_with(Options {
         index_page_size: 30,
         ..Options::default()
@@ -480,9 +480,16 @@ async fn while_the_first_copy_is_made_the_list_shows_wordpress_coms_own_first_pa
     app.login().await;
     app.control(
         "latency",
-        json!({"path_prefix": LIST, "query_contains": "per_page=30", "ms": 400}),
+        json!({"path_prefix": LIST, "query_contains": query, "ms": ms}),
     )
     .await;
+    app
+}
+
+#[tokio::test]
+async fn while_the_first_copy_is_made_the_list_shows_wordpress_coms_own_first_page() {
+    // The copy asks for pages of 30, each slow; the page a person asks for (20 rows) is not.
+    let app = copying_by_30_with_latency("per_page=30", 400).await;
     let r = app.get("/activations").await;
     assert_eq!(r.status(), StatusCode::OK);
     let doc = html(&r.text().await.unwrap());
@@ -533,17 +540,7 @@ async fn while_the_first_copy_is_made_the_list_shows_wordpress_coms_own_first_pa
 async fn a_list_view_while_the_copy_runs_shows_the_copys_first_page_without_a_call_of_its_own() {
     // The overview starts the first copy, so the list usually opens after the copy's first
     // page (30 rows here) is back. Page 2 of the copy is slow: the copy runs on meanwhile.
-    let app = spawn_with(Options {
-        index_page_size: 30,
-        ..Options::default()
-    })
-    .await;
-    app.login().await;
-    app.control(
-        "latency",
-        json!({"path_prefix": LIST, "query_contains": "page=2&per_page=30", "ms": 1500}),
-    )
-    .await;
+    let app = copying_by_30_with_latency("page=2&per_page=30", 1500).await;
     assert_eq!(app.get("/").await.status(), StatusCode::OK);
     for _ in 0..200 {
         if app.state.index.state(70).await.unwrap().pages_done >= 1 {
