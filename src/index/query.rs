@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 pub use super::filter::{Filter, SortBy, Status};
 pub use super::search::Matcher;
-use super::search::walk_is_cheaper;
+use super::search::{search_part_count, walk_is_cheaper};
 use super::statements::{COLUMNS, filtered, order, scope, stored_sorts_sql, trigram_lists};
 pub use super::statements::{
-    ProductStart, active_at_sql, facets_part_sql, facets_sql, page_sql, page_sql_at,
-    period_stats_sql,
+    ProductStart, active_at_sql, facets_part_sql, facets_sql, facets_table_sql, page_sql,
+    page_sql_at, period_stats_sql,
 };
 use crate::db::{Bind, Sql};
 use crate::products::sort_key;
@@ -92,6 +92,21 @@ pub struct Facets {
 }
 
 impl Facets {
+    /// From `(product, all, active)` rows, one per product, in any order.
+    fn from_rows(mut products: Vec<(i64, i64, i64)>) -> Self {
+        products.sort_unstable();
+        let all = products.iter().map(|r| r.1).sum();
+        let active = products.iter().map(|r| r.2).sum();
+        Self {
+            counts: StatusCounts {
+                all,
+                active,
+                cancelled: all - active,
+            },
+            products,
+        }
+    }
+
     /// Rows per product under `status`, largest first.
     pub fn products_for(&self, status: Status) -> Vec<(i64, i64)> {
         let mut out: Vec<(i64, i64)> = self
@@ -143,34 +158,55 @@ pub struct PeriodStats {
     pub cancelled: i64,
 }
 
-/// A large copy's search counts are split by row id into this many parts or fewer, counted at
-/// once on their own connections: each match is read by row id (about 0.8 µs a row on SQLite),
-/// so a common term at 1,000,000 activations ("bakery", 84,000 matches) took 84 ms on one core
-/// and about 40 in two parts (a Python model of the statement; the bench has the portal's).
-const SEARCH_PARTS_AT_MOST: usize = 4;
-
-/// Copies with fewer rows than this count a search in one statement.
-const SEARCH_PARTS_FROM: i64 = 200_000;
-
-/// The row id ranges a search's counts are split into: one per core (two to
-/// [`SEARCH_PARTS_AT_MOST`]) for a copy of [`SEARCH_PARTS_FROM`] rows or more, else the whole
-/// copy.
+/// The row id ranges a search's counts are split into on SQLite: [`search_part_count`] of
+/// them.
 async fn search_parts(
     db: &crate::db::Db,
     key: u64,
     generation: i64,
 ) -> Result<Vec<Option<(i64, i64)>>, sqlx::Error> {
     let last = super::copies::last_rowid(db, key, generation).await?;
-    if last < SEARCH_PARTS_FROM {
+    let n = search_part_count(last);
+    if n == 1 {
         return Ok(vec![None]);
     }
-    let n = std::thread::available_parallelism()
-        .map_or(2, usize::from)
-        .clamp(2, SEARCH_PARTS_AT_MOST);
     let step = (last + n as i64 - 1) / n as i64;
     Ok((0..n as i64)
         .map(|i| Some((i * step, ((i + 1) * step).min(last))))
         .collect())
+}
+
+/// The statements that count a search alone from PostgreSQL's narrow copy of `search`, one
+/// per part, where the copy has one (see [`facets_table`](super::copies::facets_table)): a
+/// copy made before it existed, or on a server without pg_trgm, counts from its own table.
+async fn facets_from_table(
+    db: &crate::db::Db,
+    key: u64,
+    generation: i64,
+    f: &Filter,
+) -> Result<Option<Vec<Sql>>, sqlx::Error> {
+    let Some(term) = super::statements::only_search(f) else {
+        return Ok(None);
+    };
+    if db.dialect() != crate::db::Dialect::Postgres {
+        return Ok(None);
+    }
+    // One trigram index per part, and no other index.
+    let mut parts = Sql::new(
+        "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ",
+    );
+    parts.bind(Bind::Text(super::copies::facets_table(key, generation)));
+    let parts = db
+        .fetch_ints(&parts, 1)
+        .await?
+        .first()
+        .copied()
+        .unwrap_or(0);
+    Ok((parts > 0).then(|| {
+        (0..parts)
+            .map(|part| super::statements::facets_table_sql(key, generation, part, term))
+            .collect()
+    }))
 }
 
 impl Index {
@@ -344,16 +380,28 @@ impl Index {
         let matcher = Matcher::from(db.dialect());
         self.facets
             .try_get_with(cache_key, async move {
-                let parts = if trigram_lists(&scope_filter, matcher) {
-                    search_parts(&db, key, generation).await?
-                } else {
-                    vec![None]
-                };
-                let counted = futures_util::future::try_join_all(parts.into_iter().map(|part| {
-                    let sql = facets_part_sql(key, generation, &scope_filter, matcher, part);
-                    let db = db.clone();
-                    async move { db.fetch_all::<(i64, i64, i64)>(&sql).await }
-                }))
+                let statements =
+                    match facets_from_table(&db, key, generation, &scope_filter).await? {
+                        Some(statements) => statements,
+                        None => {
+                            let parts = if trigram_lists(&scope_filter, matcher) {
+                                search_parts(&db, key, generation).await?
+                            } else {
+                                vec![None]
+                            };
+                            parts
+                                .into_iter()
+                                .map(|part| {
+                                    facets_part_sql(key, generation, &scope_filter, matcher, part)
+                                })
+                                .collect()
+                        }
+                    };
+                let counted = futures_util::future::try_join_all(
+                    statements
+                        .iter()
+                        .map(|sql| db.fetch_all::<(i64, i64, i64)>(sql)),
+                )
                 .await?;
                 let mut merged: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
                 for (p, all, active) in counted.into_iter().flatten() {
@@ -365,16 +413,7 @@ impl Index {
                     .into_iter()
                     .map(|(p, (all, active))| (p, all, active))
                     .collect();
-                let all = rows.iter().map(|r| r.1).sum();
-                let active = rows.iter().map(|r| r.2).sum();
-                Ok(Arc::new(Facets {
-                    counts: StatusCounts {
-                        all,
-                        active,
-                        cancelled: all - active,
-                    },
-                    products: rows,
-                }))
+                Ok(Arc::new(Facets::from_rows(rows)))
             })
             .await
     }

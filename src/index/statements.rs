@@ -1,9 +1,9 @@
 //! The statements behind the list and the counts, built from a [`Filter`]: which rows, through
 //! which index, in which order. Public where a test `EXPLAIN`s them.
 
-use super::copies::{search_table, table};
+use super::copies::{facets_table, search_table, table};
 use super::filter::{Filter, SortBy, Status};
-use super::search::{Matcher, push_search, trigram_term};
+use super::search::{Matcher, escape_like, push_search, trigram_term};
 use crate::db::{Bind, Dialect, Sql};
 
 /// The columns of a [`Row`](super::query::Row), in its field order.
@@ -264,6 +264,38 @@ pub fn facets_part_sql(
     sql
 }
 
+/// The search term of a filter that narrows by nothing else (its tab aside, which the counts
+/// split by): the counts [`facets_table_sql`] answers.
+pub(super) fn only_search(f: &Filter) -> Option<&str> {
+    let term = f
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())?;
+    let rest = Filter {
+        search: None,
+        status: Status::All,
+        sort: SortBy::default(),
+        desc: false,
+        ..f.clone()
+    };
+    (rest == Filter::default()).then_some(term)
+}
+
+/// [`facets_sql`] for a search alone over one part of PostgreSQL's narrow
+/// [`facets_table`](super::copies::facets_table), read through that part's trigram index (the
+/// part is written into the statement, so the planner matches the index's `WHERE`).
+pub fn facets_table_sql(key: u64, generation: i64, part: i64, term: &str) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT p, COUNT(*), COUNT(*) FILTER (WHERE active) FROM {} WHERE part = {part} \
+         AND search LIKE ",
+        facets_table(key, generation)
+    ));
+    sql.bind(Bind::Text(escape_like(term)))
+        .push(" ESCAPE '\\' GROUP BY p");
+    sql
+}
+
 /// Activations active at `at`.
 pub fn active_at_sql(key: u64, generation: i64, at: i64) -> Sql {
     let mut sql = Sql::new("SELECT COUNT(*)");
@@ -295,4 +327,51 @@ pub fn period_stats_sql(key: u64, generation: i64, periods: &[(i64, i64)]) -> Sq
     }
     scope(&mut sql, key, generation);
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_search_with_nothing_but_a_tab_or_order_is_counted_from_the_facets_table() {
+        let search = |s: &str| Filter {
+            search: Some(s.to_string()),
+            ..Filter::default()
+        };
+        assert_eq!(only_search(&search(" bakery ")), Some("bakery"));
+        let tabbed = Filter {
+            status: Status::Cancelled,
+            sort: SortBy::Product,
+            desc: true,
+            ..search("bakery")
+        };
+        assert_eq!(only_search(&tabbed), Some("bakery"));
+        assert_eq!(only_search(&search("  ")), None);
+        assert_eq!(only_search(&Filter::default()), None);
+        for narrower in [
+            Filter {
+                plans: vec![2005],
+                ..search("bakery")
+            },
+            Filter {
+                current_plans: vec![2005],
+                ..search("bakery")
+            },
+            Filter {
+                activated_from: Some(0),
+                ..search("bakery")
+            },
+            Filter {
+                activated_to: Some(0),
+                ..search("bakery")
+            },
+            Filter {
+                active_during: Some((0, 1)),
+                ..search("bakery")
+            },
+        ] {
+            assert_eq!(only_search(&narrower), None, "{narrower:?}");
+        }
+    }
 }

@@ -310,6 +310,17 @@ async fn on_postgres_with_a_locale_product_sort_compares_bytes_and_pages_stay_th
         .bind(Bind::Text(partner_portal::products::sort_key(Some(2999))))
         .push(" WHERE id % 40 = 0");
     assert!(app.state.db.execute(&unknown).await.unwrap() > 10);
+    // The copy's narrow table for a search's counts, as a copy of these rows would make it.
+    let facets = partner_portal::index::copies::facets_table(70, generation);
+    app.state
+        .db
+        .execute(&Sql::new(&format!("DROP TABLE {facets}")))
+        .await
+        .unwrap();
+    let (fill, indexes) = partner_portal::index::copies::facets(70, generation, 2_000, 1);
+    for sql in std::iter::once(&fill).chain(&indexes) {
+        app.state.db.execute(sql).await.unwrap();
+    }
     let last = Sql::new(&format!(
         "SELECT product_sort FROM {t} ORDER BY product_sort DESC LIMIT 1"
     ));
@@ -562,4 +573,124 @@ async fn right_after_a_copy_postgres_has_statistics_and_plans_a_page_with_its_in
         matches!((limit, by_key), (Some(l), Some(k)) if l < k) && !plan.contains("Seq Scan"),
         "the plan PostgreSQL settles on for a page does not pick its 20 ids first:\n{plan}"
     );
+}
+
+/// The one integer `sql` selects, on `conn`.
+async fn one_int(conn: &mut sqlx::PgConnection, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(conn).await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn on_postgres_a_searchs_counts_come_from_the_narrow_table_in_parts_and_equal_the_copys() {
+    use partner_portal::index::copies::{facets, facets_table, table};
+    use partner_portal::index::query::{Filter, Matcher, facets_sql, facets_table_sql};
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        database_url: Some(db.clone()),
+        sandbox: partner_portal::sandbox::SandboxOptions {
+            control: true,
+            activations: 2_000,
+            ..partner_portal::sandbox::SandboxOptions::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let (t, f) = (table(70, generation), facets_table(70, generation));
+    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+    let part_indexes = format!("SELECT COUNT(*) FROM pg_indexes WHERE tablename = '{f}'");
+    assert_eq!(
+        one_int(&mut conn, &part_indexes).await,
+        1,
+        "the copy has no facets table"
+    );
+    // What the copy's own table counts: (product, all, active) by product, and the total.
+    let mut expected = Vec::new();
+    let terms = [
+        "bakery", "studio", "yoga", "ba", "%", "_", "\\", "'", "https", "zzzz",
+    ];
+    for term in terms {
+        let filter = Filter {
+            search: Some(term.to_string()),
+            ..Filter::default()
+        };
+        let sql = facets_sql(70, generation, &filter, Matcher::Like);
+        let mut rows: Vec<(i64, i64, i64)> =
+            bound(&sql.text, &sql).fetch_all(&mut conn).await.unwrap();
+        rows.sort_unstable();
+        expected.push(rows);
+    }
+    assert!(
+        expected[0].iter().map(|r| r.1).sum::<i64>() > 100,
+        "too few bakeries to tell"
+    );
+    let check = |label: &'static str, upper: bool| {
+        let app = &app;
+        let expected = &expected;
+        async move {
+            for (term, rows) in terms.iter().zip(expected) {
+                // Another spelling of the same search is another cache entry.
+                let search = if upper {
+                    term.to_uppercase()
+                } else {
+                    term.to_string()
+                };
+                let filter = Filter {
+                    search: Some(search),
+                    ..Filter::default()
+                };
+                let got = app
+                    .state
+                    .index
+                    .facets(70, generation, &filter)
+                    .await
+                    .unwrap();
+                assert_eq!(&got.products, rows, "{label}: {term:?}");
+                let all: i64 = rows.iter().map(|r| r.1).sum();
+                let active: i64 = rows.iter().map(|r| r.2).sum();
+                assert_eq!(
+                    (got.counts.all, got.counts.active, got.counts.cancelled),
+                    (all, active, all - active),
+                    "{label}: {term:?}"
+                );
+            }
+        }
+    };
+    check("one part", false).await;
+    // The same table in three parts, as a copy of 200,000 rows or more is made on a 3-core
+    // machine.
+    let rows = one_int(&mut conn, &format!("SELECT COUNT(*) FROM {t}")).await;
+    sqlx::query(&format!("DROP TABLE {f}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (fill, indexes) = facets(70, generation, rows, 3);
+    for sql in std::iter::once(&fill).chain(&indexes) {
+        sqlx::query(&sql.text).execute(&mut conn).await.unwrap();
+    }
+    sqlx::query(&format!("ANALYZE {f}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(one_int(&mut conn, &part_indexes).await, 3);
+    let (smallest, largest): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT MIN(n), MAX(n) FROM (SELECT COUNT(*) AS n FROM {f} GROUP BY part) AS parts"
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(largest - smallest <= 1, "{smallest}..{largest} rows a part");
+    check("three parts", true).await;
+    // Each part is read through its own trigram index.
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let plan = explain(&mut conn, &facets_table_sql(70, generation, 1, "bakery")).await;
+    assert!(plan.contains(&format!("{f}_trgm_1")), "{plan}");
 }
