@@ -40,19 +40,30 @@ pub fn facets_table(key: u64, generation: i64) -> String {
 /// cache: 97–139 ms. These rows are 100 bytes (93 MB). The rows are split in copy order into
 /// [`search_part_count`] parts of adjacent pages, each with its own pg_trgm index, so the
 /// parts are counted at once on their own connections. A copy's rows never change once it is
-/// loaded, so neither does this table. The first statement makes the table of `rows` rows in
-/// `parts` parts; each of the rest builds one part's index and may run beside the others.
-pub fn facets(key: u64, generation: i64, rows: i64, parts: usize) -> (Sql, Vec<Sql>) {
+/// loaded, so neither does this table.
+///
+/// The first statements make the table of `rows` rows in `parts` parts, then each of the rest
+/// builds one part's index and may run beside the others. The rows are written by `INSERT`,
+/// whose pages stay in PostgreSQL's buffers (`CREATE TABLE … AS` writes through a small ring
+/// of them, so a copy's first search at 100,000 read the table back from the kernel).
+pub fn facets(key: u64, generation: i64, rows: i64, parts: usize) -> (Vec<Sql>, Vec<Sql>) {
     let t = table(key, generation);
     let f = facets_table(key, generation);
     let rows = rows.max(1);
     let parts = i64::try_from(parts).unwrap_or(1).clamp(1, rows);
-    let fill = Sql::new(&format!(
-        "CREATE TABLE {f} AS SELECT COALESCE(current_product_id, product_id, 0) AS p, \
-         LEAST((row_number() OVER () - 1) * {parts} / {rows}, {last}) AS part, \
-         cancelled_on IS NULL AS active, search FROM {t}",
-        last = parts - 1
-    ));
+    let fill = vec![
+        Sql::new(&format!(
+            "CREATE TABLE {f} (p BIGINT NOT NULL, part INTEGER NOT NULL, \
+             active BOOLEAN NOT NULL, search TEXT NOT NULL)"
+        )),
+        Sql::new(&format!(
+            "INSERT INTO {f} (p, part, active, search) \
+             SELECT COALESCE(current_product_id, product_id, 0), \
+             LEAST((row_number() OVER () - 1) * {parts} / {rows}, {last}), \
+             cancelled_on IS NULL, search FROM {t}",
+            last = parts - 1
+        )),
+    ];
     let indexes = (0..parts)
         .map(|part| {
             Sql::new(&format!(
@@ -270,7 +281,9 @@ impl Index {
             if dialect == Dialect::Postgres && trigram {
                 let rows = i64::try_from(distinct).unwrap_or(i64::MAX);
                 let (fill, part_indexes) = facets(key, generation, rows, search_part_count(rows));
-                self.db.execute(&fill).await?;
+                for sql in &fill {
+                    self.db.execute(sql).await?;
+                }
                 futures_util::future::try_join_all(
                     part_indexes.iter().map(|sql| self.db.execute(sql)),
                 )
@@ -443,13 +456,14 @@ mod tests {
     fn the_facets_table_has_one_index_per_part_named_after_its_copy() {
         let (fill, parts) = facets(70, 3, 1_000, 3);
         assert!(
-            fill.text
-                .starts_with("CREATE TABLE activations_70_3_facets AS ")
+            fill[0]
+                .text
+                .starts_with("CREATE TABLE activations_70_3_facets ")
         );
         assert!(
-            fill.text.contains("* 3 / 1000, 2) AS part"),
+            fill[1].text.contains("* 3 / 1000, 2), "),
             "{}",
-            fill.text
+            fill[1].text
         );
         let names: Vec<&str> = parts
             .iter()

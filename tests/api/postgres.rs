@@ -318,7 +318,7 @@ async fn on_postgres_with_a_locale_product_sort_compares_bytes_and_pages_stay_th
         .await
         .unwrap();
     let (fill, indexes) = partner_portal::index::copies::facets(70, generation, 2_000, 1);
-    for sql in std::iter::once(&fill).chain(&indexes) {
+    for sql in fill.iter().chain(&indexes) {
         app.state.db.execute(sql).await.unwrap();
     }
     let last = Sql::new(&format!(
@@ -670,7 +670,7 @@ async fn on_postgres_a_searchs_counts_come_from_the_narrow_table_in_parts_and_eq
         .await
         .unwrap();
     let (fill, indexes) = facets(70, generation, rows, 3);
-    for sql in std::iter::once(&fill).chain(&indexes) {
+    for sql in fill.iter().chain(&indexes) {
         sqlx::query(&sql.text).execute(&mut conn).await.unwrap();
     }
     sqlx::query(&format!("ANALYZE {f}"))
