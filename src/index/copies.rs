@@ -44,8 +44,10 @@ pub fn facets_table(key: u64, generation: i64) -> String {
 ///
 /// The first statements make the table of `rows` rows in `parts` parts, then each of the rest
 /// builds one part's index and may run beside the others. The rows are written by `INSERT`,
-/// whose pages stay in PostgreSQL's buffers (`CREATE TABLE … AS` writes through a small ring
-/// of them, so a copy's first search at 100,000 read the table back from the kernel).
+/// whose pages stay in PostgreSQL's buffers while nothing needs them (at 100,000 rows all
+/// 1,236 were there after the copy; `CREATE TABLE … AS` writes through a 16 MB ring of
+/// buffers). At 1,000,000 the index builds push them out (`pg_buffercache`), so the first
+/// search reads the table from the kernel's cache, and the parts keep that near 40 ms.
 pub fn facets(key: u64, generation: i64, rows: i64, parts: usize) -> (Vec<Sql>, Vec<Sql>) {
     let t = table(key, generation);
     let f = facets_table(key, generation);
