@@ -202,11 +202,21 @@ async fn facets_from_table(
         .first()
         .copied()
         .unwrap_or(0);
-    Ok((parts > 0).then(|| {
+    if parts == 0 {
+        return Ok(None);
+    }
+    // A term the parts' indexes cannot look up is one scan of the table, not one a part (at
+    // 1,000,000: 68–77 ms against two of 130–147 ms at once).
+    if !super::statements::pg_trigram_indexed(term) {
+        return Ok(Some(vec![super::statements::facets_table_sql(
+            key, generation, None, term,
+        )]));
+    }
+    Ok(Some(
         (0..parts)
-            .map(|part| super::statements::facets_table_sql(key, generation, part, term))
-            .collect()
-    }))
+            .map(|part| super::statements::facets_table_sql(key, generation, Some(part), term))
+            .collect(),
+    ))
 }
 
 impl Index {

@@ -284,16 +284,28 @@ pub(super) fn only_search(f: &Filter) -> Option<&str> {
 
 /// [`facets_sql`] for a search alone over one part of PostgreSQL's narrow
 /// [`facets_table`](super::copies::facets_table), read through that part's trigram index (the
-/// part is written into the statement, so the planner matches the index's `WHERE`).
-pub fn facets_table_sql(key: u64, generation: i64, part: i64, term: &str) -> Sql {
+/// part is written into the statement, so the planner matches the index's `WHERE`), or with
+/// `None` over the whole table.
+pub fn facets_table_sql(key: u64, generation: i64, part: Option<i64>, term: &str) -> Sql {
     let mut sql = Sql::new(&format!(
-        "SELECT p, COUNT(*), COUNT(*) FILTER (WHERE active) FROM {} WHERE part = {part} \
-         AND search LIKE ",
+        "SELECT p, COUNT(*), COUNT(*) FILTER (WHERE active) FROM {} WHERE true",
         facets_table(key, generation)
     ));
-    sql.bind(Bind::Text(escape_like(term)))
+    if let Some(part) = part {
+        sql.push(&format!(" AND part = {part}"));
+    }
+    sql.push(" AND search LIKE ")
+        .bind(Bind::Text(escape_like(term)))
         .push(" ESCAPE '\\' GROUP BY p");
     sql
+}
+
+/// Whether pg_trgm finds trigrams in `term` for its index to look up: it takes them from runs
+/// of letters and digits, so a term without three in a row ("ba", "%", "a.b") is read by a
+/// scan of the whole table whatever the statement says.
+pub(super) fn pg_trigram_indexed(term: &str) -> bool {
+    term.split(|c: char| !c.is_alphanumeric())
+        .any(|run| run.chars().count() >= 3)
 }
 
 /// Activations active at `at`.
@@ -332,6 +344,16 @@ pub fn period_stats_sql(key: u64, generation: i64, periods: &[(i64, i64)]) -> Sq
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pg_trgm_looks_up_a_term_with_three_letters_or_digits_in_a_row() {
+        for term in ["bakery", "a.bak", "5%_a1b2", "café"] {
+            assert!(pg_trigram_indexed(term), "{term}");
+        }
+        for term in ["ba", "%", "_", "\\", "'", "a.b.c", "é1"] {
+            assert!(!pg_trigram_indexed(term), "{term}");
+        }
+    }
 
     #[test]
     fn only_a_search_with_nothing_but_a_tab_or_order_is_counted_from_the_facets_table() {

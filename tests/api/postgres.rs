@@ -691,6 +691,10 @@ async fn on_postgres_a_searchs_counts_come_from_the_narrow_table_in_parts_and_eq
         .execute(&mut conn)
         .await
         .unwrap();
-    let plan = explain(&mut conn, &facets_table_sql(70, generation, 1, "bakery")).await;
+    let plan = explain(
+        &mut conn,
+        &facets_table_sql(70, generation, Some(1), "bakery"),
+    )
+    .await;
     assert!(plan.contains(&format!("{f}_trgm_1")), "{plan}");
 }
