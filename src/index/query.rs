@@ -9,8 +9,8 @@ pub use super::search::Matcher;
 use super::search::{search_part_count, walk_is_cheaper};
 use super::statements::{COLUMNS, filtered, order, scope, stored_sorts_sql, trigram_lists};
 pub use super::statements::{
-    ProductStart, active_at_sql, facets_part_sql, facets_sql, facets_table_sql, page_sql,
-    page_sql_at, period_stats_sql,
+    ProductStart, active_at_sql, facets_part_sql, facets_rowids_sql, facets_sql, facets_table_sql,
+    page_sql, page_sql_at, period_stats_sql,
 };
 use crate::db::{Bind, Sql};
 use crate::products::sort_key;
@@ -176,26 +176,44 @@ async fn search_parts(
         .collect())
 }
 
-/// The statements that count a search alone from PostgreSQL's narrow copy of `search`, one
-/// per part, where the copy has one (see [`facets_table`](super::copies::facets_table)): a
-/// copy made before it existed, or on a server without pg_trgm, counts from its own table.
+/// The statements that count a search alone from the copy's narrow
+/// [`facets_table`](super::copies::facets_table), one per part, where the copy has one: a copy
+/// made before it existed, or on PostgreSQL without pg_trgm, counts from its own table.
 async fn facets_from_table(
     db: &crate::db::Db,
     key: u64,
     generation: i64,
     f: &Filter,
 ) -> Result<Option<Vec<Sql>>, sqlx::Error> {
+    use super::statements::{facets_rowids_sql, facets_table_sql, pg_trigram_indexed};
     let Some(term) = super::statements::only_search(f) else {
         return Ok(None);
     };
-    if db.dialect() != crate::db::Dialect::Postgres {
-        return Ok(None);
+    let table = super::copies::facets_table(key, generation);
+    if db.dialect() == crate::db::Dialect::Sqlite {
+        let mut exists =
+            Sql::new("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ");
+        exists.bind(Bind::Text(table));
+        if db.fetch_ints(&exists, 1).await?.first() != Some(&1) {
+            return Ok(None);
+        }
+        let parts = if trigram_lists(f, Matcher::Trigram) {
+            search_parts(db, key, generation).await?
+        } else {
+            vec![None]
+        };
+        return Ok(Some(
+            parts
+                .into_iter()
+                .map(|part| facets_rowids_sql(key, generation, part, term))
+                .collect(),
+        ));
     }
     // One trigram index per part, and no other index.
     let mut parts = Sql::new(
         "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ",
     );
-    parts.bind(Bind::Text(super::copies::facets_table(key, generation)));
+    parts.bind(Bind::Text(table));
     let parts = db
         .fetch_ints(&parts, 1)
         .await?
@@ -207,14 +225,12 @@ async fn facets_from_table(
     }
     // A term the parts' indexes cannot look up is one scan of the table, not one a part (at
     // 1,000,000: 68–77 ms against two of 130–147 ms at once).
-    if !super::statements::pg_trigram_indexed(term) {
-        return Ok(Some(vec![super::statements::facets_table_sql(
-            key, generation, None, term,
-        )]));
+    if !pg_trigram_indexed(term) {
+        return Ok(Some(vec![facets_table_sql(key, generation, None, term)]));
     }
     Ok(Some(
         (0..parts)
-            .map(|part| super::statements::facets_table_sql(key, generation, Some(part), term))
+            .map(|part| facets_table_sql(key, generation, Some(part), term))
             .collect(),
     ))
 }

@@ -300,6 +300,26 @@ pub fn facets_table_sql(key: u64, generation: i64, part: Option<i64>, term: &str
     sql
 }
 
+/// [`facets_sql`] for a search alone over SQLite's narrow
+/// [`facets_table`](super::copies::facets_table), whose row ids are the copy's: the rows the
+/// trigram table lists with a row id in `part` (see `Index::facets`), or every row for a term
+/// too short for it.
+pub fn facets_rowids_sql(key: u64, generation: i64, part: Option<(i64, i64)>, term: &str) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT p, COUNT(*), COUNT(*) FILTER (WHERE active) FROM {} NOT INDEXED WHERE true",
+        facets_table(key, generation)
+    ));
+    push_search(
+        &mut sql,
+        term,
+        Matcher::Trigram,
+        &search_table(key, generation),
+        part,
+    );
+    sql.push(" GROUP BY p");
+    sql
+}
+
 /// Whether pg_trgm finds trigrams in `term` for its index to look up: it takes them from runs
 /// of letters and digits, so a term without three in a row ("ba", "%", "a.b") is read by a
 /// scan of the whole table whatever the statement says.

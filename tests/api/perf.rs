@@ -256,6 +256,75 @@ async fn a_searchs_counts_split_by_row_id_add_up_to_the_counts_in_one_statement(
 }
 
 #[tokio::test]
+async fn on_sqlite_a_searchs_counts_from_the_facets_table_equal_the_copys() {
+    use partner_portal::db::Sql;
+    use partner_portal::index::copies::facets_table;
+    use partner_portal::index::query::{Filter, Matcher, facets_rowids_sql, facets_sql};
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let mut exists =
+        Sql::new("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ");
+    exists.bind(partner_portal::db::Bind::Text(facets_table(70, generation)));
+    assert_eq!(
+        app.state.db.fetch_ints(&exists, 1).await.unwrap(),
+        [1],
+        "the copy has no facets table"
+    );
+    let db = app.state.db.clone();
+    let count = |sql: Sql| {
+        let db = db.clone();
+        async move {
+            let mut rows: Vec<(i64, i64, i64)> = db.fetch_all(&sql).await.unwrap();
+            rows.sort_unstable();
+            rows
+        }
+    };
+    let t = partner_portal::index::copies::table(70, generation);
+    let last = app
+        .state
+        .db
+        .fetch_ints(&Sql::new(&format!("SELECT MAX(rowid) FROM {t}")), 1)
+        .await
+        .unwrap()[0];
+    // Terms the trigram table lists, in three row id ranges as a large copy counts them, and
+    // terms too short for it, over the whole table.
+    let listed = ["bakery", "e.c", "studio", "zzz-none"];
+    for term in listed.into_iter().chain(["ba", "%", "_", "'", "\\"]) {
+        let f = Filter {
+            search: Some(term.into()),
+            ..Filter::default()
+        };
+        let whole = count(facets_sql(70, generation, &f, Matcher::Trigram)).await;
+        assert!(
+            !whole.is_empty() || !["bakery", "ba"].contains(&term),
+            "{term}: no matches"
+        );
+        let got = app.state.index.facets(70, generation, &f).await.unwrap();
+        assert_eq!(got.products, whole, "{term}");
+        let parts: Vec<Option<(i64, i64)>> = if listed.contains(&term) {
+            let step = last / 3 + 1;
+            (0..3)
+                .map(|i| Some((i * step, ((i + 1) * step).min(last))))
+                .collect()
+        } else {
+            vec![None]
+        };
+        let mut summed = std::collections::BTreeMap::<i64, (i64, i64)>::new();
+        for part in parts {
+            for (p, all, active) in count(facets_rowids_sql(70, generation, part, term)).await {
+                let e = summed.entry(p).or_default();
+                e.0 += all;
+                e.1 += active;
+            }
+        }
+        let summed: Vec<_> = summed.into_iter().map(|(p, (a, b))| (p, a, b)).collect();
+        assert_eq!(summed, whole, "{term}: in parts");
+    }
+}
+
+#[tokio::test]
 async fn a_search_on_sqlite_reads_the_trigram_index_and_finds_what_like_finds() {
     use partner_portal::index::query::{Filter, page_sql};
     let app = spawn_app().await;
