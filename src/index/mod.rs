@@ -11,6 +11,7 @@
 
 pub mod copies;
 mod days;
+mod facets;
 mod filter;
 mod head;
 mod insert;
