@@ -295,7 +295,7 @@ impl Index {
         };
         futures_util::future::try_join(sort_indexes, facets_table).await?;
         if dialect == Dialect::Sqlite {
-            self.fill_trigrams(key, generation).await?;
+            self.fill_search_tables(key, generation).await?;
         }
         tracing::debug!(
             key,
@@ -306,17 +306,17 @@ impl Index {
         Ok(())
     }
 
-    /// SQLite's FTS5 trigram table over the copy's `search`, filled from the table in runs of
-    /// [`TRIGRAM_ROWS`] row ids, a transaction each (about 4 s for 1,000,000 rows, against 17–20
-    /// s for FTS5's own `rebuild`). It is external-content with `detail = none` (postings only;
-    /// `search LIKE` confirms a match on the row it reads anyway) and `columnsize = 0` (nothing
-    /// here ranks).
+    /// SQLite's FTS5 trigram table over the copy's `search`, and its [`facets_table`], filled
+    /// from the table in runs of [`TRIGRAM_ROWS`] row ids, a transaction each (about 4 s for
+    /// 1,000,000 rows, against 17–20 s for FTS5's own `rebuild`). The trigram table is
+    /// external-content with `detail = none` (postings only; `search LIKE` confirms a match on
+    /// the row it reads anyway) and `columnsize = 0` (nothing here ranks).
     ///
     /// The same runs fill the copy's [`facets_table`] under the same row ids: a search's counts
     /// read each match by row id to confirm it and count it by product and status, and its rows
     /// (product, status, `search`: 70 MB at 1,000,000, against the copy's 425) took 27–28 ms a
     /// part for "bakery" where the copy's own took 34–40 (`sqlite3`, half the row ids).
-    async fn fill_trigrams(&self, key: u64, generation: i64) -> Result<(), sqlx::Error> {
+    async fn fill_search_tables(&self, key: u64, generation: i64) -> Result<(), sqlx::Error> {
         let t = table(key, generation);
         let s = search_table(key, generation);
         let f = facets_table(key, generation);
