@@ -208,6 +208,25 @@ where
     q
 }
 
+/// A portal on `db`, logged in, once key 70's copy of `activations` rows is made: the app, the
+/// copy's generation and a connection of the test's own.
+async fn copied(db: &str, activations: usize) -> (TestApp, i64, sqlx::PgConnection) {
+    let app = spawn_with(Options {
+        database_url: Some(db.to_string()),
+        sandbox: partner_portal::sandbox::SandboxOptions {
+            activations,
+            ..Options::default().sandbox
+        },
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let conn = sqlx::PgConnection::connect(db).await.unwrap();
+    (app, generation, conn)
+}
+
 /// PostgreSQL's `EXPLAIN` of `sql` on `conn`, one line per step.
 async fn explain(conn: &mut sqlx::PgConnection, sql: &partner_portal::db::Sql) -> String {
     let text = format!("EXPLAIN {}", sql.text);
@@ -339,19 +358,7 @@ async fn on_postgres_a_page_statement_keeps_its_plan_instead_of_planning_every_r
     };
     // Enough rows that a tenth of the key (PostgreSQL's guess for an unknown LIMIT) prices a
     // generic plan out.
-    let app = spawn_with(Options {
-        database_url: Some(db.clone()),
-        sandbox: partner_portal::sandbox::SandboxOptions {
-            activations: 20_000,
-            ..Options::default().sandbox
-        },
-        ..Options::default()
-    })
-    .await;
-    app.login().await;
-    app.wait_for_index(70).await;
-    let generation = app.state.index.state(70).await.unwrap().generation;
-    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+    let (_app, generation, mut conn) = copied(&db, 20_000).await;
     for sort in [SortBy::Activated, SortBy::Site, SortBy::Product] {
         let f = Filter {
             sort,
@@ -445,21 +452,8 @@ async fn on_postgres_a_search_is_served_by_the_trigram_index() {
         return;
     };
     // Enough rows that an index beats a scan on its merits.
-    let app = spawn_with(Options {
-        database_url: Some(db.clone()),
-        sandbox: partner_portal::sandbox::SandboxOptions {
-            control: true,
-            activations: 20_000,
-            ..partner_portal::sandbox::SandboxOptions::default()
-        },
-        ..Options::default()
-    })
-    .await;
-    app.login().await;
-    app.wait_for_index(70).await;
-    let generation = app.state.index.state(70).await.unwrap().generation;
+    let (app, generation, mut conn) = copied(&db, 20_000).await;
     let t = partner_portal::index::copies::table(70, generation);
-    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
     let (installed,): (bool,) = sqlx::query_as(&format!(
         "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = '{t}_search_trgm')"
     ))
@@ -588,21 +582,8 @@ async fn on_postgres_a_searchs_counts_come_from_the_narrow_table_in_parts_and_eq
     let Some(db) = fresh_database().await else {
         return;
     };
-    let app = spawn_with(Options {
-        database_url: Some(db.clone()),
-        sandbox: partner_portal::sandbox::SandboxOptions {
-            control: true,
-            activations: 2_000,
-            ..partner_portal::sandbox::SandboxOptions::default()
-        },
-        ..Options::default()
-    })
-    .await;
-    app.login().await;
-    app.wait_for_index(70).await;
-    let generation = app.state.index.state(70).await.unwrap().generation;
+    let (app, generation, mut conn) = copied(&db, 2_000).await;
     let (t, f) = (table(70, generation), facets_table(70, generation));
-    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
     let part_indexes = format!("SELECT COUNT(*) FROM pg_indexes WHERE tablename = '{f}'");
     assert_eq!(
         one_int(&mut conn, &part_indexes).await,
