@@ -76,13 +76,18 @@ impl Facets {
     }
 }
 
-/// The row id ranges a search's counts are split into on SQLite: [`search_part_count`] of
-/// them.
+/// The row id ranges `f`'s counts are split into: [`search_part_count`] of them where SQLite's
+/// trigram table lists the rows (`matcher`), else the whole copy.
 async fn search_parts(
     db: &crate::db::Db,
     key: u64,
     generation: i64,
+    f: &Filter,
+    matcher: Matcher,
 ) -> Result<Vec<Option<(i64, i64)>>, sqlx::Error> {
+    if !trigram_lists(f, matcher) {
+        return Ok(vec![None]);
+    }
     let last = super::copies::last_rowid(db, key, generation).await?;
     let n = search_part_count(last);
     if n == 1 {
@@ -115,11 +120,7 @@ async fn facets_from_table(
         if db.fetch_ints(&exists, 1).await?.first() != Some(&1) {
             return Ok(None);
         }
-        let parts = if trigram_lists(f, Matcher::Trigram) {
-            search_parts(db, key, generation).await?
-        } else {
-            vec![None]
-        };
+        let parts = search_parts(db, key, generation, f, Matcher::Trigram).await?;
         return Ok(Some(
             parts
                 .into_iter()
@@ -177,23 +178,16 @@ impl Index {
         let matcher = Matcher::from(db.dialect());
         self.facets
             .try_get_with(cache_key, async move {
-                let statements =
-                    match facets_from_table(&db, key, generation, &scope_filter).await? {
-                        Some(statements) => statements,
-                        None => {
-                            let parts = if trigram_lists(&scope_filter, matcher) {
-                                search_parts(&db, key, generation).await?
-                            } else {
-                                vec![None]
-                            };
-                            parts
-                                .into_iter()
-                                .map(|part| {
-                                    facets_part_sql(key, generation, &scope_filter, matcher, part)
-                                })
-                                .collect()
-                        }
-                    };
+                let statements = match facets_from_table(&db, key, generation, &scope_filter)
+                    .await?
+                {
+                    Some(statements) => statements,
+                    None => search_parts(&db, key, generation, &scope_filter, matcher)
+                        .await?
+                        .into_iter()
+                        .map(|part| facets_part_sql(key, generation, &scope_filter, matcher, part))
+                        .collect(),
+                };
                 let counted = futures_util::future::try_join_all(
                     statements
                         .iter()
