@@ -193,15 +193,8 @@ async fn every_sort_on_sqlite_walks_an_index_and_reads_only_its_page() {
     }
 }
 
-#[tokio::test]
-async fn a_searchs_counts_split_by_row_id_add_up_to_the_counts_in_one_statement() {
-    // A large copy counts a search in row id ranges at once (`Index::facets`); the parts must
-    // cover every row once, with the ranges' ends in the trigram table's own lookup.
-    use partner_portal::index::query::{Filter, Matcher, facets_part_sql, facets_sql};
-    let app = spawn_app().await;
-    app.login().await;
-    app.wait_for_index(70).await;
-    let generation = app.state.index.state(70).await.unwrap().generation;
+/// Key 70's copy's row ids in three ranges, as a large copy counts a search in parts.
+async fn thirds(app: &TestApp, generation: i64) -> Vec<Option<(i64, i64)>> {
     let t = partner_portal::index::copies::table(70, generation);
     let last = app
         .state
@@ -212,46 +205,61 @@ async fn a_searchs_counts_split_by_row_id_add_up_to_the_counts_in_one_statement(
         )
         .await
         .unwrap()[0];
-    let sorted = |mut rows: Vec<(i64, i64, i64)>| {
-        rows.sort_unstable();
-        rows
-    };
+    let step = last / 3 + 1;
+    (0..3)
+        .map(|i| Some((i * step, ((i + 1) * step).min(last))))
+        .collect()
+}
+
+/// `(product, all, active)` as `statements` count them together, summed per product, in
+/// product order.
+async fn summed(app: &TestApp, statements: &[partner_portal::db::Sql]) -> Vec<(i64, i64, i64)> {
+    let mut summed = std::collections::BTreeMap::<i64, (i64, i64)>::new();
+    for sql in statements {
+        for (p, all, active) in app
+            .state
+            .db
+            .fetch_all::<(i64, i64, i64)>(sql)
+            .await
+            .unwrap()
+        {
+            let e = summed.entry(p).or_default();
+            e.0 += all;
+            e.1 += active;
+        }
+    }
+    summed.into_iter().map(|(p, (a, b))| (p, a, b)).collect()
+}
+
+#[tokio::test]
+async fn a_searchs_counts_split_by_row_id_add_up_to_the_counts_in_one_statement() {
+    // A large copy counts a search in row id ranges at once (`Index::facets`); the parts must
+    // cover every row once, with the ranges' ends in the trigram table's own lookup.
+    use partner_portal::index::query::{Filter, Matcher, facets_part_sql, facets_sql};
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let generation = app.state.index.state(70).await.unwrap().generation;
+    let parts = thirds(&app, generation).await;
     for term in ["bakery", "e.c", "studio", "zzz-none"] {
         let f = Filter {
             search: Some(term.into()),
             ..Filter::default()
         };
-        let whole: Vec<(i64, i64, i64)> = app
-            .state
-            .db
-            .fetch_all(&facets_sql(70, generation, &f, Matcher::Trigram))
-            .await
-            .unwrap();
-        let mut summed = std::collections::BTreeMap::<i64, (i64, i64)>::new();
-        let step = last / 3 + 1;
-        for i in 0..3 {
-            let part = Some((i * step, ((i + 1) * step).min(last)));
-            let sql = facets_part_sql(70, generation, &f, Matcher::Trigram, part);
+        let whole = summed(&app, &[facets_sql(70, generation, &f, Matcher::Trigram)]).await;
+        let statements: Vec<_> = parts
+            .iter()
+            .map(|part| facets_part_sql(70, generation, &f, Matcher::Trigram, *part))
+            .collect();
+        for sql in &statements {
             assert!(
                 sql.text
                     .contains(" MATCH $1 AND rowid > $2 AND rowid <= $3)"),
                 "{}",
                 sql.text
             );
-            for (p, all, active) in app
-                .state
-                .db
-                .fetch_all::<(i64, i64, i64)>(&sql)
-                .await
-                .unwrap()
-            {
-                let e = summed.entry(p).or_default();
-                e.0 += all;
-                e.1 += active;
-            }
         }
-        let summed: Vec<_> = summed.into_iter().map(|(p, (a, b))| (p, a, b)).collect();
-        assert_eq!(sorted(summed), sorted(whole), "{term}");
+        assert_eq!(summed(&app, &statements).await, whole, "{term}");
     }
 }
 
@@ -272,22 +280,7 @@ async fn on_sqlite_a_searchs_counts_from_the_facets_table_equal_the_copys() {
         [1],
         "the copy has no facets table"
     );
-    let db = app.state.db.clone();
-    let count = |sql: Sql| {
-        let db = db.clone();
-        async move {
-            let mut rows: Vec<(i64, i64, i64)> = db.fetch_all(&sql).await.unwrap();
-            rows.sort_unstable();
-            rows
-        }
-    };
-    let t = partner_portal::index::copies::table(70, generation);
-    let last = app
-        .state
-        .db
-        .fetch_ints(&Sql::new(&format!("SELECT MAX(rowid) FROM {t}")), 1)
-        .await
-        .unwrap()[0];
+    let thirds = thirds(&app, generation).await;
     // Terms the trigram table lists, in three row id ranges as a large copy counts them, and
     // terms too short for it, over the whole table.
     let listed = ["bakery", "e.c", "studio", "zzz-none"];
@@ -296,31 +289,23 @@ async fn on_sqlite_a_searchs_counts_from_the_facets_table_equal_the_copys() {
             search: Some(term.into()),
             ..Filter::default()
         };
-        let whole = count(facets_sql(70, generation, &f, Matcher::Trigram)).await;
+        let whole = summed(&app, &[facets_sql(70, generation, &f, Matcher::Trigram)]).await;
         assert!(
             !whole.is_empty() || !["bakery", "ba"].contains(&term),
             "{term}: no matches"
         );
         let got = app.state.index.facets(70, generation, &f).await.unwrap();
         assert_eq!(got.products, whole, "{term}");
-        let parts: Vec<Option<(i64, i64)>> = if listed.contains(&term) {
-            let step = last / 3 + 1;
-            (0..3)
-                .map(|i| Some((i * step, ((i + 1) * step).min(last))))
-                .collect()
+        let parts = if listed.contains(&term) {
+            thirds.clone()
         } else {
             vec![None]
         };
-        let mut summed = std::collections::BTreeMap::<i64, (i64, i64)>::new();
-        for part in parts {
-            for (p, all, active) in count(facets_rowids_sql(70, generation, part, term)).await {
-                let e = summed.entry(p).or_default();
-                e.0 += all;
-                e.1 += active;
-            }
-        }
-        let summed: Vec<_> = summed.into_iter().map(|(p, (a, b))| (p, a, b)).collect();
-        assert_eq!(summed, whole, "{term}: in parts");
+        let statements: Vec<_> = parts
+            .into_iter()
+            .map(|part| facets_rowids_sql(70, generation, part, term))
+            .collect();
+        assert_eq!(summed(&app, &statements).await, whole, "{term}: in parts");
     }
 }
 
