@@ -16,7 +16,8 @@ use axum::{
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 use tower_http::{
-    compression::CompressionLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
+    catch_panic::CatchPanicLayer, compression::CompressionLayer, limit::RequestBodyLimitLayer,
+    timeout::TimeoutLayer,
 };
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
@@ -50,6 +51,21 @@ pub fn cookie_name(config: &Config) -> &'static str {
 
 /// Builds the router for `state`.
 pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(auth::router(&state))
+        .merge(pages::router(&state))
+        .merge(api::router(&state))
+        .route("/static/{file}", get(web::assets::static_file))
+        .route("/favicon.ico", get(web::assets::favicon))
+        .fallback(pages::not_found);
+    with_layers(routes, state)
+}
+
+/// `routes` with the session layer and load shedding, beside the health, readiness and
+/// metrics routes, all inside the layers every request passes (limits, deadline, error pages,
+/// compression). [`router`] is this around the portal's routes; the tests put their own routes
+/// here to see the layers handle what no real route does on purpose (a panic).
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     // SameSite=Lax, not Strict: the return from WordPress.com is a cross-site navigation and
     // must carry the cookie, or the stored `state` cannot be found.
     let sessions = SessionManagerLayer::new(state.sessions.clone())
@@ -70,13 +86,7 @@ pub fn router(state: AppState) -> Router {
         )));
     let limits = state.config.limits.clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent));
-    let app = Router::new()
-        .merge(auth::router(&state))
-        .merge(pages::router(&state))
-        .merge(api::router(&state))
-        .route("/static/{file}", get(web::assets::static_file))
-        .route("/favicon.ico", get(web::assets::favicon))
-        .fallback(pages::not_found)
+    let app = routes
         .layer(sessions)
         // Only the app routes are shed, before their session is loaded; health, readiness and
         // metrics always answer (a health check that saw 503 in a burst would restart a healthy
@@ -91,6 +101,8 @@ pub fn router(state: AppState) -> Router {
     let base = state.config.base_path().to_owned();
     let router = ops
         .merge(app)
+        // Innermost, so that the page renderer below turns a handler's panic into the 500 page.
+        .layer(CatchPanicLayer::custom(web::panics::handler_panicked))
         // The deadline answers 503 (not 408), inside the page renderer so it gets headers and a log line.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

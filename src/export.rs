@@ -20,6 +20,7 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
+use futures_util::StreamExt as _;
 use tokio::{
     io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _},
     sync::{OwnedSemaphorePermit, Semaphore},
@@ -134,22 +135,28 @@ where
     out.flush().await?;
     let mut file = out.into_inner();
     file.rewind().await?;
+    // The state is `None` once the file is sent or failed. The stream is fused: a layer that
+    // polls a body again after its end (the compression layer does) gets the end again, where
+    // a bare `unfold` panics and cuts the download off.
     let chunks = futures_util::stream::unfold(
-        (file, permit, vec![0u8; 64 * 1024]),
-        |(mut file, permit, mut buf)| async move {
+        Some((file, permit, vec![0u8; 64 * 1024])),
+        |state| async move {
+            let (mut file, permit, mut buf) = state?;
             match file.read(&mut buf).await {
                 Ok(0) => None,
                 Ok(n) => {
                     let chunk = axum::body::Bytes::copy_from_slice(&buf[..n]);
-                    Some((Ok::<_, std::io::Error>(chunk), (file, permit, buf)))
+                    Some((Ok::<_, std::io::Error>(chunk), Some((file, permit, buf))))
                 }
                 Err(e) => {
+                    // The client sees a broken download, never a clean end short of rows.
                     tracing::error!(error = %e, "reading a spooled export failed");
-                    Some((Err(e), (file, permit, buf)))
+                    Some((Err(e), None))
                 }
             }
         },
-    );
+    )
+    .fuse();
     Ok(Body::from_stream(chunks))
 }
 

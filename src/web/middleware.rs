@@ -46,10 +46,7 @@ pub async fn finish_response(
     req.extensions_mut().insert(viewer.clone());
     let method = req.method().clone();
     // An invite link's secret is its path: it never reaches the log, a metric or an error page.
-    let path = match req.uri().path().strip_prefix("/join/") {
-        Some(_) => "/join/[redacted]".to_owned(),
-        None => req.uri().path().to_owned(),
-    };
+    let path = loggable_path(req.uri().path());
     // A cheap clone (the URI's bytes are shared): its `key` is read only for an error page.
     let uri = req.uri().clone();
     let route = req
@@ -102,7 +99,36 @@ pub async fn finish_response(
         latency_ms / 1000.0,
     );
     tracing::info!(request_id = %request_id, method = %method, route, path = %path, status, latency_ms, "request");
-    response
+    response.map(|body| super::panics::GuardedBody::wrap(body, &request_id))
+}
+
+/// `path` as it may be logged or shown: every segment after a `join` segment is redacted, so an
+/// invite link's secret stays out of the log however the path is spelled (`//join/…`,
+/// `/./join/…`, `/%6Aoin/…`, `/JOIN/…`, under a sub-path).
+pub fn loggable_path(path: &str) -> String {
+    let mut redacting = false;
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if redacting && !segment.is_empty() {
+            out.push_str("[redacted]");
+            continue;
+        }
+        out.push_str(segment);
+        let decoded = percent_decoded(segment);
+        redacting |= decoded.eq_ignore_ascii_case("join");
+    }
+    out
+}
+
+/// A path segment with its `%XX` escapes decoded (invalid UTF-8 replaced).
+fn percent_decoded(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("s={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// Handlers redirect to paths from `/`; under a sub-path the prefix goes in front.
@@ -212,5 +238,28 @@ fn set_security_headers(state: &AppState, path: &str, headers: &mut axum::http::
             "strict-transport-security",
             "max-age=31536000; includeSubDomains",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn an_invite_secret_is_redacted_however_the_path_is_spelled() {
+        for (path, logged) in [
+            ("/join/s3cret", "/join/[redacted]"),
+            ("//join/s3cret", "//join/[redacted]"),
+            ("/./join/s3cret/", "/./join/[redacted]/"),
+            ("/join//s3cret", "/join//[redacted]"),
+            ("/%6Aoin/s3cret", "/%6Aoin/[redacted]"),
+            ("/JOIN/s3cret", "/JOIN/[redacted]"),
+            ("/partners/join/s3cret", "/partners/join/[redacted]"),
+            ("/join", "/join"),
+            ("/activations/100005", "/activations/100005"),
+            ("/joined/x", "/joined/x"),
+        ] {
+            assert_eq!(loggable_path(path), logged, "{path}");
+        }
     }
 }

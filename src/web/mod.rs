@@ -1,5 +1,6 @@
 //! What every page shares, and nothing that knows about sessions or routes: the layout and
-//! rendering ([`layout`]), the response middleware ([`middleware`]), formatting for people
+//! rendering ([`layout`]), the response middleware ([`middleware`]) and its guard against
+//! panics ([`panics`]), formatting for people
 //! ([`format`]), query-string parsing for pages and JSON routes alike ([`query`]), and the static
 //! assets ([`assets`]).
 
@@ -7,6 +8,7 @@ pub mod assets;
 pub mod format;
 pub mod layout;
 pub mod middleware;
+pub mod panics;
 pub mod query;
 
 pub use self::{
