@@ -73,13 +73,14 @@ pub(super) fn trigram_term(s: &str) -> Option<String> {
     }
     let mut seen = std::collections::BTreeSet::new();
     let mut terms = Vec::new();
-    for w in chars.windows(3) {
+    // FTS5's query parser stops at a NUL: a trigram holding one is left to LIKE to confirm.
+    for w in chars.windows(3).filter(|w| !w.contains(&'\0')) {
         let gram: String = w.iter().collect();
         if seen.insert(gram.clone()) {
             terms.push(format!("\"{}\"", gram.replace('"', "\"\"")));
         }
     }
-    Some(terms.join(" AND "))
+    (!terms.is_empty()).then(|| terms.join(" AND "))
 }
 
 /// Whether walking a sort index to the `wanted`-th of `matches` rows spread over `rows` reads
@@ -144,5 +145,8 @@ mod tests {
         assert_eq!(trigram_term("a\"b").as_deref(), Some("\"a\"\"b\""));
         // A repeated trigram is asked once.
         assert_eq!(trigram_term("aaaa").as_deref(), Some("\"aaa\""));
+        // A NUL never reaches FTS5's parser, which would stop at it.
+        assert_eq!(trigram_term("abc\0").as_deref(), Some("\"abc\""));
+        assert_eq!(trigram_term("ab\0"), None);
     }
 }

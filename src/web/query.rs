@@ -9,12 +9,25 @@ use crate::{error::AppError, upstream::Scale};
 #[derive(Debug, Clone, Default)]
 pub struct Pairs(Vec<(String, String)>);
 
+/// `s` with each control character replaced by a space.
+fn without_controls(s: std::borrow::Cow<'_, str>) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    } else {
+        s.into_owned()
+    }
+}
+
 impl Pairs {
-    /// Parses a raw query string.
+    /// Parses a raw query string. Control characters in names and values (a NUL, a line
+    /// break, an escape) become spaces: nothing the portal reads from a query is meant to hold
+    /// one, and a NUL cut a search term short inside SQLite's FTS5 parser.
     pub fn parse(raw: Option<&str>) -> Self {
         Self(
             url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .map(|(k, v)| (without_controls(k), without_controls(v)))
                 .collect(),
         )
     }
