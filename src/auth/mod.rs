@@ -52,7 +52,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/logout", post(logout_post))
 }
 
-async fn rate_limit(
+/// Middleware: at most `PORTAL_LOGIN_RATE_PER_MINUTE` requests per client address (429 after).
+pub(crate) async fn rate_limit(
     State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,

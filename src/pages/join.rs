@@ -31,21 +31,39 @@ use crate::{
 
 const INVITE_KEY: &str = "portal.invite";
 
-/// The invite routes (anyone may open them).
-pub fn router() -> Router<AppState> {
+/// The invite routes (anyone may open them). Opening a link is rate-limited per client
+/// address like a login, so guessing links costs what guessing logins does.
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/join/{secret}", get(join_link))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::rate_limit,
+        ))
         .route("/join", get(join_get).post(join_post))
 }
 
-async fn join_link(session: Session, Path(secret): Path<String>) -> Result<Response, AppError> {
-    if secret.len() > 100 {
-        return Err(AppError::not_found(
+async fn join_link(
+    State(state): State<AppState>,
+    session: Session,
+    Path(secret): Path<String>,
+) -> Result<Response, AppError> {
+    let unknown = || {
+        AppError::not_found(
             "Invite not found",
             "This invite link is not valid. Ask your admin for a new one.",
-        ));
+        )
+    };
+    if secret.len() > 100 {
+        return Err(unknown());
     }
-    session.insert(INVITE_KEY, Secret::new(secret)).await?;
+    // Only a link that is an invite is kept in a session: a guessed or mistyped one stores
+    // nothing (each would otherwise be a session row kept for the idle timeout).
+    let secret = Secret::new(secret);
+    if state.team.invite_by_secret(&secret).await?.is_none() {
+        return Err(unknown());
+    }
+    session.insert(INVITE_KEY, secret).await?;
     Ok((
         StatusCode::SEE_OTHER,
         [

@@ -21,7 +21,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(invoices::router(state))
         .merge(team::router(state))
         .merge(audit::router(state))
-        .merge(join::router())
+        .merge(join::router(state))
 }
 
 /// Unknown paths. The login is looked up (when there is one) so that the page keeps the header,
