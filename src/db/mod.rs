@@ -275,6 +275,9 @@ macro_rules! bound {
     }};
 }
 
+mod tx;
+pub use tx::Tx;
+
 /// Rows that decode on both backends (tuples of `i64`, `String` and their `Option`s do).
 pub trait AnyRow:
     for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
@@ -414,31 +417,17 @@ impl Db {
         guard: Option<&Sql>,
         statements: &[Sql],
     ) -> Result<bool, sqlx::Error> {
-        macro_rules! run {
-            ($tx:expr) => {{
-                let mut tx = $tx;
-                if let Some(guard) = guard {
-                    let changed = bound!(sqlx::query(&guard.text), &guard.binds)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if changed == 0 {
-                        tx.rollback().await?;
-                        return Ok(false);
-                    }
-                }
-                for sql in statements {
-                    bound!(sqlx::query(&sql.text), &sql.binds)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }};
+        let mut tx = self.begin().await?;
+        if let Some(guard) = guard
+            && tx.execute(guard).await? == 0
+        {
+            tx.rollback().await?;
+            return Ok(false);
         }
-        match self {
-            Self::Sqlite(p) => run!(p.begin_with("BEGIN IMMEDIATE").await?),
-            Self::Postgres(p) => run!(p.begin().await?),
+        for sql in statements {
+            tx.execute(sql).await?;
         }
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{FileMember, Role, Team};
 use crate::{
-    db::{Bind, Sql},
+    db::{Bind, Dialect, Sql, Tx},
     upstream::{BearerToken, Me, Partner},
 };
 
@@ -368,17 +368,24 @@ impl Team {
         Ok(out)
     }
 
-    async fn admin_members(&self, partner_id: u64) -> Result<usize, sqlx::Error> {
-        Ok(self
-            .members(partner_id)
-            .await?
-            .iter()
-            .filter(|m| m.role.is_admin())
-            .count())
+    /// Starts a transaction in which the team of `partner_id` changes one decision at a time:
+    /// on PostgreSQL its member rows are locked (`FOR UPDATE`), and SQLite's `BEGIN IMMEDIATE`
+    /// already holds the database's one write lock. Two admins demoting each other at once then
+    /// decide one after the other, and the last-admin rule holds.
+    async fn team_transaction(&self, partner_id: u64) -> Result<Tx, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        if tx.dialect() == Dialect::Postgres {
+            let mut lock = Sql::new("SELECT user_id FROM team_members WHERE partner_id = ");
+            lock.bind(Bind::Int(partner_id as i64))
+                .push(" ORDER BY user_id FOR UPDATE");
+            tx.execute(&lock).await?;
+        }
+        Ok(tx)
     }
 
-    async fn stored_role(
-        &self,
+    /// A member's stored role, read in `tx`.
+    async fn role_in(
+        tx: &mut Tx,
         partner_id: u64,
         user_id: u64,
     ) -> Result<Option<Role>, sqlx::Error> {
@@ -386,8 +393,23 @@ impl Team {
         sql.bind(Bind::Int(partner_id as i64))
             .push(" AND user_id = ");
         sql.bind(Bind::Int(user_id as i64));
-        let row: Option<(String,)> = self.db.fetch_optional(&sql).await?;
+        let row: Option<(String,)> = tx.fetch_optional(&sql).await?;
         Ok(row.and_then(|(r,)| Role::parse(&r)))
+    }
+
+    /// Admins of `partner_id`, read in `tx`: stored members and the file's lines.
+    async fn admins_in(&self, tx: &mut Tx, partner_id: u64) -> Result<usize, sqlx::Error> {
+        let mut sql = Sql::new("SELECT COUNT(*) FROM team_members WHERE partner_id = ");
+        sql.bind(Bind::Int(partner_id as i64))
+            .push(" AND role = ")
+            .bind(Bind::Text(Role::Admin.as_str().to_owned()));
+        let stored: Option<(i64,)> = tx.fetch_optional(&sql).await?;
+        let in_file = self
+            .file
+            .iter()
+            .filter(|f| f.partner_id.is_none_or(|p| p == partner_id) && f.role.is_admin())
+            .count();
+        Ok(usize::try_from(stored.map_or(0, |(n,)| n)).unwrap_or(0) + in_file)
     }
 
     /// Changes a member's role; the last admin cannot stop being one. Returns the old role.
@@ -397,11 +419,12 @@ impl Team {
         user_id: u64,
         role: Role,
     ) -> Result<Role, TeamError> {
-        let old = self
-            .stored_role(partner_id, user_id)
+        let mut tx = self.team_transaction(partner_id).await?;
+        let old = Self::role_in(&mut tx, partner_id, user_id)
             .await?
             .ok_or(TeamError::NoMember)?;
-        if old.is_admin() && !role.is_admin() && self.admin_members(partner_id).await? <= 1 {
+        if old.is_admin() && !role.is_admin() && self.admins_in(&mut tx, partner_id).await? <= 1 {
+            tx.rollback().await?;
             return Err(TeamError::LastAdmin);
         }
         let mut sql = Sql::new("UPDATE team_members SET role = ");
@@ -410,25 +433,32 @@ impl Team {
         sql.bind(Bind::Int(partner_id as i64))
             .push(" AND user_id = ");
         sql.bind(Bind::Int(user_id as i64));
-        self.db.execute(&sql).await?;
+        tx.execute(&sql).await?;
+        tx.commit().await?;
         Ok(old)
     }
 
     /// Removes a member; the last admin cannot be removed. Returns the removed member's name.
     pub async fn remove_member(&self, partner_id: u64, user_id: u64) -> Result<String, TeamError> {
-        let members = self.members(partner_id).await?;
-        let member = members
-            .iter()
-            .find(|m| m.source == MemberSource::Invite && m.user_id == Some(user_id))
-            .ok_or(TeamError::NoMember)?;
-        if member.role.is_admin() && members.iter().filter(|m| m.role.is_admin()).count() <= 1 {
+        let mut tx = self.team_transaction(partner_id).await?;
+        let mut sql = Sql::new("SELECT display_name, role FROM team_members WHERE partner_id = ");
+        sql.bind(Bind::Int(partner_id as i64))
+            .push(" AND user_id = ");
+        sql.bind(Bind::Int(user_id as i64));
+        let row: Option<(String, String)> = tx.fetch_optional(&sql).await?;
+        let (name, role) = row.ok_or(TeamError::NoMember)?;
+        if Role::parse(&role).is_some_and(Role::is_admin)
+            && self.admins_in(&mut tx, partner_id).await? <= 1
+        {
+            tx.rollback().await?;
             return Err(TeamError::LastAdmin);
         }
         let mut sql = Sql::new("DELETE FROM team_members WHERE partner_id = ");
         sql.bind(Bind::Int(partner_id as i64))
             .push(" AND user_id = ");
         sql.bind(Bind::Int(user_id as i64));
-        self.db.execute(&sql).await?;
-        Ok(member.display_name.clone())
+        tx.execute(&sql).await?;
+        tx.commit().await?;
+        Ok(name)
     }
 }
