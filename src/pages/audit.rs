@@ -21,6 +21,9 @@ use crate::{
 };
 
 const PER_PAGE: i64 = 50;
+/// The highest page number read (as the activations list's): far past any log's last page,
+/// and its offset far inside an `i64`.
+const MAX_PAGE: u32 = 10_000_000;
 /// The CSV holds at most this many entries (the newest).
 const CSV_MAX: i64 = 100_000;
 
@@ -75,7 +78,7 @@ fn read(raw: Option<&str>) -> Result<Form, AppError> {
             from: from.map(secs),
             until: to.and_then(|d| d.succ_opt()).map(secs),
         },
-        page: text("page").parse::<i64>().unwrap_or(1).max(1),
+        page: i64::from(q.int("page", 1, 1, MAX_PAGE)?),
         action,
         actor,
         from: text("from"),
@@ -137,16 +140,19 @@ async fn audit_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let partner_id = partner_of(&authed)?;
-    let form = read(raw.as_deref())?;
-    let (entries, total) = state
-        .team
-        .audit_page(
-            partner_id,
-            &form.filter,
-            (form.page - 1) * PER_PAGE,
-            PER_PAGE,
-        )
-        .await?;
+    let mut form = read(raw.as_deref())?;
+    let page_of = |page: i64| {
+        state
+            .team
+            .audit_page(partner_id, &form.filter, (page - 1) * PER_PAGE, PER_PAGE)
+    };
+    let (mut entries, total) = page_of(form.page).await?;
+    // Past the last page: the last page, with its own links.
+    let last = (total.max(1) - 1) / PER_PAGE + 1;
+    if form.page > last {
+        (entries, _) = page_of(last).await?;
+        form.page = last;
+    }
     let entries = entries
         .into_iter()
         .map(|e: Entry| EntryView {
