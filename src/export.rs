@@ -273,6 +273,9 @@ pub fn response(name: &DownloadName, body: Body) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    use crate::fuzzing::{CASES, text};
     use super::*;
 
     #[test]
@@ -334,5 +337,36 @@ mod tests {
             ),
             "{d}"
         );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn any_partner_name_makes_a_safe_download_name(partner in text(), key in any::<u64>()) {
+            let name = filename(&partner, key, "activations");
+            prop_assert!(name.ascii.is_ascii() && name.ascii.len() < 140, "{}", name.ascii);
+            for n in [&name.ascii, &name.utf8] {
+                prop_assert!(
+                    !n.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|')),
+                    "{:?}", n
+                );
+                prop_assert!(n.ends_with(".csv"));
+            }
+            let r = response(&name, Body::empty());
+            prop_assert!(r.headers().get(header::CONTENT_DISPOSITION).is_some());
+            // The same name gives the same file name.
+            prop_assert_eq!(filename(&partner, key, "activations").utf8, name.utf8);
+        }
+
+        #[test]
+        fn any_cell_is_one_csv_field_that_reads_back(cell in text()) {
+            let line = record(&[cell.as_str()]);
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_slice());
+            let row = reader.records().next().unwrap().unwrap();
+            prop_assert_eq!(row.len(), 2);
+            let expected = neutralise(&cell);
+            prop_assert_eq!(&row[1], expected.as_str());
+        }
     }
 }

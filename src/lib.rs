@@ -15,6 +15,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod export;
+#[cfg(test)]
+mod fuzzing;
 pub mod index;
 pub mod metrics;
 pub mod pages;

@@ -59,6 +59,9 @@ fn decoded_is_unsafe(raw: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    use crate::fuzzing::{CASES, text};
     use super::*;
 
     #[test]
@@ -100,5 +103,22 @@ mod tests {
             "/activations?q=Caf%C3%A9"
         );
         assert!(axum::http::HeaderValue::from_str(SafeNext::parse("/ä/ö?x=€").as_str()).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn any_next_is_a_same_origin_path_and_reading_it_again_keeps_it(raw in text()) {
+            let next = SafeNext::parse(&raw);
+            let path = next.as_str();
+            prop_assert!(path.starts_with('/') && !path.starts_with("//"), "{:?}", path);
+            prop_assert!(!path.contains('\\') && path.is_ascii(), "{:?}", path);
+            prop_assert!(!path.chars().any(|c| c.is_control() || c.is_whitespace()));
+            prop_assert!(axum::http::HeaderValue::from_str(path).is_ok());
+            prop_assert_eq!(SafeNext::parse(path), next.clone());
+            let joined = format!("/x{}", raw);
+            prop_assert_eq!(SafeNext::parse(SafeNext::parse(&joined).as_str()), SafeNext::parse(&joined));
+        }
     }
 }

@@ -216,3 +216,40 @@ async fn audit_csv(
         body.into(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing::{CASES, query};
+
+    const NAMES: &[&str] = &["action", "actor", "from", "to", "page"];
+
+    #[test]
+    fn page_numbers_past_any_integer_are_refused_not_wrapped() {
+        for page in ["9223372036854775807", "18446744073709551616", "-1", "0", "1e3"] {
+            assert!(read(Some(&format!("page={page}"))).is_err(), "{page}");
+        }
+        assert_eq!(read(Some("page=10000000")).unwrap().page, 10_000_000);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn any_filter_reads_and_its_link_reads_back_as_the_same_filter(raw in query(NAMES)) {
+            let Ok(form) = read(Some(&raw)) else { return Ok(()); };
+            prop_assert!((1..=i64::from(MAX_PAGE)).contains(&form.page));
+            prop_assert!((form.page - 1).checked_mul(PER_PAGE).is_some());
+            let link = href("/audit", &form, form.page);
+            let again = read(link.split_once('?').map(|(_, q)| q)).unwrap();
+            prop_assert_eq!(
+                (&again.action, &again.actor, &again.from, &again.to, again.page),
+                (&form.action, &form.actor, &form.from, &form.to, form.page)
+            );
+            prop_assert_eq!(format!("{:?}", again.filter), format!("{:?}", form.filter));
+            prop_assert_eq!(href("/audit", &again, again.page), link);
+        }
+    }
+}

@@ -132,6 +132,9 @@ pub fn list(v: &Value) -> Option<&Vec<Value>> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    use crate::fuzzing::{CASES, text as any_text};
     use serde_json::json;
 
     use super::*;
@@ -205,5 +208,81 @@ mod tests {
         assert_eq!(boolean(&json!("1")), Some(true));
         assert_eq!(boolean(&json!(0)), Some(false));
         assert_eq!(boolean(&json!(true)), Some(true));
+    }
+
+    /// JSON of every shape, with the seeds among its strings.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            any_text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "id", "ID", "total", "activations", "data", "items", "created", "date",
+                        "activated_on", "cancelled_on", "amount_due", "currency", "lines",
+                        "period_start", "period_end", "status", "site_url", "site_name", "new",
+                    ]).prop_map(str::to_owned),
+                    inner,
+                    0..8,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn no_json_makes_a_reader_or_a_model_panic(v in json()) {
+            let _ = (int(&v), id(&v), string(&v), text(&v), boolean(&v), datetime(&v), list(&v));
+            let now = chrono::Utc::now();
+            let _ = crate::upstream::models::Me::from_value(&v);
+            let _ = crate::upstream::models::Partner::from_value(&v);
+            let _ = crate::upstream::models::ActivationsPage::from_value(&v);
+            let _ = crate::upstream::models::summary_from_value(&v);
+            let _ = crate::upstream::models::invoices_from_value(&v, now);
+            let _ = crate::upstream::models::Invoice::from_value(&v, now);
+        }
+
+        #[test]
+        fn integers_read_back_from_numbers_and_their_text(n in any::<i64>()) {
+            prop_assert_eq!(int(&json!(n)), Some(n));
+            prop_assert_eq!(int(&json!(n.to_string())), Some(n));
+            prop_assert_eq!(id(&json!(n)), u64::try_from(n).ok());
+        }
+
+        #[test]
+        fn datetimes_read_back_in_every_format_they_print_in(secs in 1i64..253_402_300_799) {
+            let at = Utc.timestamp_opt(secs, 0).single().unwrap();
+            for printed in [
+                at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                at.to_rfc3339(),
+                at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            ] {
+                prop_assert_eq!(parse_datetime(&printed), Some(at), "{}", printed);
+            }
+            prop_assert_eq!(datetime(&json!(secs)), Some(at));
+            prop_assert_eq!(parse_date(&at.format("%Y-%m-%d").to_string()), Some(at.date_naive()));
+        }
+
+        #[test]
+        fn entity_encoded_text_decodes_once_to_what_was_written(s in any_text()) {
+            prop_assume!(!s.is_empty());
+            let encoded = html_escape::encode_text(&s).into_owned();
+            prop_assert_eq!(text(&json!(encoded)), Some(s));
+        }
+
+        #[test]
+        fn any_string_is_read_or_refused_without_a_panic(s in any_text()) {
+            let _ = (parse_datetime(&s), parse_date(&s), boolean(&json!(s)), int(&json!(s)));
+        }
     }
 }

@@ -102,3 +102,41 @@ impl Pairs {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing::{CASES, text};
+
+    #[test]
+    fn control_characters_become_spaces() {
+        let q = Pairs::parse(Some("q=abc%00&x%01y=1&t=a%09b"));
+        assert_eq!(q.get("q"), Some("abc "));
+        assert_eq!(q.get("x y"), Some("1"));
+        assert_eq!(q.get("t"), Some("a b"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn dates_and_numbers_read_back_as_they_print(raw in text()) {
+            let q = Pairs::parse(Some(&format!(
+                "d={}",
+                url::form_urlencoded::byte_serialize(raw.as_bytes()).collect::<String>()
+            )));
+            prop_assert!(q.get("d").is_none_or(|v| !v.chars().any(char::is_control)));
+            if let Ok(Some(d)) = q.date("d") {
+                let again = Pairs::parse(Some(&format!("d={d}"))).date("d");
+                prop_assert_eq!(again.ok().flatten(), Some(d));
+            }
+            if let Ok(n) = q.int("d", 1, 1, 10_000_000) {
+                let again = Pairs::parse(Some(&format!("d={n}"))).int("d", 1, 1, 10_000_000);
+                prop_assert_eq!(again.ok(), Some(n));
+            }
+            let _ = (q.key(), q.scale(), q.all("d"));
+        }
+    }
+}

@@ -348,6 +348,8 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzzing::{CASES, query};
+    use proptest::prelude::*;
 
     #[test]
     fn presets_cover_whole_periods() {
@@ -445,5 +447,31 @@ mod tests {
             v.empty_message(today),
             "No cancelled activations in March 2026 — widen the dates."
         );
+    }
+
+    /// The names the view reads, for the generated queries.
+    const NAMES: &[&str] = &[
+        "key", "q", "status", "plan", "plan[]", "current_plan", "preset", "from", "to",
+        "active_from", "active_to", "sort", "dir", "per_page", "page",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn any_query_reads_and_its_link_reads_back_as_the_same_view(raw in query(NAMES)) {
+            let (view, _) = View::read(&Pairs::parse(Some(&raw)));
+            let href = view.href("/activations", 70, |_| {});
+            let (again, problems) =
+                View::read(&Pairs::parse(href.split_once('?').map(|(_, q)| q)));
+            let expected = View { key: Some(70), page: 1, ..view.clone() };
+            prop_assert_eq!(&again, &expected, "{}", href);
+            prop_assert_eq!(again.href("/activations", 70, |_| {}), href);
+            // What a view's own link says is never a problem, but reversed dates are kept so
+            // the form shows them.
+            prop_assert!(problems.len() <= usize::from(view.dates_reversed()), "{:?}", problems);
+            let _ = view.filter(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap());
+            let _ = view.empty_message(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap());
+        }
     }
 }
