@@ -10,6 +10,7 @@ mod api;
 mod binary;
 mod browser;
 mod client;
+mod crawl;
 mod edges;
 mod errors;
 mod hardening;
