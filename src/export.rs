@@ -275,8 +275,8 @@ pub fn response(name: &DownloadName, body: Body) -> Response {
 mod tests {
     use proptest::prelude::*;
 
-    use crate::fuzzing::{CASES, text};
     use super::*;
+    use crate::fuzzing::{CASES, text};
 
     #[test]
     fn formula_cells_are_neutralised() {

@@ -67,9 +67,29 @@ pub fn text() -> impl Strategy<Value = String> {
 /// Words the portal's queries understand, so that generated queries are often valid and the
 /// round trips see every field set.
 const WORDS: &[&str] = &[
-    "all", "active", "cancelled", "asc", "desc", "site", "product", "activated", "created",
-    "this_month", "last_month", "last_30_days", "this_year", "custom", "personal", "2005",
-    "2000", "jetpack_security_daily", "sign_in", "csv_download", "month", "year", "day",
+    "all",
+    "active",
+    "cancelled",
+    "asc",
+    "desc",
+    "site",
+    "product",
+    "activated",
+    "created",
+    "this_month",
+    "last_month",
+    "last_30_days",
+    "this_year",
+    "custom",
+    "personal",
+    "2005",
+    "2000",
+    "jetpack_security_daily",
+    "sign_in",
+    "csv_download",
+    "month",
+    "year",
+    "day",
 ];
 
 /// A value for a query field: a seed or random text, a number, a date, or a word the portal
@@ -86,8 +106,8 @@ pub fn value() -> impl Strategy<Value = String> {
 /// A query string: seeds, random text, and `name=value` pairs over the names the portal reads,
 /// values drawn from [`value`] and percent-encoded or not.
 pub fn query(names: &'static [&'static str]) -> impl Strategy<Value = String> {
-    let pair = (prop::sample::select(names), value(), any::<bool>()).prop_map(
-        |(name, value, encode)| {
+    let pair =
+        (prop::sample::select(names), value(), any::<bool>()).prop_map(|(name, value, encode)| {
             if encode {
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair(name, &value)
@@ -95,8 +115,7 @@ pub fn query(names: &'static [&'static str]) -> impl Strategy<Value = String> {
             } else {
                 format!("{name}={value}")
             }
-        },
-    );
+        });
     prop_oneof![
         text(),
         prop::collection::vec(pair, 0..8).prop_map(|pairs| pairs.join("&")),

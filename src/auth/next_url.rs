@@ -61,8 +61,8 @@ fn decoded_is_unsafe(raw: &str) -> bool {
 mod tests {
     use proptest::prelude::*;
 
-    use crate::fuzzing::{CASES, text};
     use super::*;
+    use crate::fuzzing::{CASES, text};
 
     #[test]
     fn open_redirect_vectors_fall_back_to_root() {

@@ -228,7 +228,13 @@ mod tests {
 
     #[test]
     fn page_numbers_past_any_integer_are_refused_not_wrapped() {
-        for page in ["9223372036854775807", "18446744073709551616", "-1", "0", "1e3"] {
+        for page in [
+            "9223372036854775807",
+            "18446744073709551616",
+            "-1",
+            "0",
+            "1e3",
+        ] {
             assert!(read(Some(&format!("page={page}"))).is_err(), "{page}");
         }
         assert_eq!(read(Some("page=10000000")).unwrap().page, 10_000_000);

@@ -451,8 +451,21 @@ mod tests {
 
     /// The names the view reads, for the generated queries.
     const NAMES: &[&str] = &[
-        "key", "q", "status", "plan", "plan[]", "current_plan", "preset", "from", "to",
-        "active_from", "active_to", "sort", "dir", "per_page", "page",
+        "key",
+        "q",
+        "status",
+        "plan",
+        "plan[]",
+        "current_plan",
+        "preset",
+        "from",
+        "to",
+        "active_from",
+        "active_to",
+        "sort",
+        "dir",
+        "per_page",
+        "page",
     ];
 
     proptest! {
