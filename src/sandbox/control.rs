@@ -67,6 +67,9 @@ pub struct Fault {
     /// Let this many matching requests through before failing.
     #[serde(default)]
     pub skip: u64,
+    /// Only requests whose query string contains this (`page=200&`: one page of a list).
+    #[serde(default)]
+    pub query_contains: Option<String>,
 }
 
 fn one() -> u64 {
@@ -99,7 +102,7 @@ struct Revoke {
 
 pub(super) fn router() -> Router<Sandbox> {
     Router::new()
-        .route("/__sandbox/faults", post(add_fault))
+        .route("/__sandbox/faults", post(add_fault).delete(clear_faults))
         .route("/__sandbox/latency", post(set_latency))
         .route("/__sandbox/tokens/revoke", post(revoke))
         .route("/__sandbox/state", get(state))
@@ -110,6 +113,12 @@ pub(super) fn router() -> Router<Sandbox> {
 
 async fn add_fault(State(sb): State<Sandbox>, Json(fault): Json<Fault>) -> StatusCode {
     lock(&sb.inner.control).faults.push(fault);
+    StatusCode::NO_CONTENT
+}
+
+/// `DELETE /__sandbox/faults`: every injected fault goes (latency and chaos stay).
+async fn clear_faults(State(sb): State<Sandbox>) -> StatusCode {
+    lock(&sb.inner.control).faults.clear();
     StatusCode::NO_CONTENT
 }
 
@@ -182,6 +191,7 @@ fn chaos_fault(chaos: &Chaos) -> Option<(Fault, u64)> {
         count: 1,
         retry_after: (status == 429).then_some(1),
         skip: 0,
+        query_contains: None,
     };
     Some((fault, hang))
 }
@@ -240,6 +250,17 @@ pub(super) async fn faults_and_counts(
                 .counts
                 .entry(format!("{} {}?per_page={size}", req.method(), path))
                 .or_default() += 1;
+            // And by page, so a test can tell which pages a copy fetched twice.
+            if let Some(page) = query.split('&').find_map(|p| p.strip_prefix("page=")) {
+                *control
+                    .counts
+                    .entry(format!(
+                        "{} {}?page={page}&per_page={size}",
+                        req.method(),
+                        path
+                    ))
+                    .or_default() += 1;
+            }
         }
         let delay: u64 = control
             .latency
@@ -256,7 +277,13 @@ pub(super) async fn faults_and_counts(
         let fault = control
             .faults
             .iter_mut()
-            .find(|f| f.count > 0 && path.starts_with(&f.path_prefix))
+            .find(|f| {
+                f.count > 0
+                    && path.starts_with(&f.path_prefix)
+                    && f.query_contains
+                        .as_deref()
+                        .is_none_or(|q| query.contains(q))
+            })
             .and_then(|f| {
                 if f.skip > 0 {
                     f.skip -= 1;
