@@ -69,6 +69,11 @@ impl SqlSessionStore {
         serde_json::from_slice(&plain).map_err(|e| session_store::Error::Decode(e.to_string()))
     }
 
+    /// The sessions' database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Checks that the sessions' database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.db.ping().await

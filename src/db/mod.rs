@@ -3,20 +3,32 @@
 //! Migrations for each backend live under `migrations/<backend>/` and run at start-up. On
 //! PostgreSQL sqlx takes an advisory lock around them, so replicas may start together.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     PgPool, SqlitePool,
-    postgres::PgPoolOptions,
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
 /// How long a request waits for a pooled connection before failing with a 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A connection pool to one of the supported databases.
+mod health;
+pub use health::{ErrorKind, Health, free_bytes, kind};
+
+/// A connection pool to one of the supported databases, and what it has been through lately.
 #[derive(Debug, Clone)]
-pub enum Db {
+pub struct Db {
+    pool: Pool,
+    health: Arc<Health>,
+    /// The SQLite file, for its disk's free space and the one-process lock.
+    file: Option<std::path::PathBuf>,
+}
+
+/// The pool itself.
+#[derive(Debug, Clone)]
+enum Pool {
     /// Embedded SQLite file (one replica).
     Sqlite(SqlitePool),
     /// PostgreSQL (any number of replicas).
@@ -70,16 +82,23 @@ impl Db {
         let migrate = purpose == Purpose::Index;
         let max_connections = max_connections.max(1);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // A transaction left open by a process that stopped (SIGSTOP, a hung host) holds
+            // its locks, the copy's lease row among them: the server ends it after this long,
+            // so another replica can take the copy over and the stalled one finds its
+            // connection gone when it wakes.
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| DbError::Url(e.to_string()))?
+                .options([("idle_in_transaction_session_timeout", "30s")]);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect(url)
+                .connect_with(options)
                 .await
                 .map_err(DbError::Connect)?;
             if migrate {
                 sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             }
-            return Ok(Self::Postgres(pool));
+            return Ok(Self::new(Pool::Postgres(pool), None));
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| DbError::Url(e.to_string()))?
@@ -99,6 +118,8 @@ impl Db {
             Purpose::Index => options.pragma("cache_size", "-1024"),
         };
         prepare_sqlite_file(options.get_filename())?;
+        let file = Some(options.get_filename().to_owned())
+            .filter(|f| !f.as_os_str().is_empty() && f.as_os_str() != ":memory:");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -108,7 +129,33 @@ impl Db {
         if migrate {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         }
-        Ok(Self::Sqlite(pool))
+        Ok(Self::new(Pool::Sqlite(pool), file))
+    }
+
+    fn new(pool: Pool, file: Option<std::path::PathBuf>) -> Self {
+        Self {
+            pool,
+            health: Arc::default(),
+            file,
+        }
+    }
+
+    /// What this pool has been through lately.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The SQLite file, when the database is one.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+
+    /// The SQLite pool, for tests that reach under the portal.
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            Pool::Postgres(_) => None,
+        }
     }
 
     /// Connects without migrating and checks that the database answers (for `check-config`).
@@ -120,7 +167,10 @@ impl Db {
                 .connect(url)
                 .await
                 .map_err(DbError::Connect)?;
-            return Self::Postgres(pool).ping().await.map_err(DbError::Connect);
+            return Self::new(Pool::Postgres(pool), None)
+                .ping()
+                .await
+                .map_err(DbError::Connect);
         }
         // Check, never create: a file that is not there yet is fine when `serve` could create it.
         let options = SqliteConnectOptions::from_str(url)
@@ -148,15 +198,19 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(DbError::Connect)?;
-        Self::Sqlite(pool).ping().await.map_err(DbError::Connect)
+        Self::new(Pool::Sqlite(pool), None)
+            .ping()
+            .await
+            .map_err(DbError::Connect)
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        match self {
-            Self::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
-            Self::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
-        }
+        let result = match &self.pool {
+            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+            Pool::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+        };
+        result.map_err(|e| self.health.note(e))
     }
 }
 
@@ -195,9 +249,9 @@ pub enum Dialect {
 impl Db {
     /// This pool's dialect.
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Self::Sqlite(_) => Dialect::Sqlite,
-            Self::Postgres(_) => Dialect::Postgres,
+        match &self.pool {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
         }
     }
 }
@@ -299,68 +353,74 @@ impl<T> AnyRow for T where
 impl Db {
     /// Runs a statement; returns the rows affected.
     pub async fn execute(&self, sql: &Sql) -> Result<u64, sqlx::Error> {
-        Ok(match self {
-            Self::Sqlite(p) => bound!(sqlx::query(&sql.text), &sql.binds)
+        let result = match &self.pool {
+            Pool::Sqlite(p) => bound!(sqlx::query(&sql.text), &sql.binds)
                 .execute(p)
-                .await?
-                .rows_affected(),
-            Self::Postgres(p) => bound!(sqlx::query(&sql.text), &sql.binds)
+                .await
+                .map(|r| r.rows_affected()),
+            Pool::Postgres(p) => bound!(sqlx::query(&sql.text), &sql.binds)
                 .execute(p)
-                .await?
-                .rows_affected(),
-        })
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        match result {
+            Ok(n) => {
+                self.health.clear();
+                Ok(n)
+            }
+            Err(e) => Err(self.health.note(e)),
+        }
     }
 
     /// All rows of a query.
     pub async fn fetch_all<T: AnyRow>(&self, sql: &Sql) -> Result<Vec<T>, sqlx::Error> {
-        match self {
-            Self::Sqlite(p) => {
+        let result = match &self.pool {
+            Pool::Sqlite(p) => {
                 bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
                     .fetch_all(p)
                     .await
             }
-            Self::Postgres(p) => {
+            Pool::Postgres(p) => {
                 bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
                     .fetch_all(p)
                     .await
             }
-        }
+        };
+        result.map_err(|e| self.health.note(e))
     }
 
     /// At most one row.
     pub async fn fetch_optional<T: AnyRow>(&self, sql: &Sql) -> Result<Option<T>, sqlx::Error> {
-        match self {
-            Self::Sqlite(p) => {
+        let result = match &self.pool {
+            Pool::Sqlite(p) => {
                 bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
                     .fetch_optional(p)
                     .await
             }
-            Self::Postgres(p) => {
+            Pool::Postgres(p) => {
                 bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
                     .fetch_optional(p)
                     .await
             }
-        }
+        };
+        result.map_err(|e| self.health.note(e))
     }
 
     /// One row of `n` integer columns. For statements whose column count is only known at run
     /// time (one count per period or product group).
     pub async fn fetch_ints(&self, sql: &Sql, n: usize) -> Result<Vec<i64>, sqlx::Error> {
         use sqlx::Row as _;
-        match self {
-            Self::Sqlite(p) => {
-                let row = bound!(sqlx::query(&sql.text), &sql.binds)
-                    .fetch_one(p)
-                    .await?;
-                (0..n).map(|i| row.try_get::<i64, _>(i)).collect()
-            }
-            Self::Postgres(p) => {
-                let row = bound!(sqlx::query(&sql.text), &sql.binds)
-                    .fetch_one(p)
-                    .await?;
-                (0..n).map(|i| row.try_get::<i64, _>(i)).collect()
-            }
-        }
+        let result = match &self.pool {
+            Pool::Sqlite(p) => bound!(sqlx::query(&sql.text), &sql.binds)
+                .fetch_one(p)
+                .await
+                .and_then(|row| (0..n).map(|i| row.try_get::<i64, _>(i)).collect()),
+            Pool::Postgres(p) => bound!(sqlx::query(&sql.text), &sql.binds)
+                .fetch_one(p)
+                .await
+                .and_then(|row| (0..n).map(|i| row.try_get::<i64, _>(i)).collect()),
+        };
+        result.map_err(|e| self.health.note(e))
     }
 
     /// Streams the rows of a query into `tx` until it is closed; for exports that must not be
@@ -371,8 +431,8 @@ impl Db {
         tx: tokio::sync::mpsc::Sender<Result<T, sqlx::Error>>,
     ) {
         use futures_util::StreamExt as _;
-        match self {
-            Self::Sqlite(p) => {
+        match &self.pool {
+            Pool::Sqlite(p) => {
                 let mut rows = bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds).fetch(p);
                 while let Some(row) = rows.next().await {
                     if tx.send(row).await.is_err() {
@@ -380,7 +440,7 @@ impl Db {
                     }
                 }
             }
-            Self::Postgres(p) => {
+            Pool::Postgres(p) => {
                 let mut rows = bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds).fetch(p);
                 while let Some(row) = rows.next().await {
                     if tx.send(row).await.is_err() {

@@ -12,7 +12,8 @@
 use futures_util::future::BoxFuture;
 use sqlx::{Postgres, Sqlite, pool::PoolConnection};
 
-use super::{AnyRow, Bind, Db, Sql};
+use super::{AnyRow, Bind, Db, Health, Pool, Sql};
+use std::sync::Arc;
 
 /// The pooled connection a [`Tx`] runs on.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ enum Conn {
 #[derive(Debug)]
 pub struct Tx {
     conn: Conn,
+    health: Arc<Health>,
     /// Ended by a COMMIT or ROLLBACK that succeeded: the connection may be reused.
     committed: bool,
 }
@@ -34,15 +36,16 @@ impl Db {
     /// waiting up to the busy timeout), so two transactions that read, decide and write never
     /// both decide on the same reading.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        let mut tx = match self {
-            Self::Sqlite(p) => Tx {
-                conn: Conn::Sqlite(p.acquire().await?),
-                committed: false,
-            },
-            Self::Postgres(p) => Tx {
-                conn: Conn::Postgres(p.acquire().await?),
-                committed: false,
-            },
+        let conn = match &self.pool {
+            Pool::Sqlite(p) => Conn::Sqlite(p.acquire().await.map_err(|e| self.health.note(e))?),
+            Pool::Postgres(p) => {
+                Conn::Postgres(p.acquire().await.map_err(|e| self.health.note(e))?)
+            }
+        };
+        let mut tx = Tx {
+            conn,
+            health: self.health.clone(),
+            committed: false,
         };
         let begin = match tx.conn {
             Conn::Sqlite(_) => "BEGIN IMMEDIATE",
@@ -68,7 +71,7 @@ impl Tx {
             Conn::Sqlite(c) => c.close_on_drop(),
             Conn::Postgres(c) => c.close_on_drop(),
         }
-        e
+        self.health.note(e)
     }
 
     // The statements' futures are boxed here, where their lifetimes are concrete: left to
@@ -149,6 +152,7 @@ impl Tx {
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         self.raw("COMMIT").await?;
         self.committed = true;
+        self.health.clear();
         Ok(())
     }
 

@@ -236,7 +236,7 @@ async fn the_session_store_holds_no_readable_token() {
     assert_eq!(app.get("/").await.status(), StatusCode::OK);
     let token = app.sandbox.issued_tokens().remove(0);
     // Checkpoint the WAL so every byte is in the main file, then read the files.
-    if let partner_portal::db::Db::Sqlite(pool) = &app.state.db {
+    if let Some(pool) = app.state.db.sqlite_pool() {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(pool)
             .await
