@@ -182,26 +182,55 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the store answers within a second, and the process is not draining.
+/// The least free space on the SQLite database's disk for the portal to call itself ready:
+/// below it, a session or a copy's next page cannot be written.
+const LEAST_FREE_BYTES: u64 = 1 << 20;
+
+/// `GET /readyz`: the store answers within a second, its disk has room, and the process is not
+/// draining. What is wrong is said in the body (and was logged when it happened).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.draining.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "draining");
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining".to_owned());
     }
     let both = async {
         state.sessions.ping().await?;
         state.db.ping().await
     };
     match tokio::time::timeout(Duration::from_secs(1), both).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: the store failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store unavailable".to_owned(),
+            );
         }
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store did not answer within 1 s",
-        ),
+        Err(_) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store did not answer within 1 s".to_owned(),
+            );
+        }
     }
+    if let Some(free) = state.db.sqlite_file().and_then(crate::db::free_bytes)
+        && free < LEAST_FREE_BYTES
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the database's disk is full ({} KiB free)", free / 1024),
+        );
+    }
+    let recent = Duration::from_secs(60);
+    let full = [&state.db, state.sessions.db()]
+        .iter()
+        .any(|db| db.health().trouble(recent) == Some(crate::db::ErrorKind::DiskFull));
+    if full {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database's disk was full within the last minute".to_owned(),
+        );
+    }
+    (StatusCode::OK, "ready".to_owned())
 }
 
 /// A built application, bound to its listener.
@@ -230,11 +259,18 @@ impl Application {
         let settings = IndexSettings {
             max_age: config.index_max_age,
             page_size: config.index_page_size,
+            lease: config.index_lease,
             retire_after: config.limits.request_timeout + Duration::from_secs(1),
             ..IndexSettings::default()
         };
         let clock = Clock::default();
-        let index = Index::new(db.clone(), wpcom.clone(), settings, clock.clone());
+        let index = Index::new(
+            db.clone(),
+            wpcom.clone(),
+            settings,
+            clock.clone(),
+            Sealer::new(config.session_key.expose()),
+        );
         let cache = UpstreamCache::new(config.cache_ttl);
         let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
         let exports = ExportSlots::new(config.max_exports, config.max_exports_per_session);
@@ -285,17 +321,11 @@ impl Application {
             retention: self.state.config.audit_retention,
         }
         .spawn(Duration::from_secs(30));
-        // Copies a stopped process replaced but had not dropped yet, once no request can be
-        // reading them any more.
-        let index = self.state.index.clone();
-        let sweep = tokio::spawn(async move {
-            tokio::time::sleep(index.settings().retire_after).await;
-            match index.drop_replaced().await {
-                Ok(0) => {}
-                Ok(dropped) => tracing::info!(dropped, "dropped replaced activations copies"),
-                Err(e) => tracing::warn!(error = %e, "could not drop replaced activations copies"),
-            }
-        });
+        // On SQLite, the one process using the database frees a dead predecessor's leases, so
+        // its copies resume at once; then copies that stopped are resumed, and tables no one
+        // needs dropped, with nobody looking.
+        self.state.index.claim_sole_use().await;
+        let sweep = self.state.index.clone().spawn_schedule();
         let limits = self.state.config.limits.clone();
         let draining = self.state.draining.clone();
         let metrics_task = match self.state.config.metrics {

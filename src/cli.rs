@@ -113,6 +113,10 @@ pub struct PortalArgs {
     /// the sandbox allows 1000).
     #[arg(long, env = "PORTAL_INDEX_PAGE_SIZE", value_name = "PORTAL_INDEX_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub index_page_size: u32,
+    /// How long a copy's lease lasts without renewal: a replica that stops (killed, stalled)
+    /// loses its copy to another after this long (e.g. `20s`).
+    #[arg(long, env = "PORTAL_INDEX_LEASE", value_name = "PORTAL_INDEX_LEASE", default_value = "20s", value_parser = parse_duration)]
+    pub index_lease: Duration,
     /// How long summary and invoice answers are cached.
     #[arg(long, env = "PORTAL_CACHE_TTL", value_name = "PORTAL_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
     pub cache_ttl: Duration,
@@ -359,6 +363,7 @@ impl PortalArgs {
             upstream_deadline: self.upstream_deadline,
             index_max_age: self.index_max_age,
             index_page_size: self.index_page_size,
+            index_lease: self.index_lease,
             cache_ttl: self.cache_ttl,
             access_recheck: self.access_recheck,
             team_file: self.team_file.clone(),

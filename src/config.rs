@@ -79,6 +79,8 @@ pub struct Config {
     pub index_max_age: Duration,
     /// Rows per upstream page when syncing.
     pub index_page_size: u32,
+    /// How long a copy's lease lasts without renewal.
+    pub index_lease: Duration,
     /// Upstream cache TTL.
     pub cache_ttl: Duration,
     /// Partner-key re-check interval.
@@ -188,6 +190,8 @@ pub struct ConfigBuilder {
     pub index_max_age: Duration,
     /// `PORTAL_INDEX_PAGE_SIZE`.
     pub index_page_size: u32,
+    /// `PORTAL_INDEX_LEASE`.
+    pub index_lease: Duration,
     /// `PORTAL_CACHE_TTL`.
     pub cache_ttl: Duration,
     /// `PORTAL_ACCESS_RECHECK`.
@@ -242,6 +246,7 @@ impl Default for ConfigBuilder {
             login_timeout: Duration::from_secs(600),
             index_max_age: Duration::from_secs(15 * 60),
             index_page_size: 1000,
+            index_lease: Duration::from_secs(20),
             cache_ttl: Duration::from_secs(60),
             access_recheck: Duration::from_secs(60),
             team_file: None,
@@ -417,6 +422,7 @@ impl ConfigBuilder {
             login_timeout: self.login_timeout,
             index_max_age: self.index_max_age,
             index_page_size: self.index_page_size,
+            index_lease: self.index_lease,
             cache_ttl: self.cache_ttl,
             access_recheck: self.access_recheck,
             team_file,

@@ -9,8 +9,8 @@
 //! own is written with no index at all, each row appended after the last, and every index is
 //! then built in one sorted pass (`CREATE INDEX`), the trigram table in runs of row ids.
 
-use super::Index;
 use super::search::search_part_count;
+use super::{Index, sync::SyncError};
 use crate::db::{Bind, Db, Dialect, Sql};
 
 /// Row ids per transaction filling the trigram table: about 0.1 s of the write lock each.
@@ -171,7 +171,18 @@ pub fn indexes(dialect: Dialect, key: u64, generation: i64, trigram: bool) -> Ve
 /// Drops one copy's table and its side tables (its [`facets_table`], and on SQLite its trigram
 /// table).
 pub fn drop(dialect: Dialect, key: u64, generation: i64) -> Vec<Sql> {
-    let mut tables = vec![facets_table(key, generation), table(key, generation)];
+    let mut statements = drop_side_tables(dialect, key, generation);
+    statements.push(Sql::new(&format!(
+        "DROP TABLE IF EXISTS {}",
+        table(key, generation)
+    )));
+    statements
+}
+
+/// Drops a copy's side tables (its [`facets_table`], and on SQLite its trigram table), leaving
+/// its own rows.
+pub fn drop_side_tables(dialect: Dialect, key: u64, generation: i64) -> Vec<Sql> {
+    let mut tables = vec![facets_table(key, generation)];
     if dialect == Dialect::Sqlite {
         tables.insert(0, search_table(key, generation));
     }
@@ -179,6 +190,11 @@ pub fn drop(dialect: Dialect, key: u64, generation: i64) -> Vec<Sql> {
         .iter()
         .map(|t| Sql::new(&format!("DROP TABLE IF EXISTS {t}")))
         .collect()
+}
+
+/// What a copy's sealed token is bound to: it opens only as the token of this key's copy.
+pub fn token_aad(key: u64) -> Vec<u8> {
+    format!("partner-portal copy token {key}").into_bytes()
 }
 
 /// The highest SQLite row id in a copy (0 when empty): row ids are given as rows are appended,
@@ -217,17 +233,23 @@ pub async fn all(db: &Db) -> Result<Vec<(u64, i64)>, sqlx::Error> {
     let names: Vec<(String,)> = db.fetch_all(&Sql::new(sql)).await?;
     let mut copies: Vec<_> = names.iter().filter_map(|(n,)| parse(n)).collect();
     copies.sort_unstable();
+    copies.dedup();
     Ok(copies)
 }
 
-/// (key, generation) from a copy table's name; `None` for any other table (the trigram tables'
-/// names have a third part).
+/// (key, generation) from the name of a copy's table or of one of its side tables
+/// (`activations_70_3`, `activations_70_3_facets`, `activations_70_3_search_data`); `None` for
+/// any other table.
 fn parse(name: &str) -> Option<(u64, i64)> {
     let mut parts = name.strip_prefix("activations_")?.split('_');
     let key = parts.next()?.parse().ok()?;
     let generation = parts.next()?.parse().ok()?;
-    parts.next().is_none().then_some((key, generation))
+    let side = parts.next();
+    matches!(side, None | Some("facets" | "search")).then_some((key, generation))
 }
+
+/// A key's visible generation, when it became visible, its running and its stopped attempt.
+type SweepRow = (i64, Option<i64>, Option<i64>, Option<i64>);
 
 impl Index {
     /// Distinct activations in a copy (rows that came twice count once), read from the id index.
@@ -254,11 +276,13 @@ impl Index {
         generation: i64,
         rows: u64,
         distinct: u64,
-    ) -> Result<(), sqlx::Error> {
+        alive: &(dyn Fn() -> Result<(), SyncError> + Sync),
+    ) -> Result<(), SyncError> {
         let started = std::time::Instant::now();
         let dialect = self.db.dialect();
         let t = table(key, generation);
         if rows > distinct {
+            alive()?;
             let dedupe = match dialect {
                 Dialect::Sqlite => format!(
                     "DELETE FROM {t} WHERE rowid NOT IN (SELECT MIN(rowid) FROM {t} GROUP BY id)"
@@ -271,11 +295,14 @@ impl Index {
             self.db.execute(&Sql::new(&dedupe)).await?;
         }
         let trigram = has_trigram(&self.db).await?;
+        // Each index is built on the attempt's own table, which only it writes; between two,
+        // the attempt checks it still holds the key, and stops at once when it does not.
         let sort_indexes = async {
             for sql in indexes(dialect, key, generation, trigram) {
+                alive()?;
                 self.db.execute(&sql).await?;
             }
-            Ok::<_, sqlx::Error>(())
+            Ok::<_, SyncError>(())
         };
         // Beside the sort indexes, on their own connections: PostgreSQL builds a GIN index on
         // one core.
@@ -284,18 +311,20 @@ impl Index {
                 let rows = i64::try_from(distinct).unwrap_or(i64::MAX);
                 let (fill, part_indexes) = facets(key, generation, rows, search_part_count(rows));
                 for sql in &fill {
+                    alive()?;
                     self.db.execute(sql).await?;
                 }
+                alive()?;
                 futures_util::future::try_join_all(
                     part_indexes.iter().map(|sql| self.db.execute(sql)),
                 )
                 .await?;
             }
-            Ok(())
+            Ok::<_, SyncError>(())
         };
         futures_util::future::try_join(sort_indexes, facets_table).await?;
         if dialect == Dialect::Sqlite {
-            self.fill_search_tables(key, generation).await?;
+            self.fill_search_tables(key, generation, alive).await?;
         }
         tracing::debug!(
             key,
@@ -316,7 +345,12 @@ impl Index {
     /// read each match by row id to confirm it and count it by product and status, and its rows
     /// (product, status, `search`: 70 MB at 1,000,000, against the copy's 425) took 27–28 ms a
     /// part for "bakery" where the copy's own took 34–40 (`sqlite3`, half the row ids).
-    async fn fill_search_tables(&self, key: u64, generation: i64) -> Result<(), sqlx::Error> {
+    async fn fill_search_tables(
+        &self,
+        key: u64,
+        generation: i64,
+        alive: &(dyn Fn() -> Result<(), SyncError> + Sync),
+    ) -> Result<(), SyncError> {
         let t = table(key, generation);
         let s = search_table(key, generation);
         let f = facets_table(key, generation);
@@ -335,6 +369,7 @@ impl Index {
         let last = last_rowid(&self.db, key, generation).await?;
         let mut from = 0;
         while from < last {
+            alive()?;
             let to = from.saturating_add(TRIGRAM_ROWS);
             let run = |insert: String| {
                 let mut sql = Sql::new(&format!("{insert} FROM {t} WHERE rowid > "));
@@ -391,58 +426,87 @@ impl Index {
         }
     }
 
-    /// Drops `key`'s copies older than `generation` once [`IndexSettings::retire_after`] has
-    /// passed: a view that read the old state just before the switch still finds its table (a
-    /// request runs at most the request timeout, which that setting exceeds).
+    /// Sweeps `key` once [`IndexSettings::retire_after`] has passed: a view that read the old
+    /// state just before the switch still finds its table (a request runs at most the request
+    /// timeout, which that setting exceeds).
     ///
     /// [`IndexSettings::retire_after`]: super::IndexSettings::retire_after
-    pub(super) fn retire_older(&self, key: u64, generation: i64) {
+    pub(super) fn retire_older(&self, key: u64) {
         let index = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(index.settings.retire_after).await;
-            let dropped = match all(&index.db).await {
-                Ok(copies) => index.drop_older(&copies, key, generation).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = dropped {
+            if let Err(e) = index.sweep().await {
                 tracing::warn!(key, error = %e, "could not drop the replaced copies");
             }
         });
     }
 
-    /// Drops every copy older than its key's visible one: what a process that stopped before
-    /// its delayed drop left behind. Copies newer than the visible one may be filling on another
-    /// replica and stay. Run at startup, after the retirement delay.
-    pub async fn drop_replaced(&self) -> Result<usize, sqlx::Error> {
+    /// Drops every copy table no one needs: of each key, all but the visible copy, the running
+    /// attempt's and the stopped one kept to resume from. A copy replaced less than
+    /// [`IndexSettings::retire_after`] ago stays until then. A partial copy whose attempt is
+    /// gone (it crashed before anyone resumed it, or was given up) goes too. Returns the copies
+    /// dropped.
+    ///
+    /// [`IndexSettings::retire_after`]: super::IndexSettings::retire_after
+    pub async fn sweep(&self) -> Result<usize, sqlx::Error> {
         let copies = all(&self.db).await?;
         let mut keys: Vec<u64> = copies.iter().map(|(k, _)| *k).collect();
         keys.dedup();
+        let now = self.clock.now();
+        let retire = i64::try_from(self.settings.retire_after.as_secs()).unwrap_or(i64::MAX);
         let mut dropped = 0;
         for key in keys {
-            let visible = self.state(key).await?.generation;
-            dropped += self.drop_older(&copies, key, visible).await?;
-        }
-        Ok(dropped)
-    }
-
-    /// Drops those of `copies` (from [`all`]) that are `key`'s and older than `generation`.
-    async fn drop_older(
-        &self,
-        copies: &[(u64, i64)],
-        key: u64,
-        generation: i64,
-    ) -> Result<usize, sqlx::Error> {
-        let mut dropped = 0;
-        for &(k, g) in copies {
-            if k == key && g < generation {
-                self.db.transaction(&drop(self.db.dialect(), k, g)).await?;
+            let mut read = Sql::new(
+                "SELECT generation, synced_at, running_generation, resume_generation \
+                 FROM key_syncs WHERE key_id = ",
+            );
+            read.bind(Bind::Int(key as i64));
+            let row: Option<SweepRow> = self.db.fetch_optional(&read).await?;
+            let Some((visible, synced_at, running, resumable)) = row else {
+                continue;
+            };
+            let settled = synced_at.is_none_or(|t| now - t >= retire);
+            for &(k, g) in &copies {
+                let needed = g == visible || Some(g) == running || Some(g) == resumable;
+                // Newer than the visible copy and nobody's: a partial left behind. Older: a
+                // replaced copy, once no request can still be reading it.
+                if k != key || needed || (g < visible && !settled) {
+                    continue;
+                }
+                // Another process may have started an attempt since the read: only a
+                // generation below the key's next one, and not running now, is dropped.
+                let mut still = Sql::new("SELECT COUNT(*) FROM key_syncs WHERE key_id = ");
+                still
+                    .bind(Bind::Int(key as i64))
+                    .push(" AND (running_generation = ")
+                    .bind(Bind::Int(g))
+                    .push(" OR resume_generation = ")
+                    .bind(Bind::Int(g))
+                    .push(" OR generation = ")
+                    .bind(Bind::Int(g))
+                    .push(")");
+                let mut tx = self.db.begin().await?;
+                if tx.dialect() == Dialect::Postgres {
+                    let mut lock = Sql::new("SELECT 1 FROM key_syncs WHERE key_id = ");
+                    lock.bind(Bind::Int(key as i64)).push(" FOR UPDATE");
+                    tx.execute(&lock).await?;
+                }
+                let busy: Option<(i64,)> = tx.fetch_optional(&still).await?;
+                if busy.is_some_and(|(n,)| n > 0) {
+                    tx.rollback().await?;
+                    continue;
+                }
+                for sql in drop(self.db.dialect(), k, g) {
+                    tx.execute(&sql).await?;
+                }
+                tx.commit().await?;
                 self.facets.invalidate(&super::whole_copy_key(k, g)).await;
                 self.per_day.invalidate(&super::whole_copy_key(k, g)).await;
                 dropped += 1;
             }
         }
         if dropped > 0 {
-            tracing::debug!(key, dropped, "dropped replaced copies");
+            tracing::debug!(dropped, "dropped copies no one needs");
         }
         Ok(dropped)
     }
@@ -456,9 +520,10 @@ mod tests {
     fn names_round_trip_and_other_tables_are_not_copies() {
         assert_eq!(table(70, 3), "activations_70_3");
         assert_eq!(parse("activations_70_3"), Some((70, 3)));
-        assert_eq!(parse(&search_table(70, 3)), None);
-        assert_eq!(parse(&facets_table(70, 3)), None);
-        assert_eq!(parse("activations_70_3_search_data"), None);
+        assert_eq!(parse(&search_table(70, 3)), Some((70, 3)));
+        assert_eq!(parse(&facets_table(70, 3)), Some((70, 3)));
+        assert_eq!(parse("activations_70_3_search_data"), Some((70, 3)));
+        assert_eq!(parse("activations_70_3_other"), None);
         assert_eq!(parse("activations"), None);
         assert_eq!(parse("activations_x_1"), None);
     }

@@ -2,21 +2,29 @@
 //! database, so that support and finance questions (search, status, counts, sort) are answered
 //! at once for partners with 100,000 activations.
 //!
-//! - [`sync`] pages through WordPress.com and writes each page as it arrives; at most one sync
-//!   runs per key, enforced by a lease row that works across replicas.
+//! - [`sync`] starts and ends copies; [`copy`] pages through WordPress.com and writes each
+//!   page as it arrives, retrying pages WordPress.com fails for a moment; [`lease`] makes
+//!   sure at most one process copies a key, fences every attempt so that a stalled one can
+//!   harm no other, and resumes a stopped copy from the pages it stored ([`pages`]);
+//!   [`schedule`] picks stopped copies up with nobody looking.
 //! - [`query`] answers the pages' questions from the visible generation.
 //! - [`copies`] names, makes, indexes and drops each generation's own table.
 //! - Access is decided by the caller: a key is served only to a session whose partner data
 //!   (re-checked with WordPress.com regularly) lists it.
 
 pub mod copies;
+mod copy;
 mod days;
 mod facets;
 mod filter;
 mod head;
 mod insert;
+mod lease;
 pub mod matches;
+mod pages;
 pub mod query;
+mod report;
+pub mod schedule;
 mod search;
 mod statements;
 pub mod sync;
@@ -30,7 +38,7 @@ use std::{
 use crate::{
     clock::Clock,
     db::{Bind, Db, Sql},
-    secret::random_token,
+    secret::{Sealer, random_token},
     upstream::WpClient,
 };
 
@@ -64,6 +72,19 @@ pub struct SyncState {
     /// How the last completed copy's pages came back ("WordPress.com sent at most 100 rows per
     /// page"), when that is worth saying.
     pub copy_note: Option<String>,
+    /// The running copy is this process's own (else another replica's).
+    pub mine: bool,
+    /// An attempt holds (or held) the key: its lease ran out without it finishing, when
+    /// `running` is false.
+    pub attempt: Option<i64>,
+    /// When the lease runs out, if nobody renews it.
+    pub lease_until: Option<i64>,
+    /// A stopped copy waits to be resumed.
+    pub paused: bool,
+    /// A paused copy resumes by itself at this time.
+    pub resume_after: Option<i64>,
+    /// What the running copy waits for ("WordPress.com answered 503 for page 221; …").
+    pub retry_note: Option<String>,
 }
 
 impl SyncState {
@@ -75,6 +96,12 @@ impl SyncState {
     /// Why the last copy failed, when it did and no copy runs now.
     pub fn failure(&self) -> Option<&str> {
         self.last_error.as_deref().filter(|_| !self.running)
+    }
+
+    /// An attempt whose process stopped renewing its lease (killed, stalled, cut off from the
+    /// database): another process, or this one's schedule, resumes it.
+    pub fn stranded(&self) -> bool {
+        !self.running && self.attempt.is_some()
     }
 
     /// `(reported, copied)` when the visible copy does not hold as many rows as WordPress.com
@@ -96,7 +123,7 @@ pub struct IndexSettings {
     pub page_size: u32,
     /// Upstream pages in flight at once.
     pub concurrency: usize,
-    /// A sync that has not reported progress for this long loses its lease.
+    /// A copy whose process has not renewed its lease for this long loses it to another.
     pub lease: Duration,
     /// A replaced copy's table is dropped this long after the new one became visible: longer
     /// than any request runs, so a view that read the old state finds its table.
@@ -109,7 +136,7 @@ impl Default for IndexSettings {
             max_age: Duration::from_secs(900),
             page_size: 1000,
             concurrency: 4,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(20),
             retire_after: Duration::from_secs(20),
         }
     }
@@ -123,6 +150,10 @@ pub struct Index {
     settings: IndexSettings,
     /// This process's lease owner id.
     owner: String,
+    /// Seals the token a copy reads with, so the schedule can resume it.
+    sealer: Sealer,
+    /// This process's hold on SQLite's lock file, when it is the only one using the database.
+    sole: Arc<Mutex<Option<std::fs::File>>>,
     /// The portal's clock.
     clock: Clock,
     /// Keys this process is syncing (saves a database round trip per view), with each copy's
@@ -143,21 +174,28 @@ pub struct Index {
     match_lists: matches::MatchLists,
 }
 
-type StateRow = (
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
+/// `key_syncs` as [`Index::state`] reads it.
+#[derive(Debug, sqlx::FromRow)]
+struct StateRow {
+    generation: i64,
+    synced_at: Option<i64>,
+    lease_until: Option<i64>,
+    started_at: Option<i64>,
+    pages_done: i64,
+    pages_total: Option<i64>,
+    rows_done: i64,
+    rows_total: Option<i64>,
+    last_error: Option<String>,
+    failed_at: Option<i64>,
+    reported_total: Option<i64>,
+    copied_rows: Option<i64>,
+    copy_note: Option<String>,
+    lease_owner: Option<String>,
+    running_generation: Option<i64>,
+    resume_generation: Option<i64>,
+    resume_after: Option<i64>,
+    retry_note: Option<String>,
+}
 
 /// How long an aggregate is kept.
 const AGGREGATE_TTL: Duration = Duration::from_secs(300);
@@ -191,7 +229,7 @@ fn whole_copy_key(key: u64, generation: i64) -> String {
 /// Facets expire after `ttl`, but a whole copy's: the plain list and its tabs read them on every
 /// view, a copy never changes, and at 1,000,000 activations counting them again took 290 ms for
 /// the first view after five idle minutes. They go when the copy is dropped
-/// (`Index::drop_older`), or when the cache is full.
+/// (`Index::sweep`), or when the cache is full.
 #[derive(Debug)]
 struct FacetsExpiry(Duration);
 
@@ -215,13 +253,22 @@ fn facets_cache(ttl: Duration) -> moka::future::Cache<String, Arc<query::Facets>
 }
 
 impl Index {
-    /// An index on `db`, syncing through `wpcom`.
-    pub fn new(db: Db, wpcom: WpClient, settings: IndexSettings, clock: Clock) -> Self {
+    /// An index on `db`, syncing through `wpcom`; `sealer` seals the tokens of copies that
+    /// may have to be resumed.
+    pub fn new(
+        db: Db,
+        wpcom: WpClient,
+        settings: IndexSettings,
+        clock: Clock,
+        sealer: Sealer,
+    ) -> Self {
         Self {
             db,
             wpcom,
             settings,
             clock,
+            sealer,
+            sole: Arc::default(),
             owner: random_token(12),
             local: Arc::default(),
             facets: facets_cache(AGGREGATE_TTL),
@@ -254,26 +301,41 @@ impl Index {
     pub async fn state(&self, key: u64) -> Result<SyncState, sqlx::Error> {
         let mut sql = Sql::new(
             "SELECT generation, synced_at, lease_until, started_at, pages_done, pages_total, rows_done, \
-             rows_total, last_error, failed_at, reported_total, copied_rows, copy_note \
+             rows_total, last_error, failed_at, reported_total, copied_rows, copy_note, \
+             lease_owner, running_generation, resume_generation, resume_after, retry_note \
              FROM key_syncs WHERE key_id = ",
         );
         sql.bind(Bind::Int(key as i64));
         let row: Option<StateRow> = self.db.fetch_optional(&sql).await?;
-        Ok(row.map_or_else(SyncState::default, |r| SyncState {
-            generation: r.0,
-            synced_at: r.1,
-            running: r.2.is_some_and(|until| until >= self.clock.now()),
-            started_at: r.3,
-            pages_done: r.4,
-            pages_total: r.5,
-            rows_done: r.6,
-            rows_total: r.7,
-            last_error: r.8,
-            failed_at: r.9,
-            reported_total: r.10,
-            copied_rows: r.11,
-            copy_note: r.12,
-        }))
+        let Some(r) = row else {
+            return Ok(SyncState::default());
+        };
+        let mine = r.lease_owner.as_deref() == Some(self.owner.as_str());
+        // This process's own attempt runs only while it is in the local map: a lease row that
+        // names this process otherwise belongs to an attempt that already ended here.
+        let alive = !mine || self.local_copies().contains_key(&key);
+        let running = alive && r.lease_until.is_some_and(|until| until >= self.clock.now());
+        Ok(SyncState {
+            generation: r.generation,
+            synced_at: r.synced_at,
+            running,
+            started_at: r.started_at,
+            pages_done: r.pages_done,
+            pages_total: r.pages_total,
+            rows_done: r.rows_done,
+            rows_total: r.rows_total,
+            last_error: r.last_error,
+            failed_at: r.failed_at,
+            reported_total: r.reported_total,
+            copied_rows: r.copied_rows,
+            copy_note: r.copy_note,
+            mine,
+            attempt: r.running_generation,
+            lease_until: r.lease_until,
+            paused: r.resume_generation.is_some() && !running,
+            resume_after: r.resume_after,
+            retry_note: r.retry_note.filter(|_| running),
+        })
     }
 }
 

@@ -1,35 +1,53 @@
-//! One sync of one key: lease, page through WordPress.com with a few pages in flight, write each
-//! page as it arrives, then switch the visible generation. Memory stays flat: at most
-//! `concurrency` pages are held at once.
+//! Starting a copy of a key and ending it: whoever asks (a page, *Refresh now*, the team's
+//! background refresh, the schedule that resumes stopped copies) takes the key's lease
+//! ([`lease`](super::lease)), the attempt runs in the background ([`copy`](super::copy)), and
+//! its end is one of three:
+//!
+//! - **done**: the switch makes it the visible copy, only if this attempt still holds the
+//!   lease (the update must change its row);
+//! - **paused**: WordPress.com failed a page past its retries, or the database went away; the
+//!   pages stored stay, and the copy resumes by itself (`resume_after`, backing off);
+//! - **given up**: an answer that will not change (WordPress.com refuses the key or the
+//!   token), or a full disk; the partial table goes, freeing its space.
+//!
+//! Whatever a person sees is a sentence ([`SyncError::for_people`]); the cause goes to the log.
 
-use futures_util::{StreamExt as _, stream};
-
-use super::{Index, SyncState, copies};
+use super::{
+    Index, SyncState, copies,
+    copy::{Copy, CopyReport},
+    lease::Attempt,
+};
 use crate::{
-    db::{Bind, Sql},
-    upstream::{Activation, ActivationQuery, BearerToken, UpstreamError},
+    db::{Bind, ErrorKind, Sql},
+    upstream::{BearerToken, UpstreamError},
 };
 
-/// How long views wait after a failed sync before starting another one by themselves.
+/// How long views wait after a copy failed before starting another one by themselves.
 const RETRY_BACKOFF_SECS: i64 = 60;
 
-/// Rows per write transaction. The copy's table has no index while rows arrive, so a
-/// transaction appends its rows' pages and writes each to the write-ahead log once; fewer,
-/// larger transactions also mean fewer commits and checkpoints. A transaction holds SQLite's
-/// write lock for a few tens of milliseconds; a session written meanwhile waits. At 10,000 the
-/// batch, its statements' JSON and the pages fetched meanwhile took a copy of 1,000,000 to a
-/// peak of 54.9–65.7 MB (two runs of six over 60); at 5,000, 50.7–51.8 MB, as fast.
-const BATCH_ROWS: usize = 5_000;
+/// A paused copy waits this long before it resumes, doubling with each pause in a row, up to
+/// [`PAUSE_AT_MOST_SECS`].
+const PAUSE_FIRST_SECS: i64 = 30;
 
-/// Rows per INSERT statement within a transaction: the database holds one statement's JSON and
-/// its parse at a time, so statements of a page or less keep memory flat however large the
-/// transaction.
-const STATEMENT_ROWS: usize = 500;
+/// The longest pause between two tries of a stopped copy.
+const PAUSE_AT_MOST_SECS: i64 = 1_800;
 
-/// Why a sync did not complete.
+/// Why a copy did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    /// WordPress.com failed (after the client's retries).
+    /// WordPress.com failed a page (after the client's and the copy's retries).
+    #[error("page {page} of {planned}: {error} (after {tries} tries)")]
+    Page {
+        /// The page.
+        page: u32,
+        /// Pages planned.
+        planned: u32,
+        /// Tries made.
+        tries: u32,
+        /// The last failure.
+        error: UpstreamError,
+    },
+    /// WordPress.com failed outside a page (kept for callers that fetch alone).
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
     /// The database failed.
@@ -41,9 +59,92 @@ pub enum SyncError {
     /// The task encoding a batch of rows failed.
     #[error("preparing rows: {0}")]
     Prepare(String),
-    /// Another process took the lease over (this one stalled).
-    #[error("the sync lost its lease")]
+    /// Another process took the lease over (this one stalled, or lost its database).
+    #[error("the copy lost its lease to another process")]
     LeaseLost,
+    /// The copy was stopping anyway (another page failed first).
+    #[error("stopped")]
+    Stopped,
+}
+
+/// What becomes of a copy that stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Keep what it stored; resume later.
+    Pause,
+    /// Drop what it stored; say why.
+    GiveUp,
+    /// Another process holds the key now: touch nothing.
+    LeftToOthers,
+}
+
+impl SyncError {
+    fn ending(&self) -> Ending {
+        match self {
+            Self::LeaseLost | Self::Stopped => Ending::LeftToOthers,
+            Self::Page { error, .. } | Self::Upstream(error) => match error {
+                UpstreamError::Unauthorized
+                | UpstreamError::Forbidden { .. }
+                | UpstreamError::NotFound { .. }
+                | UpstreamError::Rejected { .. }
+                | UpstreamError::TooLarge(_) => Ending::GiveUp,
+                _ => Ending::Pause,
+            },
+            Self::Db(e) => match crate::db::kind(e) {
+                ErrorKind::DiskFull | ErrorKind::Other => Ending::GiveUp,
+                ErrorKind::Unreachable | ErrorKind::Busy => Ending::Pause,
+            },
+            Self::Encode(_) | Self::Prepare(_) => Ending::GiveUp,
+        }
+    }
+
+    /// What a person reads: what happened, in words, without a driver's or WordPress.com's
+    /// own text. (What happens next is added by whoever shows it.)
+    pub fn for_people(&self) -> String {
+        match self {
+            Self::Page {
+                page,
+                planned,
+                tries,
+                error,
+            } => {
+                let what = match error {
+                    UpstreamError::Unavailable { status } => {
+                        format!("WordPress.com answered {status}")
+                    }
+                    UpstreamError::RateLimited { .. } => {
+                        "WordPress.com asked the portal to slow down (429)".to_owned()
+                    }
+                    UpstreamError::Timeout => "WordPress.com did not answer in time".to_owned(),
+                    UpstreamError::Transport => "WordPress.com could not be reached".to_owned(),
+                    UpstreamError::Decode => {
+                        "WordPress.com sent an answer that could not be read".to_owned()
+                    }
+                    other => return Self::Upstream(other.clone()).for_people(),
+                };
+                let times = if *tries > 1 {
+                    format!(", {tries} times in a row")
+                } else {
+                    String::new()
+                };
+                format!("{what} for page {page} of {planned}{times}")
+            }
+            Self::Upstream(e) => match e {
+                UpstreamError::Unauthorized => "WordPress.com no longer accepts the login this copy reads with; log in again, or ask whoever connected the team to reconnect it".to_owned(),
+                UpstreamError::Forbidden { .. } => "WordPress.com refused to list this key's activations (403)".to_owned(),
+                UpstreamError::NotFound { .. } => "WordPress.com no longer knows this key (404)".to_owned(),
+                UpstreamError::TooLarge(_) => "WordPress.com sent a page larger than the portal accepts".to_owned(),
+                other => format!("{other}"),
+            },
+            Self::Db(e) => crate::db::kind(e).for_people().to_owned(),
+            Self::Encode(_) | Self::Prepare(_) => {
+                "the portal could not store part of WordPress.com's answer".to_owned()
+            }
+            Self::LeaseLost | Self::Stopped => {
+                "another replica of the portal took this copy over".to_owned()
+            }
+        }
+    }
 }
 
 /// Holds a new copy's first WordPress.com call back until the page a person is waiting for
@@ -90,14 +191,17 @@ impl Index {
         force: bool,
         hold: Option<Hold>,
     ) -> Result<(SyncState, Option<Started>), sqlx::Error> {
+        let now = self.clock.now();
         let stale = state
             .synced_at
-            .is_none_or(|t| self.clock.now() - t >= self.settings.max_age.as_secs() as i64);
-        // After a failure, views do not restart the sync at once (that would hide the failure and
-        // hammer a struggling WordPress.com); "Try again" / "Refresh now" force one.
+            .is_none_or(|t| now - t >= self.settings.max_age.as_secs() as i64);
+        // After a failure, views do not restart the copy at once (that would hide the failure
+        // and hammer a struggling WordPress.com): a paused copy resumes on its own schedule,
+        // and "Try again" / "Refresh now" force one.
         let backing_off = state
             .failed_at
-            .is_some_and(|t| self.clock.now() - t < RETRY_BACKOFF_SECS);
+            .is_some_and(|t| now - t < RETRY_BACKOFF_SECS)
+            || state.resume_after.is_some_and(|t| now < t);
         if state.running || !(force || stale || !state.has_copy()) || (backing_off && !force) {
             return Ok((state, None));
         }
@@ -132,9 +236,8 @@ impl Index {
             }
             local.insert(key, None);
         }
-        let taken = self.take_lease(key).await;
-        let generation = match taken {
-            Ok(Some(g)) => g,
+        let attempt = match self.take_lease(key, partner_id, &token).await {
+            Ok(Some(attempt)) => attempt,
             other => {
                 self.release_local(key);
                 return other.map(|_| Started::AlreadyRunning);
@@ -147,8 +250,11 @@ impl Index {
                 // Released (or dropped) once the page a person waits for is back.
                 let _ = tokio::time::timeout(HOLD_AT_MOST, hold).await;
             }
-            let result = index.run(&token, partner_id, key, generation).await;
-            index.finish(key, generation, result, started).await;
+            let copy = Copy::new(&index, &token, partner_id, &attempt);
+            let result = copy.run(attempt.resume.is_some()).await;
+            let stored = copy.progress();
+            drop(copy);
+            index.finish(&attempt, result, stored, started).await;
             index.release_local(key);
         });
         Ok(Started::Started)
@@ -158,404 +264,165 @@ impl Index {
         self.local_copies().remove(&key);
     }
 
-    /// The lease is one conditional UPDATE, atomic on both backends: only one process can move
-    /// an expired lease to itself.
-    async fn take_lease(&self, key: u64) -> Result<Option<i64>, sqlx::Error> {
-        let k = key as i64;
-        let mut insert = Sql::new("INSERT INTO key_syncs (key_id) VALUES (");
-        insert
-            .bind(Bind::Int(k))
-            .push(") ON CONFLICT (key_id) DO NOTHING");
-        self.db.execute(&insert).await?;
-        let t = self.clock.now();
-        let mut take = Sql::new("UPDATE key_syncs SET lease_owner = ");
-        take.bind(Bind::Text(self.owner.clone()))
-            .push(", lease_until = ")
-            .bind(Bind::Int(t + self.settings.lease.as_secs() as i64))
-            .push(", running_generation = generation + 1, started_at = ")
-            .bind(Bind::Int(t))
-            .push(", pages_done = 0, pages_total = NULL, rows_done = 0, rows_total = NULL WHERE key_id = ")
-            .bind(Bind::Int(k))
-            .push(" AND (lease_until IS NULL OR lease_until < ")
-            .bind(Bind::Int(t))
-            .push(")");
-        if self.db.execute(&take).await? == 0 {
-            return Ok(None);
-        }
-        let mut read = Sql::new("SELECT running_generation FROM key_syncs WHERE key_id = ");
-        read.bind(Bind::Int(k));
-        let generation: Option<(Option<i64>,)> = self.db.fetch_optional(&read).await?;
-        let generation = generation.and_then(|g| g.0).unwrap_or(1);
-        // The copy's own table (what a run that died left under its name goes first).
-        self.db
-            .transaction(&copies::create(self.db.dialect(), key, generation))
-            .await?;
-        Ok(Some(generation))
-    }
-
-    /// Copies every activation of `key`, paging by what WordPress.com actually sends
-    /// (`WPCOM_API.md` §3.7): the page size it honours may be smaller than asked, pages may come
-    /// back short or repeat rows, and the reported total may move while the copy runs. It keeps
-    /// asking until the rows stored reach the latest reported total, a page comes back empty, or
-    /// pages stop adding rows; what it saw is reported, never guessed.
-    async fn run(
-        &self,
-        token: &BearerToken,
-        partner_id: u64,
-        key: u64,
-        generation: i64,
-    ) -> Result<CopyReport, SyncError> {
-        let asked = self.settings.page_size;
-        let fetch = |page: u32, per_page: u32| {
-            let wpcom = self.wpcom.clone();
-            let query = ActivationQuery {
-                page,
-                per_page,
-                ..ActivationQuery::default()
-            };
-            async move { wpcom.activations(token, partner_id, key, &query).await }
-        };
-        let first = fetch(1, asked).await?;
-        self.keep_head(key, first.total, &first.activations);
-        let mut report = CopyReport::new(asked, first.total);
-        report.saw(&first.activations, first.total);
-        // The page size WordPress.com honours: fewer rows than asked on a page that is not the
-        // last means a cap. Later pages ask for exactly that many, so offsets line up whether
-        // the upstream counts them from the size asked or the size sent.
-        let sent = u32::try_from(first.activations.len()).unwrap_or(u32::MAX);
-        let per_page = if sent > 0 && sent < asked && u64::from(sent) < first.total {
-            sent
-        } else {
-            asked
-        };
-        report.honoured = per_page;
-        let planned = if sent == 0 {
-            1
-        } else {
-            u32::try_from(first.total.div_ceil(u64::from(per_page)))
-                .unwrap_or(u32::MAX)
-                .max(1)
-        };
-        let first_total = first.total;
-        self.write_rows(
-            key,
-            generation,
-            first.activations,
-            1,
-            Some((planned, first_total)),
-        )
-        .await?;
-        // The other pages: a few fetched at once while earlier ones are written, so WordPress.com
-        // and the database work at the same time, in transactions of about BATCH_ROWS rows.
-        let concurrency = self.settings.concurrency.max(1);
-        let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<Vec<Activation>>(concurrency);
-        let fetching = async {
-            let pages_tx = pages_tx;
-            let mut rest = stream::iter(2..=planned)
-                .map(|page| fetch(page, per_page))
-                .buffer_unordered(concurrency);
-            while let Some(page) = rest.next().await {
-                let page = page?;
-                report.saw(&page.activations, page.total);
-                if pages_tx.send(page.activations).await.is_err() {
-                    // The writer stopped; its error is the one reported.
-                    break;
-                }
-            }
-            Ok::<(), SyncError>(())
-        };
-        let writing = async {
-            let mut batch = Vec::new();
-            let mut pages = 0;
-            while let Some(rows) = pages_rx.recv().await {
-                batch.extend(rows);
-                pages += 1;
-                if batch.len() >= BATCH_ROWS {
-                    self.write_rows(key, generation, std::mem::take(&mut batch), pages, None)
-                        .await?;
-                    pages = 0;
-                }
-            }
-            if pages > 0 {
-                self.write_rows(key, generation, batch, pages, None).await?;
-            }
-            Ok::<(), SyncError>(())
-        };
-        futures_util::try_join!(fetching, writing)?;
-        // Short of the total: keep paging (a short page in the middle pushes rows further on),
-        // but stop on an empty page, and after two pages that add nothing.
-        self.db.execute(&copies::id_index(key, generation)).await?;
-        let mut stored = self.distinct_rows(key, generation).await?;
-        let mut page_no = planned.saturating_add(1);
-        let last_page = planned.saturating_mul(2).saturating_add(10);
-        let mut idle = 0;
-        while stored < report.latest_total && page_no <= last_page && sent > 0 {
-            let page = fetch(page_no, per_page).await?;
-            if page.activations.is_empty() {
-                report.stop = Some(Stop::EmptyPage(page_no));
-                break;
-            }
-            report.saw(&page.activations, page.total);
-            self.write_rows(
-                key,
-                generation,
-                page.activations,
-                1,
-                Some((page_no, report.latest_total)),
-            )
-            .await?;
-            let now_stored = self.distinct_rows(key, generation).await?;
-            idle = if now_stored == stored { idle + 1 } else { 0 };
-            stored = now_stored;
-            if idle >= 2 {
-                report.stop = Some(Stop::NoNewRows(page_no));
-                break;
-            }
-            page_no += 1;
-        }
-        report.stored = stored;
-        self.complete(key, generation, report.received, stored)
-            .await?;
-        self.refresh_statistics(key, generation).await;
-        // The plain list's counts (every sort and status tab shares them) are the one scan of
-        // the whole key a first viewer would pay: pay it before the copy is shown, so no viewer
-        // waits for it or races it.
-        if let Err(e) = self
-            .facets(key, generation, &super::query::Filter::default())
-            .await
-        {
-            tracing::warn!(key, error = %e, "warming the new copy's counts failed");
-        }
-        // The overview's periods are sums of these (see `days`).
-        if let Err(e) = self.days(key, generation).await {
-            tracing::warn!(key, error = %e, "counting the new copy's days failed");
-        }
-        Ok(report)
-    }
-
-    /// Writes the rows of `pages` pages and records progress, in one transaction that starts
-    /// with the progress update, which also renews the lease: when another process holds the
-    /// lease the update changes nothing, nothing is written, and the copy stops.
-    async fn write_rows(
-        &self,
-        key: u64,
-        generation: i64,
-        rows: Vec<Activation>,
-        pages: u32,
-        totals: Option<(u32, u64)>,
-    ) -> Result<(), SyncError> {
-        let written = rows.len();
-        // Encoding 10,000 rows is milliseconds of CPU: off the async workers, which serve the
-        // people waiting for pages meanwhile.
-        let dialect = self.db.dialect();
-        let statements = tokio::task::spawn_blocking(move || {
-            rows.chunks(STATEMENT_ROWS)
-                .map(|chunk| super::insert::insert_rows(dialect, key, generation, chunk))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| SyncError::Prepare(e.to_string()))??;
-        let mut progress = Sql::new("UPDATE key_syncs SET pages_done = pages_done + ");
-        progress
-            .bind(Bind::Int(i64::from(pages)))
-            .push(", rows_done = rows_done + ")
-            .bind(Bind::Int(written as i64))
-            .push(", lease_until = ")
-            .bind(Bind::Int(
-                self.clock.now() + self.settings.lease.as_secs() as i64,
-            ));
-        if let Some((pages, total)) = totals {
-            progress
-                .push(", pages_total = ")
-                .bind(Bind::Int(i64::from(pages)))
-                .push(", rows_total = ")
-                .bind(Bind::Int(total as i64));
-        }
-        progress
-            .push(" WHERE key_id = ")
-            .bind(Bind::Int(key as i64))
-            .push(" AND lease_owner = ")
-            .bind(Bind::Text(self.owner.clone()));
-        if self.db.transaction_if(&progress, &statements).await? {
-            Ok(())
-        } else {
-            Err(SyncError::LeaseLost)
-        }
-    }
-
-    /// Switches the visible generation on success; on failure keeps the old copy and records
-    /// the reason. Either way the lease is released.
+    /// Ends an attempt: the switch, a pause or giving up (see the module's notes).
     async fn finish(
         &self,
-        key: u64,
-        generation: i64,
+        attempt: &Attempt,
         result: Result<CopyReport, SyncError>,
+        (pages_stored, planned): (usize, u32),
         started: std::time::Instant,
     ) {
-        let k = Bind::Int(key as i64);
-        let owner = Bind::Text(self.owner.clone());
+        let fence = &attempt.fence;
+        let key = fence.key;
+        let now = self.clock.now();
         let outcome = match &result {
-            Ok(report) => {
-                report.log_if_short(key);
-                let mut switch = Sql::new("UPDATE key_syncs SET generation = ");
-                switch
-                    .bind(Bind::Int(generation))
-                    .push(", synced_at = ")
-                    .bind(Bind::Int(self.clock.now()))
-                    .push(", reported_total = ")
-                    .bind(Bind::Int(i64::try_from(report.latest_total).unwrap_or(i64::MAX)))
-                    .push(", copied_rows = ")
-                    .bind(Bind::Int(i64::try_from(report.stored).unwrap_or(i64::MAX)))
-                    .push(", copy_note = ")
-                    .bind(Bind::OptText(report.note()))
-                    .push(", running_generation = NULL, lease_owner = NULL, lease_until = NULL, last_error = NULL, failed_at = NULL WHERE key_id = ")
-                    .bind(k)
-                    .push(" AND lease_owner = ")
-                    .bind(owner);
-                let switched = self.db.execute(&switch).await.map(|_| ());
-                if switched.is_ok() {
-                    self.retire_older(key, generation);
+            Ok(report) => self.switch(attempt, report).await,
+            Err(e) => match e.ending() {
+                Ending::LeftToOthers => {
+                    tracing::warn!(key, generation = fence.generation, error = %e, "the copy stopped: another process holds the key now");
+                    return;
                 }
-                switched
-            }
-            Err(e) => {
-                let mut failed = Sql::new(
-                    "UPDATE key_syncs SET running_generation = NULL, lease_owner = NULL, lease_until = NULL, last_error = ",
-                );
-                failed
-                    .bind(Bind::Text(e.to_string()))
-                    .push(", failed_at = ")
-                    .bind(Bind::Int(self.clock.now()))
-                    .push(" WHERE key_id = ")
-                    .bind(k)
-                    .push(" AND lease_owner = ")
-                    .bind(owner);
-                // The partial copy goes only while this process still holds the lease: after
-                // a takeover the new owner is filling a table of the same name.
-                let partial = copies::drop(self.db.dialect(), key, generation);
-                self.db.transaction_if(&failed, &partial).await.map(|_| ())
-            }
+                Ending::Pause => {
+                    let kept = if pages_stored == 0 {
+                        "The copy paused and starts again by itself".to_owned()
+                    } else {
+                        format!(
+                            "The copy paused with {pages_stored} of {planned} pages stored, and \
+                             resumes by itself from there"
+                        )
+                    };
+                    let words = format!("{}. {kept}", capitalised(&e.for_people()));
+                    let mut pause = Sql::new(
+                        "UPDATE key_syncs SET lease_owner = NULL, lease_until = NULL, \
+                         resume_generation = running_generation, running_generation = NULL, \
+                         retry_note = NULL, pauses = pauses + 1, failed_at = ",
+                    );
+                    pause
+                        .bind(Bind::Int(now))
+                        .push(", last_error = ")
+                        .bind(Bind::Text(words))
+                        .push(", resume_after = ")
+                        .bind(Bind::Int(now))
+                        .push(" + CASE WHEN pauses >= 6 THEN ")
+                        .bind(Bind::Int(PAUSE_AT_MOST_SECS))
+                        .push(" ELSE ")
+                        .bind(Bind::Int(PAUSE_FIRST_SECS))
+                        .push(
+                            " * (CASE pauses WHEN 0 THEN 1 WHEN 1 THEN 2 WHEN 2 THEN 4 \
+                             WHEN 3 THEN 8 WHEN 4 THEN 16 ELSE 32 END) END",
+                        );
+                    fence.push_guard(&mut pause);
+                    self.db.execute(&pause).await.map(|_| ())
+                }
+                Ending::GiveUp => {
+                    let words = capitalised(&e.for_people());
+                    let words = if matches!(e, SyncError::Db(_)) {
+                        format!(
+                            "{words}, so the copy stopped and its partial rows were removed. \
+                             Refresh now tries again; tell whoever runs the portal if it keeps \
+                             happening"
+                        )
+                    } else {
+                        words
+                    };
+                    let mut give_up = Sql::new(
+                        "UPDATE key_syncs SET lease_owner = NULL, lease_until = NULL, \
+                         running_generation = NULL, resume_generation = NULL, \
+                         pages_stored = NULL, copy_token = NULL, copy_asked = NULL, \
+                         copy_per_page = NULL, copy_planned = NULL, copy_first_total = NULL, \
+                         retry_note = NULL, resume_after = NULL, pauses = 0, last_error = ",
+                    );
+                    give_up
+                        .bind(Bind::Text(words))
+                        .push(", failed_at = ")
+                        .bind(Bind::Int(now));
+                    fence.push_guard(&mut give_up);
+                    // The partial table goes with the row's change: on a full disk, its space.
+                    let partial = copies::drop(self.db.dialect(), key, fence.generation);
+                    self.db.transaction_if(&give_up, &partial).await.map(|_| ())
+                }
+            },
         };
         crate::metrics::inc(
             "portal_index_syncs_total",
             &[(
                 "outcome",
-                if result.is_ok() {
-                    "completed"
-                } else {
-                    "failed"
+                match (&result, result.as_ref().err().map(SyncError::ending)) {
+                    (Ok(_), _) => "completed",
+                    (Err(_), Some(Ending::Pause)) => "paused",
+                    _ => "failed",
                 },
             )],
         );
         match (&result, outcome) {
-            (Ok(_), Ok(())) => {
-                tracing::info!(
-                    key,
-                    generation,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "index sync completed"
-                );
-            }
+            (Ok(_), Ok(())) => tracing::info!(
+                key,
+                generation = fence.generation,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "index sync completed"
+            ),
             (Err(e), Ok(())) => {
-                tracing::warn!(key, error = %e, "index sync failed; the previous copy stays visible")
+                tracing::warn!(key, generation = fence.generation, error = %e, "index sync stopped; the previous copy stays visible")
             }
             (_, Err(e)) => {
-                tracing::error!(key, error = %e, "could not record the end of an index sync")
+                // The lease runs out by itself (nothing renews it now), and the schedule
+                // resumes or cleans up the attempt then.
+                tracing::error!(key, generation = fence.generation, error = %e, "could not record the end of an index sync")
             }
         }
     }
+
+    /// Makes `attempt`'s copy the visible one, only while it still holds the lease: an update
+    /// that changed no row means another process took the key over, and nothing is retired.
+    async fn switch(&self, attempt: &Attempt, report: &CopyReport) -> Result<(), sqlx::Error> {
+        let fence = &attempt.fence;
+        report.log_if_short(fence.key);
+        let mut switch = Sql::new("UPDATE key_syncs SET generation = ");
+        switch
+            .bind(Bind::Int(fence.generation))
+            .push(", synced_at = ")
+            .bind(Bind::Int(self.clock.now()))
+            .push(", reported_total = ")
+            .bind(Bind::Int(
+                i64::try_from(report.latest_total).unwrap_or(i64::MAX),
+            ))
+            .push(", copied_rows = ")
+            .bind(Bind::Int(i64::try_from(report.stored).unwrap_or(i64::MAX)))
+            .push(", copy_note = ")
+            .bind(Bind::OptText(report.note()))
+            .push(
+                ", running_generation = NULL, lease_owner = NULL, lease_until = NULL, \
+                 last_error = NULL, failed_at = NULL, resume_generation = NULL, \
+                 pages_stored = NULL, copy_token = NULL, copy_asked = NULL, copy_per_page = NULL, \
+                 copy_planned = NULL, copy_first_total = NULL, retry_note = NULL, \
+                 resume_after = NULL, pauses = 0",
+            );
+        fence.push_guard(&mut switch);
+        if self.db.execute(&switch).await? == 1 {
+            if report.fetched_again > 0 {
+                tracing::info!(
+                    key = fence.key,
+                    fetched_again = report.fetched_again,
+                    "the resumed copy fetched pages again"
+                );
+            }
+            self.retire_older(fence.key);
+        } else {
+            tracing::warn!(
+                key = fence.key,
+                generation = fence.generation,
+                "the copy finished after another process took the key over; it is not shown"
+            );
+        }
+        Ok(())
+    }
 }
 
-/// Why a copy stopped before reaching the reported total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// This page came back empty.
-    EmptyPage(u32),
-    /// Pages up to this one added no new rows.
-    NoNewRows(u32),
-}
-
-/// What one copy saw of WordPress.com's paging.
-#[derive(Debug, Clone)]
-struct CopyReport {
-    /// Rows per page asked for.
-    asked: u32,
-    /// Rows per page WordPress.com honoured.
-    honoured: u32,
-    /// The total of the first page.
-    first_total: u64,
-    /// The total of the last page received.
-    latest_total: u64,
-    /// Rows received, repeats included.
-    received: u64,
-    /// Distinct rows stored.
-    stored: u64,
-    /// Why paging stopped early, if it did.
-    stop: Option<Stop>,
-}
-
-impl CopyReport {
-    fn new(asked: u32, total: u64) -> Self {
-        Self {
-            asked,
-            honoured: asked,
-            first_total: total,
-            latest_total: total,
-            received: 0,
-            stored: 0,
-            stop: None,
-        }
-    }
-
-    fn saw(&mut self, rows: &[Activation], total: u64) {
-        self.received += rows.len() as u64;
-        self.latest_total = total;
-    }
-
-    /// A sentence on how the pages came back, when anything was out of the ordinary.
-    fn note(&self) -> Option<String> {
-        let mut parts = Vec::new();
-        if self.honoured < self.asked {
-            parts.push(format!(
-                "WordPress.com sent at most {} activations per page (the portal asked for {}).",
-                self.honoured, self.asked
-            ));
-        }
-        if self.first_total != self.latest_total {
-            parts.push(format!(
-                "The total it reported changed from {} to {} during the copy.",
-                self.first_total, self.latest_total
-            ));
-        }
-        let repeated = self.received.saturating_sub(self.stored);
-        if repeated > 0 {
-            parts.push(format!(
-                "{repeated} rows came more than once and were kept once."
-            ));
-        }
-        match self.stop {
-            Some(Stop::EmptyPage(page)) => parts.push(format!(
-                "Page {page} came back empty before the reported total was reached."
-            )),
-            Some(Stop::NoNewRows(page)) => parts.push(format!(
-                "Pages up to {page} only repeated rows already copied, so the copy stopped there."
-            )),
-            None => {}
-        }
-        (!parts.is_empty()).then(|| parts.join(" "))
-    }
-
-    fn log_if_short(&self, key: u64) {
-        if self.stored == self.latest_total {
-            return;
-        }
-        crate::metrics::inc("portal_index_copy_mismatches_total", &[]);
-        tracing::warn!(
-            key,
-            reported = self.latest_total,
-            copied = self.stored,
-            note = self.note().unwrap_or_default(),
-            "the activations copy does not match WordPress.com's total"
-        );
+/// `s` with its first letter in capitals.
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -70,6 +70,7 @@ pub struct Options {
     pub cache_ttl: Duration,
     pub access_recheck: Duration,
     pub index_page_size: u32,
+    pub index_lease: Duration,
     /// A database URL instead of a fresh SQLite file.
     pub database_url: Option<String>,
     pub trusted_proxies: String,
@@ -108,6 +109,7 @@ impl Default for Options {
             cache_ttl: Duration::from_secs(60),
             access_recheck: Duration::from_secs(60),
             index_page_size: 1000,
+            index_lease: Duration::from_secs(20),
             database_url: None,
             trusted_proxies: String::new(),
             login_rate_per_minute: 1000,
@@ -187,6 +189,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         upstream_deadline: opts.deadline,
         index_max_age: opts.index_max_age,
         index_page_size: opts.index_page_size,
+        index_lease: opts.index_lease,
         cache_ttl: opts.cache_ttl,
         access_recheck: opts.access_recheck,
         // A fixed key, so replicas and restarts share sessions as in production.

@@ -44,8 +44,17 @@ async fn rows_stored(app: &TestApp, key: u64) -> i64 {
     n
 }
 
+/// WordPress.com recovers: every injected fault goes.
+async fn clear_faults(app: &TestApp) {
+    new_client()
+        .delete(format!("{}/__sandbox/faults", app.sandbox_url))
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn wait_until_idle(app: &TestApp, key: u64) -> partner_portal::index::SyncState {
-    for _ in 0..200 {
+    for _ in 0..600 {
         let s = app.state.index.state(key).await.unwrap();
         if !s.running {
             return s;
@@ -136,15 +145,22 @@ async fn concurrent_views_and_a_second_replica_start_only_one_sync() {
 async fn a_failed_first_sync_says_why_and_can_be_retried() {
     let app = spawn_with(paged()).await;
     app.login().await;
-    app.fault(LIST, 500, 1, None).await;
+    // WordPress.com fails the list for longer than the copy tries a page.
+    app.fault(LIST, 500, 1_000, None).await;
     app.get("/activations/1").await;
     let state = wait_until_idle(&app, 70).await;
     assert!(!state.has_copy());
     let doc = html(&app.get("/activations").await.text().await.unwrap());
-    assert_eq!(
-        texts(&doc, "#building .panel-error"),
-        vec!["Building the index failed: WordPress.com answered 500."]
+    let said = texts(&doc, "#building .panel-error");
+    assert!(
+        said.len() == 1
+            && said[0].starts_with(
+                "The last refresh failed just now: WordPress.com answered 500 for page 1"
+            )
+            && said[0].contains("starts again by itself"),
+        "{said:?}"
     );
+    clear_faults(&app).await;
     assert!(
         attrs(&doc, "meta[http-equiv=refresh]", "content").is_empty(),
         "no auto-refresh while nothing runs"
@@ -168,9 +184,10 @@ async fn a_failed_first_sync_says_why_and_can_be_retried() {
 async fn after_a_failed_first_copy_a_restarted_copy_shows_wordpress_coms_page_meanwhile() {
     let app = spawn_with(paged()).await;
     app.login().await;
-    app.fault(LIST, 500, 1, None).await;
+    app.fault(LIST, 500, 1_000, None).await;
     app.get("/activations/1").await;
     assert!(!wait_until_idle(&app, 70).await.has_copy());
+    clear_faults(&app).await;
     // The retried copy's pages are slow; the page a person asks for is not.
     app.control(
         "latency",
@@ -225,8 +242,8 @@ async fn the_first_copy_asks_for_its_first_page_only_once_the_first_view_has_its
 #[tokio::test]
 async fn a_copy_that_lost_its_lease_writes_nothing_more_and_leaves_the_new_owners_table() {
     // Replica A's copy stalls past its lease; replica B, whose clock says the lease is over,
-    // takes the key over and fills a table of the same name (the same generation). A must
-    // neither write into it nor drop it when it gives up.
+    // takes the key over with a generation of its own and resumes from the rows A stored. A
+    // must neither write into B's table nor drop it when it gives up.
     let app = spawn_with(paged()).await;
     app.login().await;
     app.control(
@@ -258,13 +275,10 @@ async fn a_copy_that_lost_its_lease_writes_nothing_more_and_leaves_the_new_owner
         tokio::time::sleep(Duration::from_millis(50)).await;
         state = b.index.state(70).await.unwrap();
     }
+    assert!(state.generation > 1, "B's own attempt: {state:?}");
     assert_eq!(
-        (
-            state.generation,
-            state.last_error.as_deref(),
-            state.copied_rows
-        ),
-        (1, None, Some(150)),
+        (state.last_error.as_deref(), state.copied_rows),
+        (None, Some(150)),
         "the new owner's copy completes"
     );
     assert_eq!(rows_stored(&app, 70).await, 150);
@@ -281,10 +295,10 @@ async fn a_refresh_that_fails_part_way_keeps_the_last_complete_copy() {
     app.login().await;
     app.wait_for_index(70).await;
     let csrf = app.csrf().await;
-    // Pages 1-3 succeed, then one fails (500 is not retried).
+    // Pages 1-3 succeed, then WordPress.com fails for longer than the copy tries a page.
     app.control(
         "faults",
-        json!({"path_prefix": LIST, "status": 500, "count": 1, "skip": 3}),
+        json!({"path_prefix": LIST, "status": 500, "count": 1_000, "skip": 3}),
     )
     .await;
     let r = app
@@ -310,20 +324,29 @@ async fn a_refresh_that_fails_part_way_keeps_the_last_complete_copy() {
             && failed[0].contains("WordPress.com answered 500"),
         "{failed:?}"
     );
-    assert_eq!(
-        rows_stored(&app, 70).await,
-        150,
-        "the partial copy was discarded"
+    assert!(
+        rows_stored(&app, 70).await > 150,
+        "the paused copy's pages are kept to resume from"
     );
-    // Resume: the next refresh completes and clears the message.
+    // WordPress.com recovers; the next refresh resumes the copy, completes it and clears the
+    // message.
+    clear_faults(&app).await;
     app.client
         .post(app.url("/activations/refresh"))
         .form(&[("csrf", csrf.as_str()), ("key", "70")])
         .send()
         .await
         .unwrap();
-    let state = wait_until_idle(&app, 70).await;
-    assert_eq!((state.generation, state.last_error), (2, None));
+    let mut state = wait_until_idle(&app, 70).await;
+    for _ in 0..100 {
+        if state.generation > 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = wait_until_idle(&app, 70).await;
+    }
+    assert!(state.generation > 1, "{state:?}");
+    assert_eq!(state.last_error, None);
     let doc = html(&app.get("/activations").await.text().await.unwrap());
     assert!(texts(&doc, "#freshness .panel-error").is_empty());
     // A view that read the old state just before the switch still finds the old copy…
