@@ -14,6 +14,12 @@ use axum::{
 
 use crate::upstream::UpstreamError;
 
+/// The page for a request the session layer refused with a bare 500: tower-sessions answers
+/// so, with no body, when the store cannot save (or load) a session, below every handler.
+pub fn session_store_view() -> ErrorView {
+    AppError::Store(String::new()).view()
+}
+
 /// What the error page shows.
 #[derive(Debug, Clone)]
 pub struct ErrorView {
@@ -322,7 +328,7 @@ impl AppError {
                     S::SERVICE_UNAVAILABLE,
                     "store_unavailable",
                     "Sessions are unavailable",
-                    "partner-portal cannot reach its session database right now. Try again in a moment.",
+                    "partner-portal could not read or save your session right now: its database is out of reach or out of space. Try again in a moment; if it keeps happening, tell whoever runs the portal.",
                 );
                 v.retry_href = Some(String::new());
                 v

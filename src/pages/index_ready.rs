@@ -59,6 +59,60 @@ impl CopyNotice {
     }
 }
 
+/// What a page says of a copy in progress, or of one that stopped: what is happening, and
+/// what happens next. Never a driver's or WordPress.com's own words (the copy stores only
+/// sentences; the causes are in the log).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyWords {
+    /// A copy runs: its progress, and who makes it.
+    pub running: Option<String>,
+    /// The last copy stopped: why, and what happens next.
+    pub stopped: Option<String>,
+}
+
+impl CopyWords {
+    /// The words for `state`, with `lease` the time a stopped process's copy takes to move on.
+    pub fn of(state: &SyncState, lease: std::time::Duration, now: i64) -> Self {
+        let running = state.running.then(|| {
+            let mut said = if state.mine {
+                progress(state)
+            } else {
+                format!(
+                    "{} (another replica of the portal is making this copy; if it stops, this one continues it within {})",
+                    progress(state),
+                    crate::web::fmt_duration(lease)
+                )
+            };
+            if let Some(note) = &state.retry_note {
+                said.push_str(&format!(". {note}"));
+            }
+            said
+        });
+        let stopped = if state.stranded() {
+            Some(
+                "The process making the last refresh stopped answering. The refresh resumes by itself in a few seconds, keeping the pages it stored".to_owned(),
+            )
+        } else {
+            state.failure().map(|e| {
+                let when = state
+                    .failed_at
+                    .map_or_else(String::new, |t| format!(" {}", fmt_age(now - t)));
+                let next = match state.resume_after {
+                    Some(t) if state.paused && t > now => Utc
+                        .timestamp_opt(t, 0)
+                        .single()
+                        .map(|t| format!(" at {}", t.format("%H:%M:%S UTC")))
+                        .unwrap_or_default(),
+                    _ if state.paused => " now".to_owned(),
+                    _ => String::new(),
+                };
+                format!("The last refresh failed{when}: {e}{next}")
+            })
+        };
+        Self { running, stopped }
+    }
+}
+
 /// Progress text of a running sync.
 pub fn progress(state: &SyncState) -> String {
     match (state.pages_total, state.rows_total) {
@@ -76,7 +130,8 @@ pub fn progress(state: &SyncState) -> String {
 impl Freshness {
     /// From the sync state.
     pub fn new(app: &AppState, state: &SyncState, scope: &KeyScope) -> Self {
-        let now = Utc::now().timestamp();
+        let now = app.clock.now();
+        let words = CopyWords::of(state, app.config.index_lease, now);
         let synced = state.synced_at.unwrap_or(now);
         Self {
             age: fmt_age(now - synced),
@@ -85,13 +140,8 @@ impl Freshness {
                 .single()
                 .map(|t| fmt_datetime(&t))
                 .unwrap_or_default(),
-            refreshing: state.running.then(|| progress(state)),
-            failed: state.last_error.as_ref().map(|e| {
-                let when = state
-                    .failed_at
-                    .map_or_else(String::new, |t| format!(" {}", fmt_age(now - t)));
-                format!("The last refresh failed{when}: {e}.")
-            }),
+            refreshing: words.running,
+            failed: words.stopped.map(|s| format!("{s}.")),
             csrf: scope.csrf().to_owned(),
             key: scope.key.id,
             back: scope.here().to_owned(),
@@ -160,15 +210,16 @@ pub async fn index_copy(
     if sync.has_copy() {
         return Ok(sync);
     }
-    match sync.failure() {
+    let words = CopyWords::of(&sync, state.config.index_lease, state.clock.now());
+    match words.stopped {
         Some(e) => Err(NotReady::failed(format!(
-            "Making the first copy of this key's activations failed: {e}. Refresh the copy to try again."
+            "{e}. Refresh the copy to try again."
         ))),
         None => Err(NotReady {
             building: true,
             message: format!(
                 "Building the activations index for this key: {}. {what} when it is ready.",
-                progress(&sync)
+                words.running.unwrap_or_else(|| progress(&sync))
             ),
             status_href: status_href(scope.key.id),
         }),
@@ -203,8 +254,15 @@ pub async fn copy_status_get(
     Ok(axum::Json(CopyStatus {
         ready: sync.has_copy(),
         running: sync.running,
-        progress: progress(&sync),
-        failed: sync.failure().is_some(),
+        progress: {
+            let words = CopyWords::of(&sync, state.config.index_lease, state.clock.now());
+            words
+                .running
+                .or(words.stopped.filter(|_| sync.stranded()))
+                .unwrap_or_else(|| progress(&sync))
+        },
+        // A copy whose process stopped resumes in seconds: the page keeps waiting.
+        failed: sync.failure().is_some() && !sync.stranded(),
     }))
 }
 
@@ -245,12 +303,11 @@ pub fn building_page(
     nav: &'static str,
     path: &'static str,
 ) -> Result<Response, AppError> {
+    let words = CopyWords::of(sync, state.config.index_lease, state.clock.now());
     let page = BuildingPage {
         layout: scope.layout(state, title, nav, path),
-        progress: progress(sync),
-        failed: sync
-            .failure()
-            .map(|e| format!("Building the index failed: {e}.")),
+        progress: words.running.unwrap_or_else(|| progress(sync)),
+        failed: words.stopped.map(|e| format!("{e}.")),
         csrf: scope.csrf().to_owned(),
         key: scope.key.id,
         back: scope.here().to_owned(),

@@ -72,6 +72,15 @@ pub async fn finish_response(
         // page or JSON, never the framework's text, which echoes the input.
         let view = crate::error::rejection_view(response.status());
         response = error_response(&state, &view, &page, response);
+    } else if response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        && response.headers().get(header::CONTENT_TYPE).is_none()
+    {
+        // A bare 500 comes only from the session layer, when its store failed (a full disk,
+        // a lost database): the portal's page, with the request id, instead of nothing.
+        tracing::error!(request_id = %request_id, "the session store failed; answered with the store's error page");
+        let view = crate::error::session_store_view();
+        response = error_response(&state, &view, &page, response);
+        *response.status_mut() = view.status;
     }
     let headers = response.headers_mut();
     prefix_location(state.config.base_path(), headers);

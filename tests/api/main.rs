@@ -13,6 +13,7 @@ mod client;
 mod crawl;
 mod edges;
 mod errors;
+mod faults;
 mod hardening;
 mod helpers;
 mod index;

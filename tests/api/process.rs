@@ -10,7 +10,7 @@ use crate::{helpers::*, postgres::fresh_database};
 
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-fn command(args: &[&str]) -> tokio::process::Command {
+pub fn command(args: &[&str]) -> tokio::process::Command {
     let mut cmd = portal_command();
     cmd.args(args)
         .stdout(Stdio::null())
@@ -19,7 +19,7 @@ fn command(args: &[&str]) -> tokio::process::Command {
     cmd
 }
 
-async fn wait_ready(url: &str) {
+pub async fn wait_ready(url: &str) {
     for _ in 0..200 {
         if reqwest::get(format!("{url}/readyz"))
             .await
@@ -33,9 +33,18 @@ async fn wait_ready(url: &str) {
 }
 
 /// A sandbox process that auto-approves the partner owner for portals on `portal_port`.
-async fn sandbox(portal_port: u16) -> (tokio::process::Child, String) {
+pub async fn sandbox(portal_port: u16) -> (tokio::process::Child, String) {
+    sandbox_with(portal_port, &[]).await
+}
+
+/// [`sandbox`] with more `SANDBOX_*` settings.
+pub async fn sandbox_with(
+    portal_port: u16,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
     let port = free_port();
     let child = command(&["sandbox"])
+        .envs(env.iter().copied())
         .env("PORTAL_SANDBOX_LISTEN", format!("127.0.0.1:{port}"))
         .env(
             "SANDBOX_REDIRECT_URI",
@@ -57,11 +66,22 @@ async fn sandbox(portal_port: u16) -> (tokio::process::Child, String) {
 
 /// A `serve` process on `port`. Every replica shares the public URL of port `public_port`, as
 /// replicas behind one load balancer do.
-async fn serve(
+pub async fn serve(
     port: u16,
     public_port: u16,
     sandbox: &str,
     database: &str,
+) -> tokio::process::Child {
+    serve_with(port, public_port, sandbox, database, &[]).await
+}
+
+/// [`serve`] with more `PORTAL_*` settings.
+pub async fn serve_with(
+    port: u16,
+    public_port: u16,
+    sandbox: &str,
+    database: &str,
+    env: &[(&str, &str)],
 ) -> tokio::process::Child {
     let child = command(&["serve"])
         .env("PORTAL_LISTEN", format!("127.0.0.1:{port}"))
@@ -75,13 +95,14 @@ async fn serve(
         .env("PORTAL_DATABASE_URL", database)
         .env("PORTAL_SESSION_KEY", KEY)
         .env("PORTAL_SHUTDOWN_GRACE", "5s")
+        .envs(env.iter().copied())
         .spawn()
         .unwrap();
     wait_ready(&format!("http://127.0.0.1:{port}")).await;
     child
 }
 
-fn browser() -> reqwest::Client {
+pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .build()
@@ -89,7 +110,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// Logs in by following the redirects (the sandbox auto-approves).
-async fn login(client: &reqwest::Client, portal: &str) {
+pub async fn login(client: &reqwest::Client, portal: &str) {
     let r = client
         .get(format!("{portal}/auth/start"))
         .send()
@@ -99,7 +120,7 @@ async fn login(client: &reqwest::Client, portal: &str) {
     assert_eq!(r.url().path(), "/");
 }
 
-async fn kill_9(child: &mut tokio::process::Child) {
+pub async fn kill_9(child: &mut tokio::process::Child) {
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 }
