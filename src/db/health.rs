@@ -78,6 +78,19 @@ pub fn kind(e: &sqlx::Error) -> ErrorKind {
     }
 }
 
+/// Whether the database cut the connection under a statement (a restart, a shutdown, a
+/// network reset): the same statement on a new connection may well succeed a moment later. A
+/// pool that found no connection in time is not this: it has waited already.
+pub fn cut_off(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
+    }
+}
+
 /// The last trouble a pool met that a person operating the portal should hear of: a full disk
 /// or a lost database. A success after it clears it.
 #[derive(Debug, Default)]

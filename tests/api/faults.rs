@@ -15,7 +15,7 @@ use crate::{
     helpers::*,
     postgres::fresh_database,
     process::{browser, kill_9, login, sandbox_with, serve_with},
-    team::post_as,
+    team::{csrf_of, post_as},
 };
 
 const LIST: &str = "/wpcom/v2/jetpack-partners/7/key/70/activations";
@@ -78,19 +78,6 @@ async fn table_exists(pg: &mut sqlx::PgConnection, table: &str) -> bool {
         > 0
 }
 
-/// The CSRF token on a page of `portal` for `client`.
-async fn csrf_at(client: &reqwest::Client, portal: &str) -> String {
-    let body = client
-        .get(format!("{portal}/activations"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    attrs(&html(&body), "form.logout input[name=csrf]", "value").remove(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_replica_never_drops_the_copy_everyone_reads_on_postgres() {
     let Some(db) = fresh_database().await else {
@@ -129,7 +116,7 @@ async fn a_stalled_replica_never_drops_the_copy_everyone_reads_on_postgres() {
 
     // Replica B refreshes; hold its copy at its first index build with a lock that lets rows
     // in (ROW EXCLUSIVE) but not CREATE INDEX (SHARE), and stop B there.
-    let csrf = csrf_at(&client, &b_url).await;
+    let csrf = csrf_of(&b_url, &client, "/activations").await;
     let r = post_as(
         &b_url,
         &a_url,
@@ -209,7 +196,7 @@ async fn a_stalled_replica_never_drops_the_copy_everyone_reads_on_postgres() {
         .unwrap();
     let mut taken = false;
     for _ in 0..1_000 {
-        let csrf = csrf_at(&client, &a_url).await;
+        let csrf = csrf_of(&a_url, &client, "/activations").await;
         post_as(
             &a_url,
             &a_url,
@@ -771,7 +758,7 @@ async fn a_refresh_whose_replica_dies_is_finished_by_the_other_which_says_it_wai
         .send()
         .await
         .unwrap();
-    let csrf = csrf_at(&client, &a_url).await;
+    let csrf = csrf_of(&a_url, &client, "/activations").await;
     post_as(
         &a_url,
         &a_url,
