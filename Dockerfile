@@ -6,6 +6,9 @@
 # outside /data (SQLite's temporary files included, through SQLITE_TMPDIR).
 
 FROM rust:1.95-bookworm AS build
+# The commit `partner-portal --version` reports (the build context has no .git):
+# docker build --build-arg PORTAL_COMMIT="$(git rev-parse --short=12 HEAD)" .
+ARG PORTAL_COMMIT=unknown
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs rustfmt.toml ./
 COPY .cargo ./.cargo
@@ -21,7 +24,7 @@ COPY benches ./benches
 # and `dns` lookups work without NSS libraries, which is all the portal uses. An explicit
 # --target keeps the flag away from build scripts and proc macros.
 RUN target="$(rustc -vV | sed -n 's/^host: //p')" \
- && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" \
+ && PORTAL_COMMIT="$PORTAL_COMMIT" RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" \
  && mkdir -p /out/data \
  && cp "target/$target/release/partner-portal" /out/partner-portal
 
@@ -29,7 +32,7 @@ FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.title="partner-portal" \
       org.opencontainers.image.description="Self-hosted dashboard for Jetpack hosting partners: WordPress.com login, activations and invoices" \
       org.opencontainers.image.licenses="MIT OR Apache-2.0" \
-      org.opencontainers.image.version="0.1.0"
+      org.opencontainers.image.version="0.10.0"
 COPY --from=build /out/partner-portal /usr/local/bin/partner-portal
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532

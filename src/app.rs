@@ -32,7 +32,6 @@ use crate::{
     index::{Index, IndexSettings},
     pages,
     ratelimit::RateLimiter,
-    secret::Sealer,
     server,
     session_store::SqlSessionStore,
     team::Team,
@@ -255,7 +254,7 @@ impl Application {
             config.redirect_uri(),
             config.upstream_deadline,
         )?;
-        let sessions = SqlSessionStore::new(session_db, config.session_key.expose());
+        let sessions = SqlSessionStore::new(session_db, config.sealer());
         let settings = IndexSettings {
             max_age: config.index_max_age,
             page_size: config.index_page_size,
@@ -269,16 +268,12 @@ impl Application {
             wpcom.clone(),
             settings,
             clock.clone(),
-            Sealer::new(config.session_key.expose()),
+            config.sealer(),
         );
         let cache = UpstreamCache::new(config.cache_ttl);
         let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
         let exports = ExportSlots::new(config.max_exports, config.max_exports_per_session);
-        let team = Team::new(
-            db.clone(),
-            Sealer::new(config.session_key.expose()),
-            config.team_file.clone(),
-        );
+        let team = Team::new(db.clone(), config.sealer(), config.team_file.clone());
         let state = AppState {
             config: Arc::new(config),
             wpcom,
@@ -325,6 +320,23 @@ impl Application {
         // its copies resume at once; then copies that stopped are resumed, and tables no one
         // needs dropped, with nobody looking.
         self.state.index.claim_sole_use().await;
+        // After a rotation of PORTAL_SESSION_KEY, what the previous key sealed at rest (the
+        // team connections, stopped copies' tokens) is sealed again with the current one.
+        // Sessions are sealed again when they are next saved.
+        match (
+            self.state.team.reseal_connections().await,
+            self.state.index.reseal_tokens().await,
+        ) {
+            (Ok(0), Ok(0)) => {}
+            (Ok(connections), Ok(tokens)) => tracing::info!(
+                connections,
+                tokens,
+                "sealed again with the current PORTAL_SESSION_KEY"
+            ),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "could not seal values again with the current key")
+            }
+        }
         let sweep = self.state.index.clone().spawn_schedule();
         let limits = self.state.config.limits.clone();
         let draining = self.state.draining.clone();

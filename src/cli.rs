@@ -18,7 +18,11 @@ use crate::{
 
 /// The partner-portal command line.
 #[derive(Debug, Parser)]
-#[command(name = "partner-portal", version, about)]
+#[command(
+    name = "partner-portal",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PORTAL_COMMIT"), ")"),
+    about
+)]
 pub struct Cli {
     /// What to run.
     #[command(subcommand)]
@@ -147,6 +151,22 @@ pub struct PortalArgs {
         value_name = "PORTAL_SESSION_KEY_FILE"
     )]
     pub session_key_file: Option<PathBuf>,
+    /// Earlier session keys, comma-separated: what they sealed still opens, and is sealed again
+    /// with the current key (rotate without logging anyone out; see docs/operations.md).
+    #[arg(
+        long,
+        env = "PORTAL_SESSION_KEY_PREVIOUS",
+        value_name = "PORTAL_SESSION_KEY_PREVIOUS",
+        hide_env_values = true
+    )]
+    pub session_key_previous: Option<String>,
+    /// File holding earlier session keys, one per line (wins over the variable).
+    #[arg(
+        long,
+        env = "PORTAL_SESSION_KEY_PREVIOUS_FILE",
+        value_name = "PORTAL_SESSION_KEY_PREVIOUS_FILE"
+    )]
+    pub session_key_previous_file: Option<PathBuf>,
     /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
     #[arg(
         long,
@@ -349,6 +369,28 @@ impl PortalArgs {
             (None, Some(text)) => Some(session_key_from_text("PORTAL_SESSION_KEY", text)?),
             (None, None) => None,
         };
+        let previous_text = match (&self.session_key_previous_file, &self.session_key_previous) {
+            (Some(path), _) => Some((
+                "PORTAL_SESSION_KEY_PREVIOUS_FILE",
+                std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new(
+                        "PORTAL_SESSION_KEY_PREVIOUS_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?,
+            )),
+            (None, Some(text)) => Some(("PORTAL_SESSION_KEY_PREVIOUS", text.clone())),
+            (None, None) => None,
+        };
+        let session_key_previous = match previous_text {
+            Some((variable, text)) => text
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| session_key_from_text(variable, k))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         let defaults = ConfigBuilder::default();
         ConfigBuilder {
             listen: self.listen,
@@ -370,6 +412,7 @@ impl PortalArgs {
             audit_retention: self.audit_retention,
             connection_check: self.connection_check,
             session_key,
+            session_key_previous,
             trusted_proxies: self.trusted_proxies.clone(),
             login_rate_per_minute: self.login_rate_per_minute,
             max_concurrent: self.max_concurrent,

@@ -95,6 +95,8 @@ pub struct Config {
     pub demo: bool,
     /// Key encrypting session data at rest.
     pub session_key: Secret<[u8; 32]>,
+    /// Earlier keys, which still open what they sealed.
+    pub session_key_previous: Vec<Secret<[u8; 32]>>,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Login attempts per client address per minute.
@@ -120,6 +122,16 @@ impl Config {
     /// A builder with every default.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
+    }
+
+    /// Seals values at rest with the session key, opening what earlier keys sealed too.
+    pub fn sealer(&self) -> crate::secret::Sealer {
+        let previous: Vec<[u8; 32]> = self
+            .session_key_previous
+            .iter()
+            .map(|k| *k.expose())
+            .collect();
+        crate::secret::Sealer::rotating(self.session_key.expose(), &previous)
     }
 
     /// The OAuth redirect URI, built from the public URL only.
@@ -204,6 +216,8 @@ pub struct ConfigBuilder {
     pub connection_check: Duration,
     /// `PORTAL_SESSION_KEY` (required unless `demo`, which makes a throwaway one).
     pub session_key: Option<Secret<[u8; 32]>>,
+    /// `PORTAL_SESSION_KEY_PREVIOUS`.
+    pub session_key_previous: Vec<Secret<[u8; 32]>>,
     /// `PORTAL_TRUSTED_PROXIES`: addresses or CIDR networks, comma-separated.
     pub trusted_proxies: String,
     /// `PORTAL_LOGIN_RATE_PER_MINUTE`.
@@ -253,6 +267,7 @@ impl Default for ConfigBuilder {
             audit_retention: Duration::from_secs(180 * 86_400),
             connection_check: Duration::from_secs(600),
             session_key: None,
+            session_key_previous: Vec::new(),
             trusted_proxies: String::new(),
             login_rate_per_minute: 30,
             max_concurrent: 256,
@@ -400,6 +415,7 @@ impl ConfigBuilder {
         Ok(Config {
             metrics,
             session_key,
+            session_key_previous: self.session_key_previous,
             trusted_proxies,
             login_rate_per_minute: self.login_rate_per_minute,
             limits,

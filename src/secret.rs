@@ -64,8 +64,14 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 /// connections' tokens. Each sealed value is bound to its `aad` (a session id, a partner id), so
 /// a value copied to another row does not open. The text form is `v1.` + base64 of nonce and
 /// ciphertext.
+///
+/// Values are sealed with the current key and opened with it or with a previous one, so the
+/// key can be rotated without logging anyone out (`PORTAL_SESSION_KEY_PREVIOUS`).
 #[derive(Clone)]
-pub struct Sealer(std::sync::Arc<chacha20poly1305::XChaCha20Poly1305>);
+pub struct Sealer {
+    current: std::sync::Arc<chacha20poly1305::XChaCha20Poly1305>,
+    previous: Vec<std::sync::Arc<chacha20poly1305::XChaCha20Poly1305>>,
+}
 
 impl fmt::Debug for Sealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -79,10 +85,23 @@ const SEALED: &str = "v1.";
 impl Sealer {
     /// A sealer with `key`.
     pub fn new(key: &[u8; 32]) -> Self {
+        Self::rotating(key, &[])
+    }
+
+    /// A sealer that seals with `key` and also opens what `previous` keys sealed.
+    pub fn rotating(key: &[u8; 32], previous: &[[u8; 32]]) -> Self {
         use chacha20poly1305::KeyInit as _;
-        Self(std::sync::Arc::new(
-            chacha20poly1305::XChaCha20Poly1305::new(key.into()),
-        ))
+        let cipher =
+            |k: &[u8; 32]| std::sync::Arc::new(chacha20poly1305::XChaCha20Poly1305::new(k.into()));
+        Self {
+            current: cipher(key),
+            previous: previous.iter().map(cipher).collect(),
+        }
+    }
+
+    /// Whether previous keys are configured (values sealed with them should be sealed again).
+    pub fn is_rotating(&self) -> bool {
+        !self.previous.is_empty()
     }
 
     /// Encrypts `plain`, bound to `aad`.
@@ -93,7 +112,7 @@ impl Sealer {
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
-            .0
+            .current
             .encrypt(
                 chacha20poly1305::XNonce::from_slice(&nonce),
                 Payload { msg: plain, aad },
@@ -107,8 +126,15 @@ impl Sealer {
         ))
     }
 
-    /// Decrypts what [`Sealer::seal`] made with the same key and `aad`; `None` otherwise.
+    /// Decrypts what [`Sealer::seal`] made with the current or a previous key and the same
+    /// `aad`; `None` otherwise.
     pub fn open(&self, stored: &str, aad: &[u8]) -> Option<Vec<u8>> {
+        self.open_with(stored, aad).map(|(plain, _)| plain)
+    }
+
+    /// [`Sealer::open`], and whether the current key opened it (else a previous one did, and
+    /// the value should be sealed again).
+    pub fn open_with(&self, stored: &str, aad: &[u8]) -> Option<(Vec<u8>, bool)> {
         use base64::Engine as _;
         use chacha20poly1305::aead::{Aead as _, Payload};
         let raw = stored.strip_prefix(SEALED)?;
@@ -119,12 +145,16 @@ impl Sealer {
             return None;
         }
         let (nonce, sealed) = bytes.split_at(24);
-        self.0
-            .decrypt(
-                chacha20poly1305::XNonce::from_slice(nonce),
-                Payload { msg: sealed, aad },
-            )
-            .ok()
+        let nonce = chacha20poly1305::XNonce::from_slice(nonce);
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .enumerate()
+            .find_map(|(i, cipher)| {
+                cipher
+                    .decrypt(nonce, Payload { msg: sealed, aad })
+                    .ok()
+                    .map(|plain| (plain, i == 0))
+            })
     }
 }
 
@@ -156,6 +186,27 @@ mod tests {
         assert!(a.open(&sealed, b"partner:2").is_none());
         assert!(Sealer::new(&[8; 32]).open(&sealed, b"partner:1").is_none());
         assert!(a.open("v1.xx", b"partner:1").is_none());
+    }
+
+    #[test]
+    fn a_rotated_key_still_opens_what_the_previous_one_sealed() {
+        let old = Sealer::new(&[7; 32]);
+        let sealed = old.seal(b"token", b"partner:1").unwrap();
+        let rotated = Sealer::rotating(&[9; 32], &[[7; 32]]);
+        assert_eq!(
+            rotated.open_with(&sealed, b"partner:1"),
+            Some((b"token".to_vec(), false))
+        );
+        let again = rotated.seal(b"token", b"partner:1").unwrap();
+        assert_eq!(
+            rotated.open_with(&again, b"partner:1"),
+            Some((b"token".to_vec(), true))
+        );
+        assert!(
+            old.open(&again, b"partner:1").is_none(),
+            "sealed with the new key"
+        );
+        assert!(Sealer::new(&[9; 32]).open(&sealed, b"partner:1").is_none());
     }
 
     #[test]

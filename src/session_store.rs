@@ -37,12 +37,10 @@ impl std::fmt::Debug for SqlSessionStore {
 }
 
 impl SqlSessionStore {
-    /// A store on `db` (the migrations must have run) encrypting with `key`.
-    pub fn new(db: Db, key: &[u8; 32]) -> Self {
-        Self {
-            db,
-            sealer: Sealer::new(key),
-        }
+    /// A store on `db` (the migrations must have run) encrypting with `sealer`. A session
+    /// sealed with a previous key opens, and is sealed with the current one when next saved.
+    pub fn new(db: Db, sealer: Sealer) -> Self {
+        Self { db, sealer }
     }
 
     fn encode(&self, record: &Record) -> session_store::Result<String> {

@@ -58,6 +58,37 @@ impl Index {
         true
     }
 
+    /// Seals again with the current key every stopped copy's token a previous key sealed.
+    pub async fn reseal_tokens(&self) -> Result<usize, sqlx::Error> {
+        if !self.sealer.is_rotating() {
+            return Ok(0);
+        }
+        let rows: Vec<(i64, String)> = self
+            .db
+            .fetch_all(&Sql::new(
+                "SELECT key_id, copy_token FROM key_syncs WHERE copy_token IS NOT NULL",
+            ))
+            .await?;
+        let mut resealed = 0;
+        for (key, sealed) in rows {
+            let aad = copies::token_aad(u64::try_from(key).unwrap_or_default());
+            let Some((plain, false)) = self.sealer.open_with(&sealed, &aad) else {
+                continue;
+            };
+            let Some(again) = self.sealer.seal(&plain, &aad) else {
+                continue;
+            };
+            let mut sql = Sql::new("UPDATE key_syncs SET copy_token = ");
+            sql.bind(Bind::Text(again))
+                .push(" WHERE key_id = ")
+                .bind(Bind::Int(key))
+                .push(" AND copy_token = ")
+                .bind(Bind::Text(sealed));
+            resealed += usize::try_from(self.db.execute(&sql).await?).unwrap_or(0);
+        }
+        Ok(resealed)
+    }
+
     /// One look: resumes what can be resumed now. Returns the copies started.
     pub async fn resume_stopped(&self) -> Result<usize, sqlx::Error> {
         let now = self.clock.now();

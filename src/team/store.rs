@@ -140,6 +140,38 @@ impl Team {
         })
     }
 
+    /// Seals again with the current key every connection token a previous key sealed (after a
+    /// rotation of `PORTAL_SESSION_KEY`). Returns how many were.
+    pub async fn reseal_connections(&self) -> Result<usize, sqlx::Error> {
+        if !self.sealer.is_rotating() {
+            return Ok(0);
+        }
+        let rows: Vec<(i64, String)> = self
+            .db
+            .fetch_all(&Sql::new(
+                "SELECT partner_id, token_sealed FROM team_connections",
+            ))
+            .await?;
+        let mut resealed = 0;
+        for (partner_id, sealed) in rows {
+            let aad = aad(partner_id as u64);
+            let Some((plain, false)) = self.sealer.open_with(&sealed, &aad) else {
+                continue;
+            };
+            let Some(again) = self.sealer.seal(&plain, &aad) else {
+                continue;
+            };
+            let mut sql = Sql::new("UPDATE team_connections SET token_sealed = ");
+            sql.bind(Bind::Text(again))
+                .push(" WHERE partner_id = ")
+                .bind(Bind::Int(partner_id))
+                .push(" AND token_sealed = ")
+                .bind(Bind::Text(sealed));
+            resealed += usize::try_from(self.db.execute(&sql).await?).unwrap_or(0);
+        }
+        Ok(resealed)
+    }
+
     /// The partner's connection, if there is one (a connection sealed under another key counts
     /// as none, and is logged).
     pub async fn connection(&self, partner_id: u64) -> Result<Option<Connection>, sqlx::Error> {

@@ -123,3 +123,30 @@ async fn the_demo_command_prints_its_url_and_serves_a_login_page() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_version_names_the_release_and_its_commit_as_the_changelog_and_image_do() {
+    let out = portal_command().arg("--version").output().await.unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let prefix = format!("partner-portal {version} (commit ");
+    assert!(printed.starts_with(&prefix), "{printed}");
+    let commit = printed[prefix.len()..].trim_end().trim_end_matches(')');
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let changelog = std::fs::read_to_string(root.join("CHANGELOG.md")).unwrap();
+    assert!(
+        changelog.contains(&format!("## [{version}] - ")),
+        "CHANGELOG.md has no entry for {version}"
+    );
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains(&format!("org.opencontainers.image.version=\"{version}\"")),
+        "the image's label is not {version}"
+    );
+}

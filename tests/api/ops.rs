@@ -357,3 +357,79 @@ async fn metrics_can_be_served_on_a_separate_address() {
         "{text}"
     );
 }
+
+/// The app again on the same database and public URL, sealing with `key` and opening what
+/// `previous` sealed.
+async fn with_keys(
+    app: &TestApp,
+    key: [u8; 32],
+    previous: Vec<[u8; 32]>,
+) -> (String, partner_portal::state::AppState) {
+    use partner_portal::{app::Application, secret::Secret};
+    let mut config = app.config.clone();
+    config.session_key = Secret::new(key);
+    config.session_key_previous = previous.into_iter().map(Secret::new).collect();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let app = Application::build(config, listener).await.unwrap();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    // The start-up sealing runs before the first request is served.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (addr, state)
+}
+
+#[tokio::test]
+async fn the_session_key_rotates_without_logging_anyone_out_or_losing_the_team() {
+    use crate::team::{FIONA, accept, connect, invite};
+    let app = spawn_app().await;
+    let csrf = connect(&app).await;
+    let link = invite(&app.addr, &app.client, &csrf, "finance", "").await;
+    let fiona = accept(&app, &app.addr, &link, FIONA).await;
+    let old: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
+    let new = [42u8; 32];
+    // The new key, with the old one as previous: everyone is still logged in, the team's
+    // connection still reads reports.
+    let (rotated, state) = with_keys(&app, new, vec![old]).await;
+    for (who, client) in [("the owner", &app.client), ("a member", &fiona)] {
+        let r = client
+            .get(format!("{rotated}/invoices"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{who} after the rotation");
+    }
+    // Sessions are sealed again when next saved (activity is recorded every quarter of the
+    // idle timeout).
+    state.clock.advance(Duration::from_secs(10 * 60));
+    for client in [&app.client, &fiona] {
+        assert_eq!(
+            client
+                .get(format!("{rotated}/"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+    // Without the previous key: the sessions and the connection open with the new one alone.
+    let (only_new, _) = with_keys(&app, new, vec![]).await;
+    for (who, client) in [("the owner", &app.client), ("a member", &fiona)] {
+        let r = client
+            .get(format!("{only_new}/invoices"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{who} with the new key alone");
+    }
+    // A wrong key opens nothing: everyone logs in again.
+    let (wrong, _) = with_keys(&app, [7u8; 32], vec![]).await;
+    let r = app
+        .client
+        .get(format!("{wrong}/invoices"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
