@@ -1,7 +1,7 @@
 //! Formatting for people: thousands separators, money in its currency's minor units, dates,
 //! ages, and the one rule for which upstream URLs may become links (absolute http or https).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::upstream::models::currency_exponent;
 
@@ -97,18 +97,35 @@ pub fn fmt_period(start: &DateTime<Utc>, end_exclusive: &DateTime<Utc>) -> Strin
     } else {
         first
     };
+    fmt_days(first, last, true)
+}
+
+/// An inclusive range of days, the one way every page writes one: `1 Jul 2026`,
+/// `1–31 Jul 2026`, `15 Jun – 14 Jul 2026`, `1 Dec 2025 – 31 Jan 2026`. Without `with_year`
+/// (a range in the current year) the year is left out: `1–15 Nov`, `15 Jun – 14 Jul`.
+pub fn fmt_days(first: NaiveDate, last: NaiveDate, with_year: bool) -> String {
     use chrono::Datelike as _;
+    let year = |d: NaiveDate| {
+        if with_year {
+            format!(" {}", d.year())
+        } else {
+            String::new()
+        }
+    };
+    let day_month = |d: NaiveDate| d.format("%-d %b").to_string();
     if first == last {
-        first.format("%-d %b %Y").to_string()
+        format!("{}{}", day_month(last), year(last))
     } else if (first.year(), first.month()) == (last.year(), last.month()) {
-        format!("{}–{}", first.day(), last.format("%-d %b %Y"))
+        format!("{}–{}{}", first.day(), day_month(last), year(last))
     } else if first.year() == last.year() {
-        format!("{} – {}", first.format("%-d %b"), last.format("%-d %b %Y"))
+        format!("{} – {}{}", day_month(first), day_month(last), year(last))
     } else {
         format!(
-            "{} – {}",
-            first.format("%-d %b %Y"),
-            last.format("%-d %b %Y")
+            "{} {} – {}{}",
+            day_month(first),
+            first.year(),
+            day_month(last),
+            year(last)
         )
     }
 }

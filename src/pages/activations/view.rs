@@ -318,11 +318,7 @@ impl View {
             {
                 format!(" in {}", a.format("%B %Y"))
             }
-            (Some(a), Some(b)) => format!(
-                " between {} and {}",
-                a.format("%-d %b %Y"),
-                b.format("%-d %b %Y")
-            ),
+            (Some(a), Some(b)) => format!(" in {}", crate::web::fmt_days(a, b, true)),
             (Some(a), None) => format!(" since {}", a.format("%-d %b %Y")),
             (None, Some(b)) => format!(" until {}", b.format("%-d %b %Y")),
             (None, None) => String::new(),

@@ -5,6 +5,8 @@
 
 use chrono::{Datelike as _, Days, Months, NaiveDate};
 
+use crate::web::fmt_days;
+
 /// A `[start, end)` span in Unix seconds.
 pub type Span = (i64, i64);
 
@@ -24,22 +26,6 @@ fn midnight(d: NaiveDate) -> Option<i64> {
     d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp())
 }
 
-/// `1–15 Nov`, `1 Nov`, `1 Jan–1 Dec 2025`: an inclusive range of days.
-fn days_label(first: NaiveDate, last: NaiveDate, with_year: bool) -> String {
-    let year = if with_year {
-        format!(" {}", last.year())
-    } else {
-        String::new()
-    };
-    if first == last {
-        format!("{}{year}", first.format("%-d %b"))
-    } else if first.month() == last.month() {
-        format!("{}–{}{year}", first.day(), last.format("%-d %b"))
-    } else {
-        format!("{}–{}{year}", first.format("%-d %b"), last.format("%-d %b"))
-    }
-}
-
 /// `month`, `30d` or `year` as of `today` (inclusive), with its like-for-like comparison.
 pub fn periods(period: &str, today: NaiveDate) -> Option<Periods> {
     let tomorrow = today.succ_opt()?;
@@ -50,7 +36,7 @@ pub fn periods(period: &str, today: NaiveDate) -> Option<Periods> {
             // The same days of last month, cut at its end (31 March compares with 1–28 Feb).
             let same_days = prev_start.checked_add_days(Days::new(u64::from(today.day())))?;
             let prev_end = same_days.min(start);
-            let label = days_label(prev_start, prev_end.pred_opt()?, false);
+            let label = fmt_days(prev_start, prev_end.pred_opt()?, false);
             (start, prev_start, prev_end, label)
         }
         "30d" => {
@@ -64,7 +50,7 @@ pub fn periods(period: &str, today: NaiveDate) -> Option<Periods> {
             // The same days of last year: up to the same date (29 Feb counts as 28 Feb + 1).
             let elapsed = u64::try_from((tomorrow - start).num_days()).ok()?;
             let prev_end = prev_start.checked_add_days(Days::new(elapsed))?.min(start);
-            let label = days_label(prev_start, prev_end.pred_opt()?, true);
+            let label = fmt_days(prev_start, prev_end.pred_opt()?, true);
             (start, prev_start, prev_end, label)
         }
         _ => return None,
@@ -121,7 +107,7 @@ mod tests {
         let p = periods("year", day(2026, 12, 1)).unwrap();
         assert_eq!(p.current, span(day(2026, 1, 1), day(2026, 12, 2)));
         assert_eq!(p.previous, span(day(2025, 1, 1), day(2025, 12, 2)));
-        assert_eq!(p.previous_label, "1 Jan–1 Dec 2025");
+        assert_eq!(p.previous_label, "1 Jan – 1 Dec 2025");
         let p = periods("year", day(2026, 1, 1)).unwrap();
         assert_eq!(p.previous, span(day(2025, 1, 1), day(2025, 1, 2)));
         let p = periods("year", day(2026, 12, 31)).unwrap();
