@@ -10,6 +10,7 @@ use axum::{
 use crate::{
     auth::scope::KeyScope,
     error::AppError,
+    index::query::Row,
     pages::index_ready::indexed,
     state::AppState,
     web::{Layout, fmt_datetime, query::Pairs, render, safe_href},
@@ -52,15 +53,7 @@ pub async fn activation_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let key = &scope.key;
-    // The list this detail was opened from (`list=` holds its query), rebuilt from a parsed view
-    // so that the link can only ever be an activations list of this key.
-    let back = Pairs::parse(raw.as_deref())
-        .get("list")
-        .and_then(|list| View::parse(&Pairs::parse(Some(list))).ok())
-        .map_or_else(
-            || format!("/activations?key={}", key.id),
-            |v| v.href("/activations", key.id, |x| x.page = v.page),
-        );
+    let back = back_to_list(raw.as_deref(), key.id);
     let sync = match indexed(&state, &scope, "Activation", "activations", "/activations").await? {
         Ok(sync) => sync,
         Err(page) => return Ok(page),
@@ -74,57 +67,6 @@ pub async fn activation_get(
             ),
         ));
     };
-    let dt = |t: Option<i64>| ts(t).map_or_else(|| "–".to_owned(), |d| fmt_datetime(&d));
-    let opt = |v: Option<i64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
-    let mut fields = vec![
-        Field {
-            label: "Product",
-            value: product_name(r.product_id),
-        },
-        Field {
-            label: "Current product",
-            value: product_name(r.current_product_id.or(r.product_id)),
-        },
-        Field {
-            label: "Activation id",
-            value: r.id.to_string(),
-        },
-        Field {
-            label: "WordPress.com blog id",
-            value: opt(r.blog_id),
-        },
-        Field {
-            label: "Owner's WordPress.com user id",
-            value: opt(r.user_id),
-        },
-        Field {
-            label: "External user id",
-            value: r.external_user_id.clone().unwrap_or_else(|| "–".into()),
-        },
-        Field {
-            label: "Site registered",
-            value: dt(r.site_registered),
-        },
-        Field {
-            label: "Created",
-            value: dt(r.created_on),
-        },
-        Field {
-            label: "Activated",
-            value: dt(r.activated_on),
-        },
-        Field {
-            label: "Cancelled",
-            value: dt(r.cancelled_on),
-        },
-        Field {
-            label: "Disputed",
-            value: dt(r.disputed_on),
-        },
-    ];
-    if r.current_product_id == r.product_id || r.current_product_id.is_none() {
-        fields.remove(1);
-    }
     let (status, status_class) = status_of(&r);
     let name = site_name(&r);
     let page = ActivationPage {
@@ -139,7 +81,7 @@ pub async fn activation_get(
         url: r.site_url.clone(),
         status,
         status_class,
-        fields,
+        fields: fields(&r),
         back,
         copy: CopyNotice::of(&sync),
         as_of: sync
@@ -147,4 +89,46 @@ pub async fn activation_get(
             .map_or_else(String::new, crate::web::fmt_as_of),
     };
     render(StatusCode::OK, &page)
+}
+
+/// The list this detail was opened from (`list=` holds its query), rebuilt from a parsed view
+/// so that the link can only ever be an activations list of this key.
+fn back_to_list(raw: Option<&str>, key: u64) -> String {
+    Pairs::parse(raw)
+        .get("list")
+        .and_then(|list| View::parse(&Pairs::parse(Some(list))).ok())
+        .map_or_else(
+            || format!("/activations?key={key}"),
+            |v| v.href("/activations", key, |x| x.page = v.page),
+        )
+}
+
+/// Every field of the activation, in the order a support agent reads them.
+fn fields(r: &Row) -> Vec<Field> {
+    let dt = |t: Option<i64>| ts(t).map_or_else(|| "–".to_owned(), |d| fmt_datetime(&d));
+    let opt = |v: Option<i64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
+    let field = |label, value| Field { label, value };
+    let mut fields = vec![
+        field("Product", product_name(r.product_id)),
+        field(
+            "Current product",
+            product_name(r.current_product_id.or(r.product_id)),
+        ),
+        field("Activation id", r.id.to_string()),
+        field("WordPress.com blog id", opt(r.blog_id)),
+        field("Owner's WordPress.com user id", opt(r.user_id)),
+        field(
+            "External user id",
+            r.external_user_id.clone().unwrap_or_else(|| "–".into()),
+        ),
+        field("Site registered", dt(r.site_registered)),
+        field("Created", dt(r.created_on)),
+        field("Activated", dt(r.activated_on)),
+        field("Cancelled", dt(r.cancelled_on)),
+        field("Disputed", dt(r.disputed_on)),
+    ];
+    if r.current_product_id == r.product_id || r.current_product_id.is_none() {
+        fields.remove(1);
+    }
+    fields
 }

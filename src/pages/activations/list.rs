@@ -13,16 +13,16 @@ use crate::{
     error::AppError,
     index::{
         SyncState,
-        query::{SortBy, Status},
+        query::{Facets, Row, SortBy, Status, StatusCounts},
     },
-    pages::index_ready::{Freshness, building_page, ensure_copy_from, indexed},
+    pages::index_ready::{Freshness, indexed},
     products,
     state::AppState,
-    web::{Layout, fmt_int, query::Pairs, render},
+    web::{Layout, fmt_days, fmt_int, query::Pairs, render},
 };
 
 use super::{
-    preview::{fetch_preview, preview_page},
+    preview::copy_or_interim,
     row::RowView,
     view::{PAGE_SIZES, PRESETS, View, status_str},
 };
@@ -172,7 +172,8 @@ fn list_title(view: &View, page: u32, pages: u32) -> String {
     title
 }
 
-/// `GET /activations`.
+/// `GET /activations`: reads the view, gets the key's copy (or the page shown while there is
+/// none yet), the page's counts and rows, and renders them.
 pub async fn activations_get(
     State(state): State<AppState>,
     scope: KeyScope,
@@ -180,58 +181,10 @@ pub async fn activations_get(
 ) -> Result<Response, AppError> {
     // What cannot be read is said above the list, which shows the rest (never a bare 400 page).
     let (mut view, problems) = View::read(&Pairs::parse(raw.as_deref()));
-    let current = state.index.state(scope.key.id).await?;
-    if !current.has_copy() {
-        // The first copy, running here, has WordPress.com's first page already: rows within
-        // it need no call of their own (the overview started the copy, so this is the usual
-        // first view of the list).
-        if let Some(answer) = state
-            .index
-            .head_page(scope.key.id, view.page, view.per_page)
-        {
-            return preview_page(&state, &scope, &view, &current, &answer);
-        }
-    }
-    let first_copy = !current.has_copy() && current.last_error.is_none();
-    let (sync, answer) = if first_copy {
-        // While the first copy is made, WordPress.com's own page (one call) beats a wait. It is
-        // asked for at once, while the copy takes its lease and starts, so that it comes back
-        // ahead of the copy's first (much larger) page rather than alongside it.
-        // The copy's own first call waits until this page is back (`index::sync::Hold`).
-        let (release, hold) = tokio::sync::oneshot::channel::<()>();
-        let (sync, answer) = tokio::join!(
-            ensure_copy_from(&state, &scope, current, Some(hold)),
-            async {
-                let answer = fetch_preview(&state, &scope, &view).await;
-                drop(release);
-                answer
-            }
-        );
-        (sync?, answer?)
-    } else {
-        (ensure_copy_from(&state, &scope, current, None).await?, None)
+    let sync = match copy_or_interim(&state, &scope, &view).await? {
+        Ok(sync) => sync,
+        Err(page) => return Ok(page),
     };
-    if !sync.has_copy() {
-        if sync.running {
-            // After a failed first copy the page was not asked for above; a view that restarted
-            // the copy asks for it now.
-            let answer = match answer {
-                None if !first_copy => fetch_preview(&state, &scope, &view).await?,
-                answer => answer,
-            };
-            if let Some(answer) = answer {
-                return preview_page(&state, &scope, &view, &sync, &answer);
-            }
-        }
-        return building_page(
-            &state,
-            &scope,
-            &sync,
-            "Activations",
-            "activations",
-            "/activations",
-        );
-    }
     let k = scope.key.id;
     let today = Utc::now().date_naive();
     let filter = view.filter(today);
@@ -243,29 +196,55 @@ pub async fn activations_get(
     );
     let facets = facets?;
     let mut rows = rows?;
-    let counts = facets.counts;
-    let by_product = facets.products_for(view.status);
     let shown_total = facets.total(view.status);
     let pages = u32::try_from((shown_total.max(0) as u64).div_ceil(u64::from(view.per_page)))
         .unwrap_or(u32::MAX)
         .max(1);
     // A page past the end shows the last page, and says so.
-    let mut page_note = None;
-    if view.page > pages {
-        page_note = Some(format!(
-            "There is no page {}: this list has {} page{}. Showing the last one.",
-            fmt_int(i64::from(view.page)),
-            fmt_int(i64::from(pages)),
-            if pages == 1 { "" } else { "s" }
-        ));
+    let page_note = (view.page > pages).then(|| past_the_end(view.page, pages));
+    if page_note.is_some() {
         view.page = pages;
         rows = state
             .index
             .rows(k, sync.generation, &filter, view.page, view.per_page)
             .await?;
     }
-    let list_query = view.href("", k, |v| v.page = view.page);
-    let tabs = [
+    let title = list_title(&view, view.page, pages);
+    let mut page = ActivationsPage::new(
+        scope.layout(&state, &title, "activations", "/activations"),
+        Freshness::new(&state, &sync, &scope),
+        &Listed {
+            view: &view,
+            key: k,
+            facets: &facets,
+            rows: &rows,
+            pages,
+            today,
+        },
+    );
+    page.page_note = page_note;
+    page.problems = problems;
+    let status = if page.problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    render(status, &page)
+}
+
+/// What a list says when the page asked for is past its end.
+fn past_the_end(asked: u32, pages: u32) -> String {
+    format!(
+        "There is no page {}: this list has {} page{}. Showing the last one.",
+        fmt_int(i64::from(asked)),
+        fmt_int(i64::from(pages)),
+        if pages == 1 { "" } else { "s" }
+    )
+}
+
+/// The status tabs, each with its count and link.
+fn tabs(view: &View, k: u64, counts: &StatusCounts) -> Vec<Facet> {
+    [
         (Status::All, "All", counts.all),
         (Status::Active, "Active", counts.active),
         (Status::Cancelled, "Cancelled", counts.cancelled),
@@ -277,17 +256,12 @@ pub async fn activations_get(
         href: view.href("/activations", k, |v| v.status = s),
         current: view.status == s,
     })
-    .collect();
-    let products = by_product
-        .iter()
-        .map(|(p, n)| Facet {
-            label: products::display_name(*p as u64),
-            count: fmt_int(*n),
-            href: view.href("/activations", k, |v| v.plans = vec![*p as u64]),
-            current: view.plans == [*p as u64],
-        })
-        .collect();
-    let columns = [
+    .collect()
+}
+
+/// The column headers, each a link that sorts by it (or turns the order round).
+fn sort_links(view: &View, k: u64) -> Vec<SortLink> {
+    [
         ("Site", SortBy::Site),
         ("Product", SortBy::Product),
         ("Activated", SortBy::Activated),
@@ -317,98 +291,128 @@ pub async fn activations_get(
             },
         }
     })
-    .collect();
-    let first = (i64::from(view.page) - 1) * i64::from(view.per_page) + 1;
-    let summary = if rows.is_empty() {
+    .collect()
+}
+
+/// "active at some moment from 1 Jul 2026 up to 1 Aug 2026 whose current product is …", when a
+/// reconciliation link narrowed the list so.
+fn active_range(view: &View) -> Option<String> {
+    let (a, b) = (view.active_from?, view.active_to?);
+    let products = if view.current_plans.is_empty() {
         String::new()
     } else {
-        format!(
-            "Showing {}–{} of {}",
-            fmt_int(first),
-            fmt_int(first + rows.len() as i64 - 1),
-            fmt_int(shown_total)
-        )
-    };
-    let (range_from, range_to) = (view.from, view.to);
-    let title = list_title(&view, view.page, pages);
-    let page = ActivationsPage {
-        layout: scope.layout(&state, &title, "activations", "/activations"),
-        fresh: Freshness::new(&state, &sync, &scope),
-        q: view.q.clone(),
-        tabs,
-        products,
-        plans: products::PROVISIONING_NAMES
+        let names: Vec<String> = view
+            .current_plans
             .iter()
-            .map(|(_, id)| PlanChoice {
-                id: *id,
-                name: products::display_name(*id),
-                checked: view.plans.contains(id),
-            })
-            .collect(),
-        presets: PRESETS
-            .iter()
-            .map(|(v, l)| (*v, *l, view.preset.as_deref() == Some(*v)))
-            .collect(),
-        from: range_from.map(|d| d.to_string()).unwrap_or_default(),
-        to: range_to.map(|d| d.to_string()).unwrap_or_default(),
-        per_page: view.per_page,
-        page_sizes: PAGE_SIZES,
-        sort: view.sort.as_str(),
-        dir: if view.desc { "desc" } else { "asc" },
-        status: status_str(view.status),
-        active_range: match (view.active_from, view.active_to) {
-            (Some(a), Some(b)) => {
-                let products = if view.current_plans.is_empty() {
-                    String::new()
-                } else {
-                    let names: Vec<String> = view
-                        .current_plans
-                        .iter()
-                        .map(|p| products::display_name(*p))
-                        .collect();
-                    format!(" whose current product is {}", names.join(" or "))
-                };
-                Some(format!(
-                    "active at some moment from {} up to {}{products}",
-                    a.format("%-d %b %Y"),
-                    b.format("%-d %b %Y")
-                ))
-            }
-            _ => None,
-        },
-        columns,
-        rows: rows
-            .iter()
-            .map(|r| RowView::new(r, k, &list_query))
-            .collect(),
-        summary,
-        empty: view.empty_message(today),
-        page: view.page,
-        pages,
-        prev_href: (view.page > 1)
-            .then(|| view.href("/activations", k, |v| v.page = view.page - 1)),
-        next_href: (view.page < pages)
-            .then(|| view.href("/activations", k, |v| v.page = view.page + 1)),
-        pager: pager(&view, k, view.page, pages),
-        jump_fields: view
-            .pairs(k, |_| {})
-            .into_iter()
-            .filter(|(n, _)| *n != "page")
-            .collect(),
-        custom_dates: view.from.is_some() || view.to.is_some(),
-        page_note,
-        clear_href: view.narrowed().then(|| format!("/activations?key={k}")),
-        csv_href: view.href("/activations.csv", k, |_| {}),
-        filters_open: !view.plans.is_empty()
-            || view.preset.is_some()
-            || view.from.is_some()
-            || view.to.is_some(),
-        problems,
+            .map(|p| products::display_name(*p))
+            .collect();
+        format!(" whose current product is {}", names.join(" or "))
     };
-    let status = if page.problems.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    render(status, &page)
+    let last = b.pred_opt().unwrap_or(b);
+    Some(format!(
+        "active at some moment in {}{products}",
+        fmt_days(a, last, true)
+    ))
+}
+
+/// What one page of the list shows.
+struct Listed<'a> {
+    view: &'a View,
+    key: u64,
+    facets: &'a Facets,
+    /// The page's rows: page `view.page` of `pages`.
+    rows: &'a [Row],
+    pages: u32,
+    today: chrono::NaiveDate,
+}
+
+impl ActivationsPage {
+    /// The page of `listed`, in `layout`, under its `fresh` line.
+    fn new(layout: Layout, fresh: Freshness, listed: &Listed<'_>) -> Self {
+        let Listed {
+            view,
+            key: k,
+            facets,
+            rows,
+            pages,
+            today,
+        } = *listed;
+        let shown_total = facets.total(view.status);
+        let first = (i64::from(view.page) - 1) * i64::from(view.per_page) + 1;
+        let summary = if rows.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Showing {}–{} of {}",
+                fmt_int(first),
+                fmt_int(first + rows.len() as i64 - 1),
+                fmt_int(shown_total)
+            )
+        };
+        let list_query = view.href("", k, |v| v.page = view.page);
+        Self {
+            layout,
+            fresh,
+            q: view.q.clone(),
+            tabs: tabs(view, k, &facets.counts),
+            products: facets
+                .products_for(view.status)
+                .iter()
+                .map(|(p, n)| Facet {
+                    label: products::display_name(*p as u64),
+                    count: fmt_int(*n),
+                    href: view.href("/activations", k, |v| v.plans = vec![*p as u64]),
+                    current: view.plans == [*p as u64],
+                })
+                .collect(),
+            plans: products::PROVISIONING_NAMES
+                .iter()
+                .map(|(_, id)| PlanChoice {
+                    id: *id,
+                    name: products::display_name(*id),
+                    checked: view.plans.contains(id),
+                })
+                .collect(),
+            presets: PRESETS
+                .iter()
+                .map(|(v, l)| (*v, *l, view.preset.as_deref() == Some(*v)))
+                .collect(),
+            from: view.from.map(|d| d.to_string()).unwrap_or_default(),
+            to: view.to.map(|d| d.to_string()).unwrap_or_default(),
+            per_page: view.per_page,
+            page_sizes: PAGE_SIZES,
+            sort: view.sort.as_str(),
+            dir: if view.desc { "desc" } else { "asc" },
+            status: status_str(view.status),
+            active_range: active_range(view),
+            columns: sort_links(view, k),
+            rows: rows
+                .iter()
+                .map(|r| RowView::new(r, k, &list_query))
+                .collect(),
+            summary,
+            empty: view.empty_message(today),
+            page: view.page,
+            pages,
+            prev_href: (view.page > 1)
+                .then(|| view.href("/activations", k, |v| v.page = view.page - 1)),
+            next_href: (view.page < pages)
+                .then(|| view.href("/activations", k, |v| v.page = view.page + 1)),
+            pager: pager(view, k, view.page, pages),
+            jump_fields: view
+                .pairs(k, |_| {})
+                .into_iter()
+                .filter(|(n, _)| *n != "page")
+                .collect(),
+            custom_dates: view.from.is_some() || view.to.is_some(),
+            page_note: None,
+            clear_href: view.narrowed().then(|| format!("/activations?key={k}")),
+            csv_href: view.href("/activations.csv", k, |_| {}),
+            filters_open: !view.plans.is_empty()
+                || view.preset.is_some()
+                || view.from.is_some()
+                || view.to.is_some(),
+            problems: Vec::new(),
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::{
     auth::scope::KeyScope,
     error::AppError,
     index::{SyncState, query::Row},
-    pages::index_ready::{progress, status_href},
+    pages::index_ready::{building_page, ensure_copy_from, progress, status_href},
     state::AppState,
     upstream::{ActivationQuery, ActivationsPage, UpstreamError},
     web::{Layout, fmt_int, render},
@@ -32,9 +32,67 @@ struct PreviewPage {
     next_href: Option<String>,
 }
 
+/// The key's copy for the list of `view`, or the page shown instead while there is none yet:
+///
+/// - rows within the first page of a first copy running here come from that page (the
+///   overview started the copy, so this is the usual first view of the list);
+/// - otherwise WordPress.com's own page, asked for at once while the copy takes its lease and
+///   starts; the copy's own first call waits until this page is back (`index::sync::Hold`), so the two do
+///   not compete;
+/// - after a failed first copy, a view that restarted it asks for the page then;
+/// - when WordPress.com does not answer either, the building page.
+pub(super) async fn copy_or_interim(
+    state: &AppState,
+    scope: &KeyScope,
+    view: &View,
+) -> Result<Result<SyncState, Response>, AppError> {
+    let current = state.index.state(scope.key.id).await?;
+    if !current.has_copy()
+        && let Some(answer) = state
+            .index
+            .head_page(scope.key.id, view.page, view.per_page)
+    {
+        return preview_page(state, scope, view, &current, &answer).map(Err);
+    }
+    let first_copy = !current.has_copy() && current.last_error.is_none();
+    let (sync, answer) = if first_copy {
+        let (release, hold) = tokio::sync::oneshot::channel::<()>();
+        let (sync, answer) =
+            tokio::join!(ensure_copy_from(state, scope, current, Some(hold)), async {
+                let answer = fetch_preview(state, scope, view).await;
+                drop(release);
+                answer
+            });
+        (sync?, answer?)
+    } else {
+        (ensure_copy_from(state, scope, current, None).await?, None)
+    };
+    if sync.has_copy() {
+        return Ok(Ok(sync));
+    }
+    if sync.running {
+        let answer = match answer {
+            None if !first_copy => fetch_preview(state, scope, view).await?,
+            answer => answer,
+        };
+        if let Some(answer) = answer {
+            return preview_page(state, scope, view, &sync, &answer).map(Err);
+        }
+    }
+    building_page(
+        state,
+        scope,
+        &sync,
+        "Activations",
+        "activations",
+        "/activations",
+    )
+    .map(Err)
+}
+
 /// WordPress.com's own page for `view`, or `None` when WordPress.com did not answer (the
 /// caller shows the building page instead; the failure is logged). A revoked token is an error.
-pub(super) async fn fetch_preview(
+async fn fetch_preview(
     state: &AppState,
     scope: &KeyScope,
     view: &View,

@@ -301,6 +301,44 @@ fn summary_panel(
     }
 }
 
+/// The `period` the overview's figures cover: `month` (the default), `30d` or `year`.
+fn period_of(q: &Pairs) -> Result<&'static str, AppError> {
+    match q.get("period") {
+        None | Some("month") => Ok("month"),
+        Some("30d") => Ok("30d"),
+        Some("year") => Ok("year"),
+        Some(_) => Err(AppError::BadRequest(
+            "period must be month, 30d or year.".into(),
+        )),
+    }
+}
+
+/// A toggle's choices: value, label and link.
+type Choices = Vec<(&'static str, &'static str, String)>;
+
+/// The chart's scale choices and the figures' period choices, each keeping the other.
+fn toggles(key: u64, period: &str, scale: Scale) -> (Choices, Choices) {
+    let scales = [("day", "Day"), ("month", "Month"), ("year", "Year")]
+        .into_iter()
+        .map(|(v, l)| (v, l, format!("/?key={key}&period={period}&scale={v}")))
+        .collect();
+    let periods = [
+        ("month", "This month"),
+        ("30d", "Last 30 days"),
+        ("year", "This year"),
+    ]
+    .into_iter()
+    .map(|(v, l)| {
+        (
+            v,
+            l,
+            format!("/?key={key}&period={v}&scale={}", scale.as_str()),
+        )
+    })
+    .collect();
+    (scales, periods)
+}
+
 /// `GET /`.
 pub async fn overview_get(
     State(state): State<AppState>,
@@ -309,16 +347,7 @@ pub async fn overview_get(
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
     let scale = q.scale()?;
-    let period: &'static str = match q.get("period") {
-        None | Some("month") => "month",
-        Some("30d") => "30d",
-        Some("year") => "year",
-        Some(_) => {
-            return Err(AppError::BadRequest(
-                "period must be month, 30d or year.".into(),
-            ));
-        }
-    };
+    let period = period_of(&q)?;
     let key_id = scope.key.id;
     let (summary, index) = tokio::join!(
         state
@@ -351,25 +380,7 @@ pub async fn overview_get(
             .and_then(|total| Crosscheck::of(total, ix.active_now)),
         _ => None,
     };
-    let key_param = format!("key={key_id}");
-    let scales = [("day", "Day"), ("month", "Month"), ("year", "Year")]
-        .into_iter()
-        .map(|(v, l)| (v, l, format!("/?{key_param}&period={period}&scale={v}")))
-        .collect();
-    let periods = [
-        ("month", "This month"),
-        ("30d", "Last 30 days"),
-        ("year", "This year"),
-    ]
-    .into_iter()
-    .map(|(v, l)| {
-        (
-            v,
-            l,
-            format!("/?{key_param}&period={v}&scale={}", scale.as_str()),
-        )
-    })
-    .collect();
+    let (scales, periods) = toggles(key_id, period, scale);
     let page = OverviewPage {
         layout: scope.layout(&state, "Overview", "overview", "/"),
         scale: scale.as_str(),
