@@ -338,6 +338,28 @@ pub struct SandboxArgs {
 }
 
 impl PortalArgs {
+    /// `PORTAL_SESSION_KEY_PREVIOUS(_FILE)`: earlier session keys, comma- or line-separated.
+    fn previous_keys(&self) -> Result<Vec<Secret<[u8; 32]>>, ConfigError> {
+        let (variable, text) = match (&self.session_key_previous_file, &self.session_key_previous) {
+            (Some(path), _) => (
+                "PORTAL_SESSION_KEY_PREVIOUS_FILE",
+                std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new(
+                        "PORTAL_SESSION_KEY_PREVIOUS_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?,
+            ),
+            (None, Some(text)) => ("PORTAL_SESSION_KEY_PREVIOUS", text.clone()),
+            (None, None) => return Ok(Vec::new()),
+        };
+        text.split([',', '\n'])
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| session_key_from_text(variable, k))
+            .collect()
+    }
+
     /// The validated configuration. `demo` fills in the sandbox app's credentials and makes a
     /// throwaway session key when none is given.
     pub fn config(&self, demo: bool) -> Result<Config, ConfigError> {
@@ -369,28 +391,7 @@ impl PortalArgs {
             (None, Some(text)) => Some(session_key_from_text("PORTAL_SESSION_KEY", text)?),
             (None, None) => None,
         };
-        let previous_text = match (&self.session_key_previous_file, &self.session_key_previous) {
-            (Some(path), _) => Some((
-                "PORTAL_SESSION_KEY_PREVIOUS_FILE",
-                std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::new(
-                        "PORTAL_SESSION_KEY_PREVIOUS_FILE",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?,
-            )),
-            (None, Some(text)) => Some(("PORTAL_SESSION_KEY_PREVIOUS", text.clone())),
-            (None, None) => None,
-        };
-        let session_key_previous = match previous_text {
-            Some((variable, text)) => text
-                .split([',', '\n'])
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(|k| session_key_from_text(variable, k))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => Vec::new(),
-        };
+        let session_key_previous = self.previous_keys()?;
         let defaults = ConfigBuilder::default();
         ConfigBuilder {
             listen: self.listen,

@@ -283,30 +283,13 @@ impl Default for ConfigBuilder {
 impl ConfigBuilder {
     /// Validates every setting.
     pub fn build(self) -> Result<Config, ConfigError> {
+        self.check_positive()?;
         let public_url = match &self.public_url {
             Some(url) => validate_public_url(url)?,
             None => derived_public_url(self.listen)?,
         };
-        let wpcom_url = match self.wpcom_url {
-            Some(url) => url,
-            None => Url::parse(WPCOM_URL)
-                .map_err(|e| ConfigError::new("PORTAL_WPCOM_URL", e.to_string()))?,
-        };
-        check_base_url("PORTAL_WPCOM_URL", &wpcom_url)?;
-        let client_id = match self.client_id {
-            Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
-            _ => return Err(ConfigError::new("PORTAL_WPCOM_CLIENT_ID", "is required")),
-        };
-        let Some(client_secret) = self.client_secret else {
-            return Err(ConfigError::new(
-                "PORTAL_WPCOM_CLIENT_SECRET",
-                "is required (or PORTAL_WPCOM_CLIENT_SECRET_FILE)",
-            ));
-        };
-        if client_secret.expose().is_empty() {
-            return Err(ConfigError::new("PORTAL_WPCOM_CLIENT_SECRET", "is empty"));
-        }
-        let database_url = self.database_url;
+        let (wpcom_url, client_id, client_secret) = self.wpcom_app()?;
+        let database_url = self.database_url.clone();
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
@@ -316,82 +299,10 @@ impl ConfigBuilder {
                 "must start with sqlite: or postgres://",
             ));
         }
-        if self.idle_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "PORTAL_SESSION_IDLE_TIMEOUT",
-                "must be positive",
-            ));
-        }
-        if self.absolute_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "PORTAL_SESSION_ABSOLUTE_TIMEOUT",
-                "must be positive",
-            ));
-        }
-        let team_file = match &self.team_file {
-            None => Vec::new(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::new(
-                        "PORTAL_TEAM_FILE",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                crate::team::file::parse(&text).map_err(|e| {
-                    ConfigError::new("PORTAL_TEAM_FILE", format!("{}: {e}", path.display()))
-                })?
-            }
-        };
-        if self.connection_check.is_zero() {
-            return Err(ConfigError::new(
-                "PORTAL_CONNECTION_CHECK",
-                "must be positive",
-            ));
-        }
-        let session_key = match (self.session_key, self.demo) {
-            (Some(key), _) => key,
-            // demo's sessions end with the process.
-            (None, true) => {
-                let mut key = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-                Secret::new(key)
-            }
-            (None, false) => {
-                return Err(ConfigError::new(
-                    "PORTAL_SESSION_KEY",
-                    "is required (32 random bytes, base64); generate one with: head -c 32 /dev/urandom | base64",
-                ));
-            }
-        };
-        let trusted_proxies = self
-            .trusted_proxies
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                IpNet::parse(s).ok_or_else(|| {
-                    ConfigError::new(
-                        "PORTAL_TRUSTED_PROXIES",
-                        format!("{s:?} is not an address or network"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if self.max_concurrent == 0 {
-            return Err(ConfigError::new(
-                "PORTAL_MAX_CONCURRENT",
-                "must be positive",
-            ));
-        }
-        if self.database_pool == 0 || self.session_pool == 0 {
-            return Err(ConfigError::new(
-                "PORTAL_DATABASE_POOL",
-                "pool sizes must be positive",
-            ));
-        }
-        if self.max_exports == 0 || self.max_exports_per_session == 0 {
-            return Err(ConfigError::new("PORTAL_MAX_EXPORTS", "must be positive"));
-        }
+        let team_file = read_team_file(self.team_file.as_deref())?;
+        let session_key = session_key_or_throwaway(self.session_key.clone(), self.demo)?;
+        let trusted_proxies = parse_trusted_proxies(&self.trusted_proxies)?;
+        let metrics = parse_metrics(&self.metrics)?;
         let limits = Limits {
             header_read_timeout: self.header_read_timeout,
             request_timeout: self.request_timeout,
@@ -402,20 +313,10 @@ impl ConfigBuilder {
             max_connections: self.max_connections,
             ..Limits::default()
         };
-        let metrics = match self.metrics.trim() {
-            "" | "off" | "false" => MetricsAt::Off,
-            "on" | "true" | "main" => MetricsAt::Main,
-            addr => MetricsAt::Separate(addr.parse().map_err(|_| {
-                ConfigError::new(
-                    "PORTAL_METRICS",
-                    "must be off, on, or an address like 127.0.0.1:9100",
-                )
-            })?),
-        };
         Ok(Config {
             metrics,
             session_key,
-            session_key_previous: self.session_key_previous,
+            session_key_previous: self.session_key_previous.clone(),
             trusted_proxies,
             login_rate_per_minute: self.login_rate_per_minute,
             limits,
@@ -447,6 +348,124 @@ impl ConfigBuilder {
             demo: self.demo,
         })
     }
+}
+
+impl ConfigBuilder {
+    /// Durations and sizes that must not be zero.
+    fn check_positive(&self) -> Result<(), ConfigError> {
+        let checks = [
+            ("PORTAL_SESSION_IDLE_TIMEOUT", self.idle_timeout.is_zero()),
+            (
+                "PORTAL_SESSION_ABSOLUTE_TIMEOUT",
+                self.absolute_timeout.is_zero(),
+            ),
+            ("PORTAL_CONNECTION_CHECK", self.connection_check.is_zero()),
+            ("PORTAL_INDEX_LEASE", self.index_lease.is_zero()),
+            ("PORTAL_MAX_CONCURRENT", self.max_concurrent == 0),
+            (
+                "PORTAL_DATABASE_POOL",
+                self.database_pool == 0 || self.session_pool == 0,
+            ),
+            (
+                "PORTAL_MAX_EXPORTS",
+                self.max_exports == 0 || self.max_exports_per_session == 0,
+            ),
+        ];
+        match checks.iter().find(|(_, zero)| *zero) {
+            Some((variable, _)) => Err(ConfigError::new(variable, "must be positive")),
+            None => Ok(()),
+        }
+    }
+
+    /// WordPress.com's URL and the app's client id and secret.
+    fn wpcom_app(&self) -> Result<(Url, String, Secret<String>), ConfigError> {
+        let wpcom_url = match &self.wpcom_url {
+            Some(url) => url.clone(),
+            None => Url::parse(WPCOM_URL)
+                .map_err(|e| ConfigError::new("PORTAL_WPCOM_URL", e.to_string()))?,
+        };
+        check_base_url("PORTAL_WPCOM_URL", &wpcom_url)?;
+        let client_id = match &self.client_id {
+            Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
+            _ => return Err(ConfigError::new("PORTAL_WPCOM_CLIENT_ID", "is required")),
+        };
+        let Some(client_secret) = self.client_secret.clone() else {
+            return Err(ConfigError::new(
+                "PORTAL_WPCOM_CLIENT_SECRET",
+                "is required (or PORTAL_WPCOM_CLIENT_SECRET_FILE)",
+            ));
+        };
+        if client_secret.expose().is_empty() {
+            return Err(ConfigError::new("PORTAL_WPCOM_CLIENT_SECRET", "is empty"));
+        }
+        Ok((wpcom_url, client_id, client_secret))
+    }
+}
+
+/// The members `PORTAL_TEAM_FILE` grants (none without one).
+fn read_team_file(
+    path: Option<&std::path::Path>,
+) -> Result<Vec<crate::team::FileMember>, ConfigError> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            "PORTAL_TEAM_FILE",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    crate::team::file::parse(&text)
+        .map_err(|e| ConfigError::new("PORTAL_TEAM_FILE", format!("{}: {e}", path.display())))
+}
+
+/// The session key; `demo` makes a throwaway one (its sessions end with the process).
+fn session_key_or_throwaway(
+    key: Option<Secret<[u8; 32]>>,
+    demo: bool,
+) -> Result<Secret<[u8; 32]>, ConfigError> {
+    match (key, demo) {
+        (Some(key), _) => Ok(key),
+        (None, true) => {
+            let mut key = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+            Ok(Secret::new(key))
+        }
+        (None, false) => Err(ConfigError::new(
+            "PORTAL_SESSION_KEY",
+            "is required (32 random bytes, base64); generate one with: head -c 32 /dev/urandom | base64",
+        )),
+    }
+}
+
+/// `PORTAL_TRUSTED_PROXIES`: addresses or networks, comma-separated.
+fn parse_trusted_proxies(text: &str) -> Result<Vec<IpNet>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            IpNet::parse(s).ok_or_else(|| {
+                ConfigError::new(
+                    "PORTAL_TRUSTED_PROXIES",
+                    format!("{s:?} is not an address or network"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `PORTAL_METRICS`: `off`, `on`, or an address of its own.
+fn parse_metrics(text: &str) -> Result<MetricsAt, ConfigError> {
+    Ok(match text.trim() {
+        "" | "off" | "false" => MetricsAt::Off,
+        "on" | "true" | "main" => MetricsAt::Main,
+        addr => MetricsAt::Separate(addr.parse().map_err(|_| {
+            ConfigError::new(
+                "PORTAL_METRICS",
+                "must be off, on, or an address like 127.0.0.1:9100",
+            )
+        })?),
+    })
 }
 
 /// A session key given as text (32 bytes, base64 or hex); errors name `variable`.

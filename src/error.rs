@@ -40,6 +40,18 @@ pub struct ErrorView {
 }
 
 impl ErrorView {
+    /// With a "Try again" link to the page itself.
+    fn with_retry(mut self) -> Self {
+        self.retry_href = Some(String::new());
+        self
+    }
+
+    /// With a Log out button.
+    fn with_logout(mut self, csrf: &str) -> Self {
+        self.logout_csrf = Some(csrf.to_owned());
+        self
+    }
+
     fn new(status: StatusCode, code: &'static str, title: &str, message: &str) -> Self {
         Self {
             status,
@@ -237,46 +249,41 @@ pub fn login_href(next: &str, reason: Option<&str>) -> String {
 }
 
 impl AppError {
-    /// The page this error renders as.
+    /// The page this error renders as: WordPress.com's failures, the person's access, the
+    /// request itself, or the portal's own parts failing.
     pub fn view(&self) -> ErrorView {
+        if let Self::Upstream { error, here } = self {
+            return upstream_view(error, here);
+        }
+        self.access_view()
+            .or_else(|| self.request_view())
+            .unwrap_or_else(|| self.failure_view())
+    }
+
+    /// Who may see what: logins, roles, teams, invites, forms from elsewhere.
+    fn access_view(&self) -> Option<ErrorView> {
         use StatusCode as S;
-        match self {
+        Some(match self {
             Self::LoginRequired { .. } | Self::ApiUnauthenticated => ErrorView::new(
                 S::UNAUTHORIZED,
                 "unauthenticated",
                 "Log in required",
                 "Log in to continue.",
             ),
-            Self::Upstream { error, here } => upstream_view(error, here),
-            Self::BadRequest(m) => ErrorView::new(
-                S::BAD_REQUEST,
-                "bad_request",
-                "That request could not be understood",
-                m,
-            ),
-            Self::NotFound { title, message } => {
-                ErrorView::new(S::NOT_FOUND, "not_found", title, message)
-            }
-            Self::NoPartner { csrf } => {
-                let mut v = ErrorView::new(
-                    S::FORBIDDEN,
-                    "no_partner",
-                    "This WordPress.com account is not a Jetpack partner",
-                    "The account you logged in with has no Jetpack partner keys, and no team has invited it. Log out and log in with the WordPress.com account attached to your partner keys. If your company uses partner-portal, ask its admin for an invite.",
-                );
-                v.logout_csrf = Some(csrf.clone());
-                v
-            }
-            Self::Paused { owner } => {
-                let mut v = ErrorView::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "connection_broken",
-                    "Reports are paused",
-                    &format!("Reports are paused until {owner} reconnects: WordPress.com no longer accepts the connection your team's reports come through. Your admins have been told on their pages."),
-                );
-                v.retry_href = Some(String::new());
-                v
-            }
+            Self::NoPartner { csrf } => ErrorView::new(
+                S::FORBIDDEN,
+                "no_partner",
+                "This WordPress.com account is not a Jetpack partner",
+                "The account you logged in with has no Jetpack partner keys, and no team has invited it. Log out and log in with the WordPress.com account attached to your partner keys. If your company uses partner-portal, ask its admin for an invite.",
+            )
+            .with_logout(csrf),
+            Self::Paused { owner } => ErrorView::new(
+                S::SERVICE_UNAVAILABLE,
+                "connection_broken",
+                "Reports are paused",
+                &format!("Reports are paused until {owner} reconnects: WordPress.com no longer accepts the connection your team's reports come through. Your admins have been told on their pages."),
+            )
+            .with_retry(),
             Self::RoleForbidden { role, what } => ErrorView::new(
                 S::FORBIDDEN,
                 "role_forbidden",
@@ -289,6 +296,38 @@ impl AppError {
                 "This invite cannot be used",
                 why,
             ),
+            Self::Csrf => ErrorView::new(
+                S::FORBIDDEN,
+                "csrf",
+                "Request refused",
+                "The form was stale or came from another site. Go back, reload the page and try again.",
+            ),
+            Self::LoginFailed {
+                status,
+                title,
+                message,
+            } => {
+                let mut v = ErrorView::new(*status, "login_failed", title, message);
+                v.login_href = Some("/login".into());
+                v
+            }
+            _ => return None,
+        })
+    }
+
+    /// The request itself: what it asks for cannot be read, is not there, or comes too often.
+    fn request_view(&self) -> Option<ErrorView> {
+        use StatusCode as S;
+        Some(match self {
+            Self::BadRequest(m) => ErrorView::new(
+                S::BAD_REQUEST,
+                "bad_request",
+                "That request could not be understood",
+                m,
+            ),
+            Self::NotFound { title, message } => {
+                ErrorView::new(S::NOT_FOUND, "not_found", title, message)
+            }
             Self::TooManyRequests(wait) => ErrorView::new(
                 S::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -308,42 +347,29 @@ impl AppError {
                     crate::export::ExportBusy::All => "partner-portal is preparing as many downloads as it allows at once. Try again in a few seconds.".to_owned(),
                 },
             ),
-            Self::Csrf => ErrorView::new(
-                S::FORBIDDEN,
-                "csrf",
-                "Request refused",
-                "The form was stale or came from another site. Go back, reload the page and try again.",
-            ),
-            Self::LoginFailed {
-                status,
-                title,
-                message,
-            } => {
-                let mut v = ErrorView::new(*status, "login_failed", title, message);
-                v.login_href = Some("/login".into());
-                v
-            }
-            Self::Store(_) => {
-                let mut v = ErrorView::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "Sessions are unavailable",
-                    "partner-portal could not read or save your session right now: its database is out of reach or out of space. Try again in a moment; if it keeps happening, tell whoever runs the portal.",
-                );
-                v.retry_href = Some(String::new());
-                v
-            }
-            Self::Index(_) => {
-                let mut v = ErrorView::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "index_unavailable",
-                    "The activations copy is unavailable",
-                    "partner-portal cannot read its copy of your activations right now. Try again in a moment.",
-                );
-                v.retry_href = Some(String::new());
-                v
-            }
-            Self::Internal(_) => ErrorView::new(
+            _ => return None,
+        })
+    }
+
+    /// The portal's own parts failing: its session store, its copy, or a bug.
+    fn failure_view(&self) -> ErrorView {
+        use StatusCode as S;
+        match self {
+            Self::Store(_) => ErrorView::new(
+                S::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Sessions are unavailable",
+                "partner-portal could not read or save your session right now: its database is out of reach or out of space. Try again in a moment; if it keeps happening, tell whoever runs the portal.",
+            )
+            .with_retry(),
+            Self::Index(_) => ErrorView::new(
+                S::SERVICE_UNAVAILABLE,
+                "index_unavailable",
+                "The activations copy is unavailable",
+                "partner-portal cannot read its copy of your activations right now. Try again in a moment.",
+            )
+            .with_retry(),
+            _ => ErrorView::new(
                 S::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Something went wrong",

@@ -7,6 +7,7 @@
 //! - `POST /logout` needs the CSRF token and a same-origin request; it deletes the server-side
 //!   record.
 
+mod callback;
 pub mod csrf;
 pub mod gate;
 pub mod next_url;
@@ -29,13 +30,12 @@ use tower_sessions::Session;
 pub use self::csrf::check_csrf;
 use self::{
     next_url::SafeNext,
-    session::{AuthData, MAX_PENDING, PendingLogin},
+    session::{MAX_PENDING, PendingLogin},
 };
 use crate::{
     error::AppError,
-    secret::{Secret, constant_time_eq, random_token},
+    secret::{Secret, random_token},
     state::AppState,
-    upstream::{ExchangeError, UpstreamError},
     web::{Layout, render},
 };
 
@@ -43,7 +43,7 @@ use crate::{
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/auth/start", get(start_get))
-        .route("/auth/callback", get(callback_get))
+        .route("/auth/callback", get(callback::callback_get))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit,
@@ -163,185 +163,6 @@ async fn start_get(
         .wpcom
         .authorize_url(&login_state, challenge.as_deref());
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, target.as_str())]).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-struct CallbackQuery {
-    state: Option<String>,
-    code: Option<String>,
-    error: Option<String>,
-}
-
-fn login_failed(status: StatusCode, title: &'static str, message: impl Into<String>) -> AppError {
-    AppError::LoginFailed {
-        status,
-        title,
-        message: message.into(),
-    }
-}
-
-async fn callback_get(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<CallbackQuery>,
-) -> Result<Response, AppError> {
-    let result = callback(&state, &session, q).await;
-    if let Err(AppError::LoginFailed { title, .. }) = &result {
-        let nobody = crate::team::audit::Actor {
-            id: None,
-            name: "unknown".to_owned(),
-        };
-        state
-            .team
-            .audit(state.clock.now(), None, &nobody, "sign_in_failed", *title)
-            .await;
-    }
-    result
-}
-
-async fn callback(
-    state: &AppState,
-    session: &Session,
-    q: CallbackQuery,
-) -> Result<Response, AppError> {
-    // 1. State first: it must match a login started in this browser, and is consumed now.
-    let invalid = || {
-        login_failed(
-            StatusCode::BAD_REQUEST,
-            "This login link is not valid",
-            "It was already used, or it was not started in this browser. Start the login again.",
-        )
-    };
-    let Some(returned) = q.state.as_deref().filter(|s| !s.is_empty()) else {
-        return Err(invalid());
-    };
-    let mut list = session::pending(session).await?;
-    let Some(pos) = list
-        .iter()
-        .position(|p| constant_time_eq(p.state.expose(), returned))
-    else {
-        return Err(invalid());
-    };
-    let pending = list.remove(pos);
-    session::set_pending(session, &list).await?;
-    if state.clock.now() - pending.created_at > state.config.login_timeout.as_secs() as i64 {
-        return Err(login_failed(
-            StatusCode::BAD_REQUEST,
-            "The login took too long",
-            "Start the login again.",
-        ));
-    }
-    // 2. What WordPress.com said.
-    if let Some(error) = q.error.as_deref() {
-        return Err(if error == "access_denied" {
-            login_failed(
-                StatusCode::FORBIDDEN,
-                "Login cancelled",
-                "You declined access on WordPress.com, so partner-portal cannot show your reports. Log in again and approve to continue.",
-            )
-        } else {
-            login_failed(
-                StatusCode::BAD_REQUEST,
-                "WordPress.com did not complete the login",
-                "WordPress.com returned an error. Start the login again.",
-            )
-        });
-    }
-    let Some(code) = q.code.filter(|c| !c.is_empty()).map(Secret::new) else {
-        return Err(login_failed(
-            StatusCode::BAD_REQUEST,
-            "WordPress.com did not complete the login",
-            "The answer had no authorization code. Start the login again.",
-        ));
-    };
-    // 3. Exchange, then who the user is and which partner they own.
-    let grant = state.wpcom.exchange_code(&code, pending.verifier.as_ref()).await.map_err(|e| {
-        tracing::warn!(error = %e, "code exchange failed");
-        match e {
-            ExchangeError::Rejected(_) => login_failed(StatusCode::BAD_REQUEST, "WordPress.com did not accept the login", "The login could not be completed. Start it again."),
-            ExchangeError::Upstream(_) => login_failed(StatusCode::BAD_GATEWAY, "WordPress.com is unavailable", "The login could not be completed because WordPress.com did not answer properly. Try again in a moment."),
-        }
-    })?;
-    if grant.scope.as_deref().is_some_and(|s| s != "global") {
-        tracing::warn!(scope = ?grant.scope, "token granted without global scope");
-    }
-    let unavailable = |e: UpstreamError| {
-        tracing::warn!(error = %e, "reading the user after login failed");
-        login_failed(
-            StatusCode::BAD_GATEWAY,
-            "WordPress.com is unavailable",
-            "Logged in, but WordPress.com did not return your account details. Try again in a moment.",
-        )
-    };
-    let user = state
-        .wpcom
-        .me(&grant.access_token)
-        .await
-        .map_err(unavailable)?;
-    let partner = match state.wpcom.partner(&grant.access_token).await {
-        Ok(p) => p,
-        // 403 is how the route says "this user owns no partner" (WPCOM_API.md §4.1).
-        Err(UpstreamError::Forbidden { .. }) => None,
-        Err(e) => return Err(unavailable(e)),
-    };
-    // 4. Owner, member, or neither. A member's (or a stranger's) own token is dropped here:
-    //    it was needed only to read who they are.
-    let now = state.clock.now();
-    let (token, member_of, how) = match &partner {
-        Some(p) => (
-            Some(grant.access_token),
-            None,
-            format!("as an owner of {}", p.name),
-        ),
-        None => match state.team.partner_of(&user).await? {
-            Some(pid) => {
-                let role = state
-                    .team
-                    .role_of(pid, user.id, &user.username)
-                    .await?
-                    .map_or("member", |(r, _)| r.label());
-                (None, Some(pid), format!("as a team member ({role})"))
-            }
-            None => (None, None, "without partner access".to_owned()),
-        },
-    };
-    // 5. A fresh session id for the logged-in session (no fixation).
-    session.cycle_id().await?;
-    let data = AuthData {
-        token,
-        user,
-        partner,
-        csrf: Secret::new(random_token(32)),
-        authenticated_at: now,
-        last_seen: now,
-        partner_checked_at: now,
-        member_of,
-    };
-    tracing::info!(
-        user_id = data.user.id,
-        partner = data.partner.as_ref().map(|p| p.id),
-        member_of = data.member_of,
-        "login completed"
-    );
-    let actor = crate::team::audit::Actor {
-        id: Some(data.user.id),
-        name: data.user.display_name.clone(),
-    };
-    let audit_partner = data.partner.as_ref().map(|p| p.id).or(data.member_of);
-    state
-        .team
-        .audit(now, audit_partner, &actor, "sign_in", how)
-        .await;
-    session::set_auth(session, &data).await?;
-    session.save().await?;
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, pending.next.as_str()),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-    )
-        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
