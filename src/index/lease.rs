@@ -91,7 +91,7 @@ pub(super) struct Attempt {
 }
 
 /// `key_syncs` as the lease transaction reads it.
-type LeaseRow = (
+type LeaseColumns = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
@@ -156,6 +156,22 @@ impl Drop for Heartbeat {
     }
 }
 
+/// `key`'s row, locked for the rest of `tx` on PostgreSQL (replicas taking the lease at once
+/// decide one after the other; SQLite's `BEGIN IMMEDIATE` already serializes them).
+async fn read_lease_row(tx: &mut Tx, key: u64) -> Result<Option<LeaseRow>, sqlx::Error> {
+    let mut read = Sql::new(
+        "SELECT lease_until, running_generation, resume_generation, next_generation, \
+         pages_stored, copy_asked, copy_per_page, copy_planned, copy_first_total, \
+         copy_received, started_at FROM key_syncs WHERE key_id = ",
+    );
+    read.bind(Bind::Int(key as i64));
+    if tx.dialect() == Dialect::Postgres {
+        read.push(" FOR UPDATE");
+    }
+    let row: Option<LeaseColumns> = tx.fetch_optional(&read).await?;
+    Ok(row.map(LeaseRow::from))
+}
+
 /// Whether a table is in the database, read in `tx`.
 async fn table_exists(tx: &mut Tx, table: &str) -> Result<bool, sqlx::Error> {
     let mut sql = Sql::new(match tx.dialect() {
@@ -196,38 +212,21 @@ async fn strip(tx: &mut Tx, key: u64, generation: i64) -> Result<(), sqlx::Error
     Ok(())
 }
 
-impl Index {
-    /// Takes `key`'s lease if it is free, in one transaction that also prepares the attempt's
-    /// table: a stopped copy's table renamed to the new generation (resumed), or an empty one.
-    /// `None` when another process holds the lease.
-    pub(super) async fn take_lease(
-        &self,
-        key: u64,
-        partner: u64,
-        token: &BearerToken,
-    ) -> Result<Option<Attempt>, sqlx::Error> {
-        let k = key as i64;
-        let mut insert = Sql::new("INSERT INTO key_syncs (key_id) VALUES (");
-        insert
-            .bind(Bind::Int(k))
-            .push(") ON CONFLICT (key_id) DO NOTHING");
-        self.db.execute(&insert).await?;
-        let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
-        let mut read = Sql::new(
-            "SELECT lease_until, running_generation, resume_generation, next_generation, \
-             pages_stored, copy_asked, copy_per_page, copy_planned, copy_first_total, \
-             copy_received, started_at FROM key_syncs WHERE key_id = ",
-        );
-        read.bind(Bind::Int(k));
-        if tx.dialect() == Dialect::Postgres {
-            // Replicas taking the lease at once decide one after the other.
-            read.push(" FOR UPDATE");
-        }
-        let Some(row): Option<LeaseRow> = tx.fetch_optional(&read).await? else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
+/// What the lease transaction reads of a key's row.
+struct LeaseRow {
+    lease_until: Option<i64>,
+    running: Option<i64>,
+    resumable: Option<i64>,
+    next: i64,
+    stored: Option<String>,
+    /// The stopped attempt's plan: rows asked per page, honoured per page, pages, first total.
+    plan: Option<(i64, i64, i64, i64)>,
+    received: i64,
+    started: Option<i64>,
+}
+
+impl From<LeaseColumns> for LeaseRow {
+    fn from(r: LeaseColumns) -> Self {
         let (
             lease_until,
             running,
@@ -240,23 +239,92 @@ impl Index {
             total,
             received,
             started,
-        ) = row;
-        if lease_until.is_some_and(|t| t >= now) {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let generation = next;
-        let fresh_enough = started.is_some_and(|t| {
-            now - t <= RESUME_WITHIN_SECS.max(self.settings.max_age.as_secs() as i64)
-        });
+        ) = r;
         let plan = match (asked, per_page, planned, total) {
-            (Some(a), Some(p), Some(n), Some(t)) if fresh_enough => Some((a, p, n, t)),
+            (Some(a), Some(p), Some(n), Some(t)) => Some((a, p, n, t)),
             _ => None,
         };
-        // What a stopped attempt left: the newest table that is there, if its plan is known.
+        Self {
+            lease_until,
+            running,
+            resumable,
+            next,
+            stored,
+            plan,
+            received,
+            started,
+        }
+    }
+}
+
+impl Index {
+    /// Takes `key`'s lease if it is free, in one transaction that also prepares the attempt's
+    /// table: a stopped copy's table renamed to the new generation (resumed), or an empty one.
+    /// `None` when another process holds the lease.
+    pub(super) async fn take_lease(
+        &self,
+        key: u64,
+        partner: u64,
+        token: &BearerToken,
+    ) -> Result<Option<Attempt>, sqlx::Error> {
+        let mut insert = Sql::new("INSERT INTO key_syncs (key_id) VALUES (");
+        insert
+            .bind(Bind::Int(key as i64))
+            .push(") ON CONFLICT (key_id) DO NOTHING");
+        self.db.execute(&insert).await?;
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let row = match read_lease_row(&mut tx, key).await? {
+            Some(row) if row.lease_until.is_none_or(|t| t < now) => row,
+            _ => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        };
+        let generation = row.next;
+        let resume = self
+            .prepare_table(&mut tx, key, generation, &row, now)
+            .await?;
+        tx.execute(&self.claim(key, partner, token, generation, resume.as_ref(), now))
+            .await?;
+        tx.commit().await?;
+        match &resume {
+            Some(r) => tracing::info!(
+                key,
+                generation,
+                from = r.from,
+                pages_stored = r.pages.len(),
+                planned = r.planned,
+                "resuming a copy that stopped"
+            ),
+            None => tracing::debug!(key, generation, "starting a copy"),
+        }
+        let fence = Fence {
+            key,
+            owner: self.owner.clone(),
+            generation,
+        };
+        Ok(Some(Attempt { fence, resume }))
+    }
+
+    /// Makes the table of attempt `generation`: what a stopped attempt left (the newest table
+    /// that is there, if its plan is known and it is young enough) renamed to it, else an
+    /// empty one. Every other table a stopped attempt left goes.
+    async fn prepare_table(
+        &self,
+        tx: &mut Tx,
+        key: u64,
+        generation: i64,
+        row: &LeaseRow,
+        now: i64,
+    ) -> Result<Option<Resume>, sqlx::Error> {
+        let fresh_enough = row.started.is_some_and(|t| {
+            now - t <= RESUME_WITHIN_SECS.max(self.settings.max_age.as_secs() as i64)
+        });
+        let plan = row.plan.filter(|_| fresh_enough);
         let mut source = None;
-        for g in [running, resumable].into_iter().flatten() {
-            let there = table_exists(&mut tx, &copies::table(key, g)).await?;
+        for g in [row.running, row.resumable].into_iter().flatten() {
+            let there = table_exists(tx, &copies::table(key, g)).await?;
             if there && source.is_none() && plan.is_some() {
                 source = Some(g);
             } else {
@@ -265,32 +333,41 @@ impl Index {
                 }
             }
         }
-        let resume = match (source, plan) {
-            (Some(from), Some((asked, per_page, planned, total))) => {
-                strip(&mut tx, key, from).await?;
-                tx.execute(&Sql::new(&format!(
-                    "ALTER TABLE {} RENAME TO {}",
-                    copies::table(key, from),
-                    copies::table(key, generation)
-                )))
-                .await?;
-                Some(Resume {
-                    from,
-                    pages: PageSet::parse(stored.as_deref().unwrap_or_default()),
-                    asked: u32::try_from(asked).unwrap_or(1),
-                    per_page: u32::try_from(per_page).unwrap_or(1).max(1),
-                    planned: u32::try_from(planned).unwrap_or(1),
-                    first_total: u64::try_from(total).unwrap_or(0),
-                    received: u64::try_from(received).unwrap_or(0),
-                })
+        let (Some(from), Some((asked, per_page, planned, total))) = (source, plan) else {
+            for sql in copies::create(tx.dialect(), key, generation) {
+                tx.execute(&sql).await?;
             }
-            _ => {
-                for sql in copies::create(tx.dialect(), key, generation) {
-                    tx.execute(&sql).await?;
-                }
-                None
-            }
+            return Ok(None);
         };
+        strip(tx, key, from).await?;
+        tx.execute(&Sql::new(&format!(
+            "ALTER TABLE {} RENAME TO {}",
+            copies::table(key, from),
+            copies::table(key, generation)
+        )))
+        .await?;
+        Ok(Some(Resume {
+            from,
+            pages: PageSet::parse(row.stored.as_deref().unwrap_or_default()),
+            asked: u32::try_from(asked).unwrap_or(1),
+            per_page: u32::try_from(per_page).unwrap_or(1).max(1),
+            planned: u32::try_from(planned).unwrap_or(1),
+            first_total: u64::try_from(total).unwrap_or(0),
+            received: u64::try_from(row.received).unwrap_or(0),
+        }))
+    }
+
+    /// The update that gives attempt `generation` the lease, with the token it reads with
+    /// sealed, so that the schedule can resume it, and its progress so far.
+    fn claim(
+        &self,
+        key: u64,
+        partner: u64,
+        token: &BearerToken,
+        generation: i64,
+        resume: Option<&Resume>,
+        now: i64,
+    ) -> Sql {
         let sealed = self
             .sealer
             .seal(token.expose().as_bytes(), &copies::token_aad(key));
@@ -306,7 +383,7 @@ impl Index {
             .bind(Bind::Int(partner as i64))
             .push(", copy_token = ")
             .bind(Bind::OptText(sealed));
-        match &resume {
+        match resume {
             Some(r) => {
                 take.push(", pages_done = ")
                     .bind(Bind::Int(r.pages.len() as i64))
@@ -318,31 +395,13 @@ impl Index {
             None => {
                 take.push(", started_at = ").bind(Bind::Int(now)).push(
                     ", pages_done = 0, pages_total = NULL, rows_done = 0, rows_total = NULL, \
-                         pages_stored = NULL, copy_asked = NULL, copy_per_page = NULL, \
-                         copy_planned = NULL, copy_first_total = NULL, copy_received = 0",
+                     pages_stored = NULL, copy_asked = NULL, copy_per_page = NULL, \
+                     copy_planned = NULL, copy_first_total = NULL, copy_received = 0",
                 );
             }
         }
-        take.push(" WHERE key_id = ").bind(Bind::Int(k));
-        tx.execute(&take).await?;
-        tx.commit().await?;
-        let fence = Fence {
-            key,
-            owner: self.owner.clone(),
-            generation,
-        };
-        match &resume {
-            Some(r) => tracing::info!(
-                key,
-                generation,
-                from = r.from,
-                pages_stored = r.pages.len(),
-                planned = r.planned,
-                "resuming a copy that stopped"
-            ),
-            None => tracing::debug!(key, generation, "starting a copy"),
-        }
-        Ok(Some(Attempt { fence, resume }))
+        take.push(" WHERE key_id = ").bind(Bind::Int(key as i64));
+        take
     }
 
     /// Frees the leases of every process but this one: called when this process is known to

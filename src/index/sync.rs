@@ -15,7 +15,7 @@
 use super::{
     Index, SyncState, copies,
     copy::{Copy, CopyReport},
-    lease::Attempt,
+    lease::{Attempt, Fence},
 };
 use crate::{
     db::{Bind, ErrorKind, Sql},
@@ -282,65 +282,8 @@ impl Index {
                     tracing::warn!(key, generation = fence.generation, error = %e, "the copy stopped: another process holds the key now");
                     return;
                 }
-                Ending::Pause => {
-                    let kept = if pages_stored == 0 {
-                        "The copy paused and starts again by itself".to_owned()
-                    } else {
-                        format!(
-                            "The copy paused with {pages_stored} of {planned} pages stored, and \
-                             resumes by itself from there"
-                        )
-                    };
-                    let words = format!("{}. {kept}", capitalised(&e.for_people()));
-                    let mut pause = Sql::new(
-                        "UPDATE key_syncs SET lease_owner = NULL, lease_until = NULL, \
-                         resume_generation = running_generation, running_generation = NULL, \
-                         retry_note = NULL, pauses = pauses + 1, failed_at = ",
-                    );
-                    pause
-                        .bind(Bind::Int(now))
-                        .push(", last_error = ")
-                        .bind(Bind::Text(words))
-                        .push(", resume_after = ")
-                        .bind(Bind::Int(now))
-                        .push(" + CASE WHEN pauses >= 6 THEN ")
-                        .bind(Bind::Int(PAUSE_AT_MOST_SECS))
-                        .push(" ELSE ")
-                        .bind(Bind::Int(PAUSE_FIRST_SECS))
-                        .push(
-                            " * (CASE pauses WHEN 0 THEN 1 WHEN 1 THEN 2 WHEN 2 THEN 4 \
-                             WHEN 3 THEN 8 WHEN 4 THEN 16 ELSE 32 END) END",
-                        );
-                    fence.push_guard(&mut pause);
-                    self.db.execute(&pause).await.map(|_| ())
-                }
-                Ending::GiveUp => {
-                    let words = capitalised(&e.for_people());
-                    let words = if matches!(e, SyncError::Db(_)) {
-                        format!(
-                            "{words}, so the copy stopped and its partial rows were removed. \
-                             Refresh now tries again; tell whoever runs the portal if it keeps \
-                             happening"
-                        )
-                    } else {
-                        words
-                    };
-                    let mut give_up = Sql::new(
-                        "UPDATE key_syncs SET lease_owner = NULL, lease_until = NULL, \
-                         running_generation = NULL, resume_generation = NULL, \
-                         pages_stored = NULL, copy_token = NULL, copy_asked = NULL, \
-                         copy_per_page = NULL, copy_planned = NULL, copy_first_total = NULL, \
-                         retry_note = NULL, resume_after = NULL, pauses = 0, last_error = ",
-                    );
-                    give_up
-                        .bind(Bind::Text(words))
-                        .push(", failed_at = ")
-                        .bind(Bind::Int(now));
-                    fence.push_guard(&mut give_up);
-                    // The partial table goes with the row's change: on a full disk, its space.
-                    let partial = copies::drop(self.db.dialect(), key, fence.generation);
-                    self.db.transaction_if(&give_up, &partial).await.map(|_| ())
-                }
+                Ending::Pause => self.pause(fence, e, pages_stored, planned, now).await,
+                Ending::GiveUp => self.give_up(fence, e, now).await,
             },
         };
         crate::metrics::inc(
@@ -370,6 +313,76 @@ impl Index {
                 tracing::error!(key, generation = fence.generation, error = %e, "could not record the end of an index sync")
             }
         }
+    }
+
+    /// Pauses a copy: its pages stay, and it resumes by itself after a wait that doubles with
+    /// each pause in a row (30 s, 1 min, … 30 min).
+    async fn pause(
+        &self,
+        fence: &Fence,
+        e: &SyncError,
+        pages_stored: usize,
+        planned: u32,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let kept = if pages_stored == 0 {
+            "The copy paused and starts again by itself".to_owned()
+        } else {
+            format!(
+                "The copy paused with {pages_stored} of {planned} pages stored, and resumes by \
+                 itself from there"
+            )
+        };
+        let words = format!("{}. {kept}", capitalised(&e.for_people()));
+        let mut pause = Sql::new(
+            "UPDATE key_syncs SET lease_owner = NULL, lease_until = NULL, \
+             resume_generation = running_generation, running_generation = NULL, \
+             retry_note = NULL, pauses = pauses + 1, failed_at = ",
+        );
+        pause
+            .bind(Bind::Int(now))
+            .push(", last_error = ")
+            .bind(Bind::Text(words))
+            .push(", resume_after = ")
+            .bind(Bind::Int(now))
+            .push(" + CASE WHEN pauses >= 6 THEN ")
+            .bind(Bind::Int(PAUSE_AT_MOST_SECS))
+            .push(" ELSE ")
+            .bind(Bind::Int(PAUSE_FIRST_SECS))
+            .push(
+                " * (CASE pauses WHEN 0 THEN 1 WHEN 1 THEN 2 WHEN 2 THEN 4 \
+                 WHEN 3 THEN 8 WHEN 4 THEN 16 ELSE 32 END) END",
+            );
+        fence.push_guard(&mut pause);
+        self.db.execute(&pause).await.map(|_| ())
+    }
+
+    /// Gives a copy up: says why, and drops its partial table with the row's change (on a full
+    /// disk, that frees its space).
+    async fn give_up(&self, fence: &Fence, e: &SyncError, now: i64) -> Result<(), sqlx::Error> {
+        let words = capitalised(&e.for_people());
+        let words = if matches!(e, SyncError::Db(_)) {
+            format!(
+                "{words}, so the copy stopped and its partial rows were removed. Refresh now \
+                 tries again; tell whoever runs the portal if it keeps happening"
+            )
+        } else {
+            words
+        };
+        let mut give_up = Sql::new(
+            "UPDATE key_syncs SET lease_owner = NULL, lease_until = NULL, \
+             running_generation = NULL, resume_generation = NULL, \
+             pages_stored = NULL, copy_token = NULL, copy_asked = NULL, \
+             copy_per_page = NULL, copy_planned = NULL, copy_first_total = NULL, \
+             retry_note = NULL, resume_after = NULL, pauses = 0, last_error = ",
+        );
+        give_up
+            .bind(Bind::Text(words))
+            .push(", failed_at = ")
+            .bind(Bind::Int(now));
+        fence.push_guard(&mut give_up);
+        let partial = copies::drop(self.db.dialect(), fence.key, fence.generation);
+        self.db.transaction_if(&give_up, &partial).await.map(|_| ())
     }
 
     /// Makes `attempt`'s copy the visible one, only while it still holds the lease: an update

@@ -225,44 +225,31 @@ impl Sandbox {
     }
 }
 
-/// Counts every request, applies latency rules, and answers injected faults in the error shape
-/// of the path's namespace.
-pub(super) async fn faults_and_counts(
-    State(sb): State<Sandbox>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or("").to_owned();
-    if path.starts_with("/__sandbox/") {
-        return next.run(req).await;
-    }
-    let (delay, fault, hang) = {
-        let mut control = lock(&sb.inner.control);
-        *control
+impl ControlState {
+    /// Counts a request: by route, list pages also by their size (a test tells the portal's
+    /// copy, pages of 1,000, from a page a person asked for, 20) and by page (which pages a
+    /// copy fetched twice).
+    fn count(&mut self, method: &str, path: &str, query: &str) {
+        *self.counts.entry(format!("{method} {path}")).or_default() += 1;
+        let Some(size) = query.split('&').find_map(|p| p.strip_prefix("per_page=")) else {
+            return;
+        };
+        *self
             .counts
-            .entry(format!("{} {}", req.method(), path))
+            .entry(format!("{method} {path}?per_page={size}"))
             .or_default() += 1;
-        // Pages of a list are also counted by their size, so a test can tell the portal's copy
-        // (pages of 1,000) from a page a person asked for (20).
-        if let Some(size) = query.split('&').find_map(|p| p.strip_prefix("per_page=")) {
-            *control
+        if let Some(page) = query.split('&').find_map(|p| p.strip_prefix("page=")) {
+            *self
                 .counts
-                .entry(format!("{} {}?per_page={size}", req.method(), path))
+                .entry(format!("{method} {path}?page={page}&per_page={size}"))
                 .or_default() += 1;
-            // And by page, so a test can tell which pages a copy fetched twice.
-            if let Some(page) = query.split('&').find_map(|p| p.strip_prefix("page=")) {
-                *control
-                    .counts
-                    .entry(format!(
-                        "{} {}?page={page}&per_page={size}",
-                        req.method(),
-                        path
-                    ))
-                    .or_default() += 1;
-            }
         }
-        let delay: u64 = control
+    }
+
+    /// What happens to a request: its delay, the fault it gets (an injected one first, else
+    /// maybe the chaos switch's), and how long a hang holds it.
+    fn decide(&mut self, path: &str, query: &str) -> (u64, Option<Fault>, u64) {
+        let delay: u64 = self
             .latency
             .iter()
             .filter(|l| {
@@ -274,7 +261,7 @@ pub(super) async fn faults_and_counts(
             .map(|l| l.ms)
             .max()
             .unwrap_or(0);
-        let fault = control
+        let fault = self
             .faults
             .iter_mut()
             .find(|f| {
@@ -292,29 +279,22 @@ pub(super) async fn faults_and_counts(
                 f.count -= 1;
                 Some(f.clone())
             });
-        control.faults.retain(|f| f.count > 0);
+        self.faults.retain(|f| f.count > 0);
         let chaos = if fault.is_some() {
             None
         } else {
-            control
-                .chaos
+            self.chaos
                 .as_ref()
                 .filter(|c| path.starts_with(&c.path_prefix))
                 .and_then(chaos_fault)
         };
         let hang = chaos.as_ref().map_or(0, |(_, hang)| *hang);
         (delay, fault.or(chaos.map(|(f, _)| f)), hang)
-    };
-    // A hang: the answer comes, but only after the client has long given up.
-    if hang > 0 {
-        tokio::time::sleep(Duration::from_millis(hang)).await;
     }
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    let Some(fault) = fault else {
-        return next.run(req).await;
-    };
+}
+
+/// An injected fault's answer, in the error shape of the path's namespace.
+fn fault_response(path: &str, fault: &Fault) -> Response {
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (code, message) = if status == StatusCode::TOO_MANY_REQUESTS {
         ("rate_limited", "Too many requests. Slow down.")
@@ -326,7 +306,7 @@ pub(super) async fn faults_and_counts(
     };
     let mut response = (
         status,
-        Json(super::wpcom::error_body(&path, code, message, status)),
+        Json(super::wpcom::error_body(path, code, message, status)),
     )
         .into_response();
     let retry_after = fault
@@ -338,4 +318,34 @@ pub(super) async fn faults_and_counts(
         response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     response
+}
+
+/// Counts every request, applies latency rules, and answers injected faults in the error shape
+/// of the path's namespace.
+pub(super) async fn faults_and_counts(
+    State(sb): State<Sandbox>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    if path.starts_with("/__sandbox/") {
+        return next.run(req).await;
+    }
+    let (delay, fault, hang) = {
+        let mut control = lock(&sb.inner.control);
+        control.count(req.method().as_str(), &path, &query);
+        control.decide(&path, &query)
+    };
+    // A hang: the answer comes, but only after the client has long given up.
+    if hang > 0 {
+        tokio::time::sleep(Duration::from_millis(hang)).await;
+    }
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let Some(fault) = fault else {
+        return next.run(req).await;
+    };
+    fault_response(&path, &fault)
 }

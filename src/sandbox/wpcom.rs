@@ -170,28 +170,9 @@ pub async fn wpcom_v2(
         return no_route();
     };
     let query = parse_query(uri.query().unwrap_or(""));
-    let is_get = method == Method::GET;
-    let is_edit = matches!(method, Method::POST | Method::PUT | Method::PATCH);
     // Route matching first: unknown routes are 404 whatever the token.
-    let route = match tail {
-        [] if is_get || is_edit => Route::Partners,
-        ["activations"] if is_get => Route::Summary,
-        ["capabilities"] if is_get => Route::Capabilities,
-        [p] if is_get => Route::Partner(p),
-        [p, "key"] if is_edit => Route::Admin(p),
-        [p, "key", k] if is_get || is_edit => Route::Key(p, k),
-        [p, "key", k, "activations"] if is_get => Route::Activations(p, k),
-        [p, "key", k, action @ ("disable" | "enable")] if is_edit => Route::Toggle(p, k, action),
-        [p, "key", k, "activation", a] if method == Method::DELETE => Route::Cancel(p, k, a),
-        [
-            p,
-            "key",
-            k,
-            "stripe",
-            what @ ("invoices" | "subscription" | "upcoming-invoice"),
-        ] if is_get => Route::Stripe(p, k, what),
-        [p, "stripe", "customer"] if is_get => Route::Customer(p),
-        _ => return no_route(),
+    let Some(route) = Route::of(&method, tail) else {
+        return no_route();
     };
     let info = match authenticate(&sb, &headers) {
         Ok(info) => info,
@@ -200,6 +181,17 @@ pub async fn wpcom_v2(
     if !owns_partner(&info) {
         return forbidden();
     }
+    answer(&sb, route, &method, &query)
+}
+
+/// What an authenticated partner gets from `route`.
+fn answer(
+    sb: &Sandbox,
+    route: Route<'_>,
+    method: &Method,
+    query: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Response {
+    let is_edit = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
     match route {
         Route::Partners if is_edit => {
             sb.record_write(format!("{method} /jetpack-partners"));
@@ -213,64 +205,102 @@ pub async fn wpcom_v2(
             {
                 return forbidden();
             }
-            Json(json!([partner_json(&sb)])).into_response()
+            Json(json!([partner_json(sb)])).into_response()
         }
         Route::Capabilities => Json(json!({ "partner_ids": [PARTNER_ID] })).into_response(),
-        Route::Summary => summary(&sb, &query),
-        Route::Partner(p) => with_partner(p, || Json(partner_json(&sb)).into_response()),
+        Route::Summary => summary(sb, query),
+        Route::Partner(p) => with_partner(p, || Json(partner_json(sb)).into_response()),
         Route::Admin(p) => with_partner(p, || {
             sb.record_write(format!("{method} /jetpack-partners/{p}/key"));
             forbidden()
         }),
-        Route::Key(p, k) => with_key(&sb, p, k, |key| {
+        Route::Key(p, k) => with_key(sb, p, k, |key| {
             if is_edit {
                 sb.record_write(format!("{method} /jetpack-partners/{p}/key/{k}"));
                 return forbidden();
             }
             Json(key).into_response()
         }),
-        Route::Activations(p, k) => with_key(&sb, p, k, |_| {
-            activations(&sb, numeric(k).unwrap_or(0), &query)
+        Route::Activations(p, k) => with_key(sb, p, k, |_| {
+            activations(sb, numeric(k).unwrap_or(0), query)
         }),
-        Route::Toggle(p, k, action) => with_key(&sb, p, k, |_| {
+        Route::Toggle(p, k, action) => with_key(sb, p, k, |_| {
             sb.record_write(format!("{method} /jetpack-partners/{p}/key/{k}/{action}"));
-            let id = numeric(k).unwrap_or(0);
-            let mut derived = sb.data_mut();
-            let now = Utc::now();
-            if let Some(key) = derived.seed.keys.iter_mut().find(|key| key.id == id) {
-                key.disabled_on = (action == "disable").then_some(now);
-            }
-            Json(derived.seed.key(id).map(key_json).unwrap_or(Value::Null)).into_response()
+            toggle_key(sb, numeric(k).unwrap_or(0), action == "disable")
         }),
-        Route::Cancel(p, k, a) => with_key(&sb, p, k, |_| {
+        Route::Cancel(p, k, a) => with_key(sb, p, k, |_| {
             sb.record_write(format!(
                 "DELETE /jetpack-partners/{p}/key/{k}/activation/{a}"
             ));
-            let (Some(key), Some(id)) = (numeric(k), numeric(a)) else {
-                return no_route();
-            };
-            let mut derived = sb.data_mut();
-            match derived
-                .seed
-                .activations
-                .iter_mut()
-                .find(|x| x.id == id && x.key_id == key)
-            {
-                Some(row) => {
-                    row.cancelled_on.get_or_insert(Utc::now());
-                    Json(json!({ "success": true })).into_response()
-                }
-                None => not_found("Activation"),
+            match (numeric(k), numeric(a)) {
+                (Some(key), Some(id)) => cancel_activation(sb, key, id),
+                _ => no_route(),
             }
         }),
         Route::Stripe(p, k, what) => {
-            with_key(&sb, p, k, |_| stripe(&sb, numeric(k).unwrap_or(0), what))
+            with_key(sb, p, k, |_| stripe(sb, numeric(k).unwrap_or(0), what))
         }
         Route::Customer(p) => with_partner(p, || {
             Json(json!({ "id": "cus_FakeHost7", "object": "customer", "email": "billing@host.example",
                          "name": "Example Hosting", "currency": "usd" }))
             .into_response()
         }),
+    }
+}
+
+/// `POST …/key/{id}/disable` or `/enable`: the key as it is now.
+fn toggle_key(sb: &Sandbox, id: u64, disable: bool) -> Response {
+    let mut derived = sb.data_mut();
+    let now = Utc::now();
+    if let Some(key) = derived.seed.keys.iter_mut().find(|key| key.id == id) {
+        key.disabled_on = disable.then_some(now);
+    }
+    Json(derived.seed.key(id).map(key_json).unwrap_or(Value::Null)).into_response()
+}
+
+/// `DELETE …/key/{key}/activation/{id}`: the activation cancelled now (once).
+fn cancel_activation(sb: &Sandbox, key: u64, id: u64) -> Response {
+    let mut derived = sb.data_mut();
+    match derived
+        .seed
+        .activations
+        .iter_mut()
+        .find(|x| x.id == id && x.key_id == key)
+    {
+        Some(row) => {
+            row.cancelled_on.get_or_insert(Utc::now());
+            Json(json!({ "success": true })).into_response()
+        }
+        None => not_found("Activation"),
+    }
+}
+
+impl<'a> Route<'a> {
+    /// The route `method` and the path's segments after `jetpack-partners` name, as
+    /// WordPress's route regexes match them.
+    fn of(method: &Method, tail: &[&'a str]) -> Option<Self> {
+        let is_get = *method == Method::GET;
+        let is_edit = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+        Some(match *tail {
+            [] if is_get || is_edit => Self::Partners,
+            ["activations"] if is_get => Self::Summary,
+            ["capabilities"] if is_get => Self::Capabilities,
+            [p] if is_get => Self::Partner(p),
+            [p, "key"] if is_edit => Self::Admin(p),
+            [p, "key", k] if is_get || is_edit => Self::Key(p, k),
+            [p, "key", k, "activations"] if is_get => Self::Activations(p, k),
+            [p, "key", k, action @ ("disable" | "enable")] if is_edit => Self::Toggle(p, k, action),
+            [p, "key", k, "activation", a] if *method == Method::DELETE => Self::Cancel(p, k, a),
+            [
+                p,
+                "key",
+                k,
+                "stripe",
+                what @ ("invoices" | "subscription" | "upcoming-invoice"),
+            ] if is_get => Self::Stripe(p, k, what),
+            [p, "stripe", "customer"] if is_get => Self::Customer(p),
+            _ => return None,
+        })
     }
 }
 
