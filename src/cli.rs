@@ -55,7 +55,8 @@ pub struct PortalArgs {
         default_value = "127.0.0.1:8080"
     )]
     pub listen: SocketAddr,
-    /// External origin of the dashboard (the OAuth redirect URI is built from it).
+    /// External URL of the dashboard, optionally with a path; the OAuth redirect URI is built
+    /// from it, never from a request (default: `http://` and the listen address).
     #[arg(long, env = "PORTAL_PUBLIC_URL", value_name = "PORTAL_PUBLIC_URL")]
     pub public_url: Option<Url>,
     /// Base URL of WordPress.com.
@@ -91,7 +92,8 @@ pub struct PortalArgs {
     /// Send PKCE (S256) with the authorization request.
     #[arg(long, env = "PORTAL_WPCOM_PKCE", value_name = "PORTAL_WPCOM_PKCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub pkce: bool,
-    /// Database URL: `sqlite://path` or `postgres://...`.
+    /// Database URL: `sqlite://path` (created mode 0600) or `postgres://...` (default:
+    /// `sqlite://data/partner-portal.db`). Migrations run at start-up.
     #[arg(long, env = "PORTAL_DATABASE_URL", value_name = "PORTAL_DATABASE_URL")]
     pub database_url: Option<String>,
     /// File holding the database URL (wins over the variable; for passwords kept as secrets).
@@ -127,7 +129,7 @@ pub struct PortalArgs {
     /// How often a session's partner keys are re-checked with WordPress.com.
     #[arg(long, env = "PORTAL_ACCESS_RECHECK", value_name = "PORTAL_ACCESS_RECHECK", default_value = "60s", value_parser = parse_duration)]
     pub access_recheck: Duration,
-    /// Team members as configuration: one `ROLE USER [PARTNER_ID]` per line (README, Team access).
+    /// Team members as configuration: one `ROLE USER [PARTNER_ID]` per line (docs/team.md).
     #[arg(long, env = "PORTAL_TEAM_FILE", value_name = "PORTAL_TEAM_FILE")]
     pub team_file: Option<std::path::PathBuf>,
     /// How long audit entries are kept.
@@ -258,7 +260,7 @@ pub struct PortalArgs {
     /// Time in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "PORTAL_SHUTDOWN_GRACE", value_name = "PORTAL_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
-    /// Log format.
+    /// Log format: `text` or `json` (one JSON object a line).
     #[arg(
         long,
         env = "PORTAL_LOG_FORMAT",
@@ -326,7 +328,7 @@ pub struct SandboxArgs {
         value_parser = registered_redirect_uri
     )]
     pub redirect_uri: String,
-    /// Log format.
+    /// Log format: `text` or `json` (one JSON object a line).
     #[arg(
         long,
         env = "PORTAL_LOG_FORMAT",

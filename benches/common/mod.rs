@@ -113,9 +113,14 @@ async fn answers(urls: &[String], tries: u32) -> anyhow::Result<()> {
     bail!("{} did not answer", urls.join(" and "))
 }
 
+/// A client with a cookie store that follows no redirect and asks for plain answers: the
+/// commands measure the portal's pages as they always have (`scripts/throughput --compressed`
+/// measures compressed ones with `wrk`).
 pub fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .cookie_store(true)
+        .no_gzip()
+        .no_brotli()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()?)

@@ -11,6 +11,7 @@ mod binary;
 mod browser;
 mod client;
 mod crawl;
+mod docs;
 mod edges;
 mod errors;
 mod faults;

@@ -177,3 +177,121 @@ fn the_scan_sees_a_circle_when_there_is_one() {
     edges.get_mut("z").unwrap().clear();
     assert!(path_back(&edges, "x", "y").is_none());
 }
+
+/// The longest a function may be, and a route handler (a page's, a download's, a form's):
+/// a handler reads the request, asks one or two domain functions and renders.
+const MAX_FUNCTION_LINES: usize = 120;
+const MAX_HANDLER_LINES: usize = 80;
+
+/// Every function in `code` (before its tests) with its length in lines, from its `fn` line
+/// to its closing brace.
+fn functions(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim_start();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let fn_at = words.iter().position(|w| *w == "fn");
+        let is_fn = fn_at.is_some_and(|at| {
+            words[..at]
+                .iter()
+                .all(|w| w.starts_with("pub") || matches!(*w, "async" | "const" | "unsafe"))
+        });
+        let Some(at) = fn_at.filter(|_| is_fn) else {
+            i += 1;
+            continue;
+        };
+        let name: String = words
+            .get(at + 1)
+            .map(|w| {
+                w.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (mut depth, mut started, mut j) = (0i32, false, i);
+        while j < lines.len() {
+            // Braces in strings and char literals are rare in signatures and bodies here;
+            // those in `'{'` and `"{…}"` format strings are skipped.
+            let mut in_str = false;
+            let mut prev = ' ';
+            for c in lines[j].chars() {
+                match c {
+                    '"' if prev != '\\' => in_str = !in_str,
+                    '{' if !in_str && prev != '\'' => {
+                        depth += 1;
+                        started = true;
+                    }
+                    '}' if !in_str && prev != '\'' => depth -= 1,
+                    _ => {}
+                }
+                prev = c;
+            }
+            if started && depth <= 0 {
+                break;
+            }
+            if !started && lines[j].trim_end().ends_with(';') {
+                break;
+            }
+            j += 1;
+        }
+        if started {
+            out.push((name, j - i + 1));
+        }
+        i = j + 1;
+    }
+    out
+}
+
+#[test]
+fn no_function_is_over_120_lines_and_no_handler_over_80() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut over = Vec::new();
+    let mut all = Vec::new();
+    for file in &files {
+        let (_, code) = code(&std::fs::read_to_string(file).unwrap());
+        for (name, lines) in functions(&code) {
+            let handler = ["_get", "_post", "_csv"].iter().any(|s| name.ends_with(s));
+            let limit = if handler {
+                MAX_HANDLER_LINES
+            } else {
+                MAX_FUNCTION_LINES
+            };
+            if lines > limit {
+                over.push(format!(
+                    "{}: {name} ({lines} lines, limit {limit})",
+                    file.display()
+                ));
+            }
+            all.push((lines, name));
+        }
+    }
+    assert!(
+        all.len() > 500,
+        "the scan found too few functions: {}",
+        all.len()
+    );
+    assert!(over.is_empty(), "{over:#?}");
+    all.sort_unstable();
+    eprintln!(
+        "functions: {}, longest {:?}, over 60 lines: {}",
+        all.len(),
+        all.last(),
+        all.iter().filter(|(n, _)| *n > 60).count()
+    );
+}
+
+#[test]
+fn the_function_scan_measures_from_fn_to_its_closing_brace() {
+    let code =
+        "pub async fn a_get(x: u8) -> u8 {\n    let s = \"{\";\n    x\n}\nfn b() {}\nfn c();\n";
+    assert_eq!(
+        functions(code),
+        vec![("a_get".to_owned(), 4), ("b".to_owned(), 1)]
+    );
+}
