@@ -84,16 +84,18 @@ const waitForCopy = () => {
   setTimeout(poll, delay);
 };
 
-// The Team page's invite link: a Copy button, where the browser allows the clipboard.
+// Copy buttons (the Team page's invite link, an activation's ids), where the browser allows
+// the clipboard: they stay hidden without it, and without JavaScript.
 const copyButtons = (root) => {
   for (const button of root.querySelectorAll("button[data-copy]")) {
     const field = document.getElementById(button.dataset.copy);
     if (!field || !navigator.clipboard) continue;
     button.hidden = false;
     button.addEventListener("click", () => {
-      navigator.clipboard.writeText(field.value).then(
-        () => { button.textContent = "Copied"; },
-        () => { field.select(); },
+      const text = "value" in field ? field.value : field.textContent.trim();
+      navigator.clipboard.writeText(text).then(
+        () => { button.firstChild.textContent = "Copied"; },
+        () => { if (field.select) field.select(); },
       );
     });
   }

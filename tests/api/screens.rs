@@ -87,6 +87,91 @@ for (const el of document.querySelectorAll("body *")) {
 return { scroll: document.documentElement.scrollWidth, width, wide };
 "##;
 
+/// What a person sees that axe and the Nu checker do not: text drawn over other text, text
+/// clipped by its box, and targets too small to hit (WCAG 2.2 SC 2.5.8, target size minimum:
+/// at least 24 × 24 CSS px, or no other target within a 24 px circle; links inside a sentence
+/// are exempt, as the criterion says).
+const LAYOUT_JS: &str = r##"
+const name = (el) => {
+  const cls = typeof el.className === "string" && el.className ? "." + el.className.trim().split(/\s+/).join(".") : "";
+  return el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + cls;
+};
+// Hidden for the eye but read out (the visually-hidden technique: a 1 px clipped box).
+const readOutOnly = (el) => {
+  for (let a = el; a && a !== document.body; a = a.parentElement) {
+    const r = a.getBoundingClientRect();
+    if (r.width <= 1 && r.height <= 1 && getComputedStyle(a).overflow !== "visible") return true;
+  }
+  return false;
+};
+const shown = (el) => el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })
+  && !el.closest(".visually-hidden, .skip, svg, [aria-hidden=true]") && !readOutOnly(el);
+// Text runs: the boxes of each non-blank text node's lines.
+const runs = [];
+const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+  const el = node.parentElement;
+  if (!el || !node.textContent.trim() || !shown(el)) continue;
+  const range = document.createRange();
+  range.selectNodeContents(node);
+  for (const r of range.getClientRects()) {
+    if (r.width > 0.5 && r.height > 0.5) runs.push({ el, r, text: node.textContent.trim().slice(0, 30) });
+  }
+}
+const overlaps = [];
+for (let i = 0; i < runs.length && overlaps.length < 20; i++) {
+  for (let j = i + 1; j < runs.length && overlaps.length < 20; j++) {
+    const a = runs[i].r, b = runs[j].r;
+    const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (w > 2 && h > 2) overlaps.push(JSON.stringify(runs[i].text) + " over " + JSON.stringify(runs[j].text));
+  }
+}
+// Clipped: a run that sticks out of an ancestor that clips, or an element that ellipsizes.
+const clipped = [];
+for (const { el, r, text } of runs) {
+  if (clipped.length >= 5) break;
+  for (let a = el; a && a !== document.body; a = a.parentElement) {
+    const st = getComputedStyle(a);
+    const clips = st.overflowX !== "visible" || st.overflowY !== "visible";
+    if (st.textOverflow === "ellipsis" && a.scrollWidth > a.clientWidth + 1) {
+      clipped.push(name(a) + " ellipsizes " + JSON.stringify(text));
+      break;
+    }
+    if (!clips || st.overflowX === "auto" || st.overflowX === "scroll") continue;
+    const b = a.getBoundingClientRect();
+    if (r.left < b.left - 1 || r.right > b.right + 1 || r.top < b.top - 1 || r.bottom > b.bottom + 1) {
+      clipped.push(name(a) + " clips " + JSON.stringify(text));
+      break;
+    }
+  }
+}
+// Targets.
+const targets = [...document.querySelectorAll("a[href], button, input:not([type=hidden]), select, summary, textarea")]
+  .filter((el) => shown(el))
+  .map((el) => ({ el, r: el.getBoundingClientRect() }))
+  .filter(({ r }) => r.width > 0 && r.height > 0);
+const inline = (el) => {
+  if (el.tagName !== "A") return false;
+  const block = el.closest("p, li, td, dd, figcaption, span.note");
+  if (!block) return false;
+  const own = [...block.querySelectorAll("a[href], button")].map((t) => t.textContent).join("");
+  return block.textContent.replace(/\s+/g, "").length > own.replace(/\s+/g, "").length + 3;
+};
+const small = [];
+const centre = (r) => [(r.left + r.right) / 2, (r.top + r.bottom) / 2];
+const distToRect = ([x, y], r) => Math.hypot(Math.max(r.left - x, 0, x - r.right), Math.max(r.top - y, 0, y - r.bottom));
+for (const t of targets) {
+  if (small.length >= 5) break;
+  if ((t.r.width >= 24 && t.r.height >= 24) || inline(t.el)) continue;
+  const c = centre(t.r);
+  const near = targets.find((o) => o !== t && !o.el.contains(t.el) && !t.el.contains(o.el)
+    && (distToRect(c, o.r) < 12 || ((o.r.width < 24 || o.r.height < 24) && Math.hypot(c[0] - centre(o.r)[0], c[1] - centre(o.r)[1]) < 24)));
+  if (near) small.push(name(t.el) + " " + JSON.stringify(t.el.textContent.trim().slice(0, 20)) + " " + Math.round(t.r.width) + "×" + Math.round(t.r.height) + " near " + name(near.el));
+}
+return { overlaps, clipped, small };
+"##;
+
 /// How the first activation row lays out.
 const PHONE_CARD_JS: &str = r##"
 const row = document.querySelector("#activations tbody tr");
@@ -119,6 +204,8 @@ struct Findings {
     vnu: Vec<String>,
     /// Sideways scroll, per viewport.
     overflow: Vec<String>,
+    /// Text over text, clipped text and small targets, per viewport and scheme.
+    layout: Vec<String>,
     /// The HTTP status, when it was not the expected one.
     status: Option<String>,
 }
@@ -231,6 +318,11 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
         get("activations-preview", "/activations?key=71", 200),
         get("invoices", "/invoices", 200),
         get("invoice", invoice, 200),
+        get(
+            "invoice-reconciled",
+            "/invoices/in_1Fake0008K70?key=70",
+            200,
+        ),
         get("upcoming-invoice", "/invoices/upcoming", 200),
         get("team", "/team", 200),
         get("audit", "/audit", 200),
@@ -288,17 +380,18 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
     }
 
     let mut text = String::from(
-        "page type             axe serious+critical (phone light/dark, laptop light/dark)  axe moderate+minor  vnu errors  sideways scroll\n",
+        "page type             axe serious+critical (phone light/dark, laptop light/dark)  axe moderate+minor  vnu errors  layout  sideways scroll\n",
     );
     let mut problems = 0;
     for (name, f) in &findings {
         let axe: Vec<String> = f.axe.iter().map(|(_, n, _)| n.to_string()).collect();
         let _ = writeln!(
             text,
-            "{name:<21} {:<59} {:<19} {:<11} {}",
+            "{name:<21} {:<59} {:<19} {:<11} {:<7} {}",
             axe.join("/"),
             f.axe_minor,
             f.vnu.len(),
+            f.layout.len(),
             if f.overflow.is_empty() {
                 "no".to_owned()
             } else {
@@ -308,6 +401,7 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
         problems += f.axe.iter().map(|(_, n, _)| n).sum::<usize>()
             + f.vnu.len()
             + f.overflow.len()
+            + f.layout.len()
             + usize::from(f.status.is_some());
     }
     let mut details = String::new();
@@ -322,6 +416,9 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
         }
         for e in &f.vnu {
             let _ = writeln!(details, "{name} vnu: {e}");
+        }
+        for e in &f.layout {
+            let _ = writeln!(details, "{name} layout: {e}");
         }
     }
     let full = format!("{text}\n{details}");
@@ -377,11 +474,25 @@ async fn check_all(
                     o["scroll"], o["width"], o["wide"]
                 ));
             }
+            let l = driver.exec(LAYOUT_JS, json!([])).await;
+            for (what, key) in [
+                ("overlap", "overlaps"),
+                ("clipped", "clipped"),
+                ("small target", "small"),
+            ] {
+                for item in l[key].as_array().into_iter().flatten() {
+                    let line = format!("{combo} {what}: {}", item.as_str().unwrap_or_default());
+                    if f.layout.len() < 40 && !f.layout.contains(&line) {
+                        f.layout.push(line);
+                    }
+                }
+            }
             if p.name == "activations" && *mobile {
-                // Each row is a card: the name has the width, the status is on screen, and 20
-                // rows stay a short page (the table made them 9,500 px tall).
+                // Each row is a card: the name has most of the width (beside it only the
+                // 44 px button that opens the site), the status is on screen, and 20 rows stay
+                // a short page (the table made them 9,500 px tall).
                 let card = driver.exec(PHONE_CARD_JS, json!([])).await;
-                if card["name_width"].as_f64() < Some(300.0)
+                if card["name_width"].as_f64() < Some(260.0)
                     || card["status_right"].as_f64() > card["width"].as_f64()
                     || card["height"].as_f64() > Some(6000.0)
                 {
