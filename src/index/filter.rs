@@ -72,6 +72,10 @@ pub struct Filter {
     pub activated_to: Option<i64>,
     /// Active at some moment in `[active_from, active_to)`.
     pub active_during: Option<(i64, i64)>,
+    /// Cancelled at or after (Unix seconds).
+    pub cancelled_from: Option<i64>,
+    /// Cancelled before (Unix seconds).
+    pub cancelled_to: Option<i64>,
     /// Sort column.
     pub sort: SortBy,
     /// Descending.
@@ -88,5 +92,7 @@ impl Filter {
             || self.activated_from.is_some()
             || self.activated_to.is_some()
             || self.active_during.is_some()
+            || self.cancelled_from.is_some()
+            || self.cancelled_to.is_some()
     }
 }

@@ -104,6 +104,12 @@ pub(super) fn filters(
     if let Some(t) = f.activated_to {
         sql.push(" AND activated_on < ").bind(Bind::Int(t));
     }
+    if let Some(t) = f.cancelled_from {
+        sql.push(" AND cancelled_on >= ").bind(Bind::Int(t));
+    }
+    if let Some(t) = f.cancelled_to {
+        sql.push(" AND cancelled_on < ").bind(Bind::Int(t));
+    }
     if let Some((from, to)) = f.active_during {
         sql.push(" AND activated_on < ")
             .bind(Bind::Int(to))

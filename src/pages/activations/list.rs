@@ -18,10 +18,11 @@ use crate::{
     pages::index_ready::{Freshness, indexed},
     products,
     state::AppState,
-    web::{Layout, fmt_days, fmt_int, query::Pairs, render},
+    web::{Layout, fmt_int, query::Pairs, render},
 };
 
 use super::{
+    chips::{Chip, chips, hidden_fields},
     preview::copy_or_interim,
     row::RowView,
     view::{PAGE_SIZES, PRESETS, View, status_str},
@@ -115,12 +116,17 @@ struct ActivationsPage {
     presets: Vec<(&'static str, &'static str, bool)>,
     from: String,
     to: String,
+    cancelled_from: String,
+    cancelled_to: String,
+    /// The filters in effect, each removable.
+    chips: Vec<Chip>,
+    /// Filters the form has no control for, kept by it.
+    hidden: Vec<(&'static str, String)>,
     per_page: u32,
     page_sizes: &'static [u32],
     sort: &'static str,
     dir: &'static str,
     status: &'static str,
-    active_range: Option<String>,
     columns: Vec<SortLink>,
     rows: Vec<RowView>,
     summary: String,
@@ -294,27 +300,6 @@ fn sort_links(view: &View, k: u64) -> Vec<SortLink> {
     .collect()
 }
 
-/// "active at some moment from 1 Jul 2026 up to 1 Aug 2026 whose current product is …", when a
-/// reconciliation link narrowed the list so.
-fn active_range(view: &View) -> Option<String> {
-    let (a, b) = (view.active_from?, view.active_to?);
-    let products = if view.current_plans.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<String> = view
-            .current_plans
-            .iter()
-            .map(|p| products::display_name(*p))
-            .collect();
-        format!(" whose current product is {}", names.join(" or "))
-    };
-    let last = b.pred_opt().unwrap_or(b);
-    Some(format!(
-        "active at some moment in {}{products}",
-        fmt_days(a, last, true)
-    ))
-}
-
 /// What one page of the list shows.
 struct Listed<'a> {
     view: &'a View,
@@ -379,12 +364,18 @@ impl ActivationsPage {
                 .collect(),
             from: view.from.map(|d| d.to_string()).unwrap_or_default(),
             to: view.to.map(|d| d.to_string()).unwrap_or_default(),
+            cancelled_from: view
+                .cancelled_from
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            cancelled_to: view.cancelled_to.map(|d| d.to_string()).unwrap_or_default(),
+            chips: chips(view, k),
+            hidden: hidden_fields(view),
             per_page: view.per_page,
             page_sizes: PAGE_SIZES,
             sort: view.sort.as_str(),
             dir: if view.desc { "desc" } else { "asc" },
             status: status_str(view.status),
-            active_range: active_range(view),
             columns: sort_links(view, k),
             rows: rows
                 .iter()
@@ -411,7 +402,9 @@ impl ActivationsPage {
             filters_open: !view.plans.is_empty()
                 || view.preset.is_some()
                 || view.from.is_some()
-                || view.to.is_some(),
+                || view.to.is_some()
+                || view.cancelled_from.is_some()
+                || view.cancelled_to.is_some(),
             problems: Vec::new(),
         }
     }

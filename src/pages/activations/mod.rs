@@ -2,6 +2,7 @@
 //! date presets and ranges, sort, page size, per-product counts, a detail view per row, a CSV of
 //! the whole view, and a "Refresh now" action. All view state lives in the query string.
 
+mod chips;
 mod detail;
 mod export;
 mod list;

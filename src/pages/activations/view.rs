@@ -44,6 +44,10 @@ pub struct View {
     pub active_from: Option<NaiveDate>,
     /// Active at some point to (exclusive).
     pub active_to: Option<NaiveDate>,
+    /// Cancelled from (inclusive).
+    pub cancelled_from: Option<NaiveDate>,
+    /// Cancelled to (inclusive).
+    pub cancelled_to: Option<NaiveDate>,
     /// Sort column.
     pub sort: SortBy,
     /// Descending.
@@ -145,6 +149,17 @@ impl View {
                 t.format("%-d %b %Y")
             ));
         }
+        let cancelled_from = noted(q.date("cancelled_from"), None, &mut problems);
+        let cancelled_to = noted(q.date("cancelled_to"), None, &mut problems);
+        if let (Some(f), Some(t)) = (cancelled_from, cancelled_to)
+            && f > t
+        {
+            problems.push(format!(
+                "The first cancellation date ({}) is after the last ({}), so those dates are not applied.",
+                f.format("%-d %b %Y"),
+                t.format("%-d %b %Y")
+            ));
+        }
         // Dates, when given, decide; a preset beside them is not in effect and is not shown.
         if from.is_some() || to.is_some() {
             preset = None;
@@ -190,6 +205,8 @@ impl View {
             to,
             active_from: noted(q.date("active_from"), None, &mut problems),
             active_to: noted(q.date("active_to"), None, &mut problems),
+            cancelled_from,
+            cancelled_to,
             sort,
             desc,
             page: noted(q.int("page", 1, 1, 10_000_000), 1, &mut problems),
@@ -201,6 +218,20 @@ impl View {
     /// Whether the activation dates are given the wrong way round (and so not applied).
     pub fn dates_reversed(&self) -> bool {
         matches!((self.from, self.to), (Some(f), Some(t)) if f > t)
+    }
+
+    /// Whether the cancellation dates are given the wrong way round (and so not applied).
+    pub fn cancelled_reversed(&self) -> bool {
+        matches!((self.cancelled_from, self.cancelled_to), (Some(f), Some(t)) if f > t)
+    }
+
+    /// The cancellation-date range in effect, as inclusive days.
+    pub fn cancelled_range(&self) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        if self.cancelled_reversed() {
+            (None, None)
+        } else {
+            (self.cancelled_from, self.cancelled_to)
+        }
     }
 
     /// The activation-date range in effect: an explicit range wins over a preset.
@@ -220,6 +251,7 @@ impl View {
     /// The index filter.
     pub fn filter(&self, today: NaiveDate) -> Filter {
         let (from, to) = self.range(today);
+        let (cancelled_from, cancelled_to) = self.cancelled_range();
         Filter {
             search: (!self.q.is_empty()).then(|| self.q.clone()),
             status: self.status,
@@ -231,6 +263,8 @@ impl View {
                 (Some(a), Some(b)) => Some((midnight(a), midnight(b))),
                 _ => None,
             },
+            cancelled_from: cancelled_from.map(midnight),
+            cancelled_to: cancelled_to.and_then(|d| d.succ_opt()).map(midnight),
             sort: self.sort,
             desc: self.desc,
         }
@@ -245,6 +279,8 @@ impl View {
             || self.from.is_some()
             || self.to.is_some()
             || self.active_from.is_some()
+            || self.cancelled_from.is_some()
+            || self.cancelled_to.is_some()
     }
 
     /// This view's query string after `change`, for links (pages reset to 1 unless changed).
@@ -283,6 +319,8 @@ impl View {
             ("to", v.to),
             ("active_from", v.active_from),
             ("active_to", v.active_to),
+            ("cancelled_from", v.cancelled_from),
+            ("cancelled_to", v.cancelled_to),
         ] {
             if let Some(d) = d {
                 s.push((name, d.to_string()));
@@ -323,12 +361,18 @@ impl View {
             (None, Some(b)) => format!(" until {}", b.format("%-d %b %Y")),
             (None, None) => String::new(),
         };
+        let cancelled = match self.cancelled_range() {
+            (Some(a), Some(b)) => format!(" cancelled {}", crate::web::fmt_days(a, b, true)),
+            (Some(a), None) => format!(" cancelled since {}", a.format("%-d %b %Y")),
+            (None, Some(b)) => format!(" cancelled by {}", b.format("%-d %b %Y")),
+            (None, None) => String::new(),
+        };
         let search = if view.q.is_empty() {
             String::new()
         } else {
             format!(" matching “{}”", view.q)
         };
-        let hint = if from.is_some() || to.is_some() {
+        let hint = if from.is_some() || to.is_some() || !cancelled.is_empty() {
             " — widen the dates"
         } else if !view.q.is_empty() {
             " — try part of the site name or address"
@@ -337,7 +381,7 @@ impl View {
         } else {
             ""
         };
-        format!("No {what}{search}{when}{hint}.")
+        format!("No {what}{search}{when}{cancelled}{hint}.")
     }
 }
 
@@ -458,6 +502,8 @@ mod tests {
         "to",
         "active_from",
         "active_to",
+        "cancelled_from",
+        "cancelled_to",
         "sort",
         "dir",
         "per_page",
@@ -478,7 +524,10 @@ mod tests {
             prop_assert_eq!(again.href("/activations", 70, |_| {}), href);
             // What a view's own link says is never a problem, but reversed dates are kept so
             // the form shows them.
-            prop_assert!(problems.len() <= usize::from(view.dates_reversed()), "{:?}", problems);
+            prop_assert!(
+                problems.len() <= usize::from(view.dates_reversed()) + usize::from(view.cancelled_reversed()),
+                "{:?}", problems
+            );
             let _ = view.filter(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap());
             let _ = view.empty_message(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap());
         }
