@@ -187,6 +187,9 @@ pub(super) fn invoice_json(
         "invoice_pdf": id.map(|i| format!("{public_url}/__sandbox/stripe/i/{i}/pdf")),
         "customer": "cus_FakeHost7", "subscription": "sub_FakeKey70", "collection_method": "charge_automatically",
         "attempted": paid || open, "attempt_count": if paid || open { 1 } else { 0 },
+        "status_transitions": { "finalized_at": id.map(|_| created), "paid_at": if paid { json!(created + 3_600) } else { Value::Null },
+                                "voided_at": if status == "void" { json!(created + 86_400) } else { Value::Null },
+                                "marked_uncollectible_at": null },
         "lines": { "object": "list", "has_more": false, "total_count": lines.len(),
                    "url": format!("/v1/invoices/{}/lines", id.unwrap_or("upcoming")), "data": lines },
     });
@@ -202,6 +205,7 @@ pub(super) fn invoice_json(
             "hosted_invoice_url",
             "invoice_pdf",
             "collection_method",
+            "status_transitions",
         ] {
             obj.remove(gone);
         }

@@ -236,7 +236,7 @@ pub fn summary_from_value(v: &Value) -> Option<Vec<SummaryPoint>> {
 /// An invoice's display status, derived from Stripe's fields the way Stripe's own dashboard
 /// does: from `status` (or the legacy `paid`/`closed`/`forgiven` flags), the due date and the
 /// payment attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub enum InvoiceStatus {
     /// Not finalised (previews are drafts).
     Draft,
@@ -258,10 +258,35 @@ pub enum InvoiceStatus {
     /// Cancelled.
     Void,
     /// Anything else.
+    #[default]
     Unknown,
 }
 
 impl InvoiceStatus {
+    /// A stable code for CSVs and scripts: Stripe's status, or the state the portal derives
+    /// from it (`past_due`, `retrying`, `payment_failed`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Open => "open",
+            Self::PastDue => "past_due",
+            Self::Retrying { .. } => "retrying",
+            Self::PaymentFailed => "payment_failed",
+            Self::Paid => "paid",
+            Self::Uncollectible => "uncollectible",
+            Self::Void => "void",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Whether money is owed and a payment has failed or is late: finance should act.
+    pub fn needs_action(self) -> bool {
+        matches!(
+            self,
+            Self::PastDue | Self::Retrying { .. } | Self::PaymentFailed
+        )
+    }
+
     /// Human label: "Paid", "Past due", "Payment failed, retrying on 4 Dec".
     pub fn label(self) -> String {
         match self {
@@ -292,7 +317,7 @@ impl InvoiceStatus {
 }
 
 /// A Stripe invoice as WordPress.com relays it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Invoice {
     /// Stripe id (absent on previews).
     pub id: Option<String>,
@@ -306,6 +331,18 @@ pub struct Invoice {
     pub total: i64,
     /// Amount due in minor units.
     pub amount_due: Option<i64>,
+    /// Amount paid in minor units.
+    pub amount_paid: Option<i64>,
+    /// Amount still to pay in minor units.
+    pub amount_remaining: Option<i64>,
+    /// Total before tax in minor units.
+    pub subtotal: Option<i64>,
+    /// Tax in minor units (`tax`, or the sum of `total_tax_amounts`).
+    pub tax: Option<i64>,
+    /// When it was paid (`status_transitions.paid_at`).
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Payment attempts so far.
+    pub attempt_count: Option<i64>,
     /// Creation time (`created`, or legacy `date`).
     pub created: Option<DateTime<Utc>>,
     /// Billing period start.
@@ -348,7 +385,7 @@ pub struct InvoiceList {
 }
 
 /// One invoice line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InvoiceLine {
     /// Description (untrusted).
     pub description: Option<String>,
@@ -356,6 +393,8 @@ pub struct InvoiceLine {
     pub amount: i64,
     /// Quantity.
     pub quantity: Option<i64>,
+    /// Price of one unit in minor units (`price.unit_amount`, or the legacy `plan.amount`).
+    pub unit_amount: Option<i64>,
     /// Plan or price nickname.
     pub plan: Option<String>,
     /// Period start.
@@ -424,6 +463,13 @@ impl Invoice {
             status,
             total,
             amount_due: money(&v["amount_due"], &currency),
+            amount_paid: money(&v["amount_paid"], &currency),
+            amount_remaining: money(&v["amount_remaining"], &currency),
+            subtotal: money(&v["subtotal"], &currency),
+            tax: money(&v["tax"], &currency)
+                .or_else(|| tax_amounts(&v["total_tax_amounts"], &currency)),
+            paid_at: lenient::datetime(&v["status_transitions"]["paid_at"]),
+            attempt_count: lenient::int(&v["attempt_count"]),
             created: lenient::datetime(&v["created"]).or_else(|| lenient::datetime(&v["date"])),
             period_start: lenient::datetime(&v["period_start"]),
             period_end: lenient::datetime(&v["period_end"]),
@@ -438,6 +484,16 @@ impl Invoice {
             lines_has_more,
         })
     }
+}
+
+/// The sum of Stripe's `total_tax_amounts[].amount`, when there is such a list.
+fn tax_amounts(v: &Value, currency: &str) -> Option<i64> {
+    let list = v.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|t| money(&t["amount"], currency))
+            .sum(),
+    )
 }
 
 fn derive_status(
@@ -487,6 +543,8 @@ impl InvoiceLine {
             description: lenient::string(&v["description"]),
             amount: money(&v["amount"], currency).unwrap_or(0),
             quantity: lenient::int(&v["quantity"]),
+            unit_amount: money(&price["unit_amount"], currency)
+                .or_else(|| money(&plan["amount"], currency)),
             plan: lenient::string(&plan["nickname"])
                 .or_else(|| lenient::string(&price["nickname"]))
                 .or_else(|| lenient::string(&plan["id"])),

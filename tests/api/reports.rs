@@ -317,26 +317,71 @@ async fn exports_stream_every_row_as_safe_utf8_csv() {
         .count();
     assert_eq!(filtered.lines().count(), cancelled + 1);
     // Invoice list, lines and reconciliation.
+    // The status is a code a spreadsheet can filter on, its sentence beside it; the period
+    // ends on its last day, as the page says it ("1–30 Nov"), not on Stripe's exclusive end.
     let invoices = app.get("/invoices.csv?key=70").await.text().await.unwrap();
     assert_eq!(invoices.lines().count(), 13);
-    assert!(
-        invoices
-            .lines()
-            .nth(1)
-            .unwrap()
-            .starts_with("1,in_1Fake0012K70,EXHOST-0012,\"Payment failed, retrying on ")
+    let by_name = |text: &str| -> Vec<std::collections::HashMap<String, String>> {
+        let mut r = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+        r.records()
+            .map(|rec| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(rec.unwrap().iter().map(str::to_owned))
+                    .collect()
+            })
+            .collect()
+    };
+    let first = &by_name(&invoices)[0];
+    assert_eq!(first["number"], "EXHOST-0012");
+    assert_eq!(first["status"], "retrying");
+    assert!(first["status_text"].starts_with("Payment failed, retrying on "));
+    let start = chrono::NaiveDate::parse_from_str(&first["period_start"], "%Y-%m-%d").unwrap();
+    let end = chrono::NaiveDate::parse_from_str(&first["period_end"], "%Y-%m-%d").unwrap();
+    assert_eq!(start.day(), 1);
+    assert_eq!(
+        end.succ_opt().unwrap().day(),
+        1,
+        "the last day of the month: {end}"
     );
-    let lines = app
-        .get("/invoices/in_1Fake0012K70/lines.csv?key=70")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let mut reader = csv::Reader::from_reader(lines.trim_start_matches('\u{feff}').as_bytes());
-    let descriptions: Vec<String> = reader.records().map(|r| r.unwrap()[2].to_owned()).collect();
+    for column in [
+        "subtotal",
+        "tax",
+        "amount_paid",
+        "amount_remaining",
+        "next_payment_attempt",
+    ] {
+        assert!(first.contains_key(column), "{column}");
+    }
+    let lines = app.get("/invoices/in_1Fake0012K70/lines.csv?key=70").await;
     assert!(
-        descriptions.contains(&"<script>alert('invoice')</script>".to_owned()),
+        lines.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("invoice-EXHOST-0012-lines"),
+        "named by the invoice number people use"
+    );
+    let lines = by_name(&lines.text().await.unwrap());
+    assert!(lines.iter().all(|l| l["invoice_number"] == "EXHOST-0012"));
+    let descriptions: Vec<&str> = lines.iter().map(|l| l["description"].as_str()).collect();
+    assert!(
+        descriptions.contains(&"<script>alert('invoice')</script>"),
         "hostile line kept as text, exactly: {descriptions:?}"
+    );
+    // Each plan line's unit price times its quantity is its amount.
+    for l in lines.iter().filter(|l| !l["unit_amount"].is_empty()) {
+        let cents = |s: &str| (s.parse::<f64>().unwrap() * 100.0).round() as i64;
+        let q: i64 = l["quantity"].parse().unwrap();
+        assert_eq!(cents(&l["unit_amount"]) * q, cents(&l["amount"]), "{l:?}");
+    }
+    assert!(
+        lines
+            .iter()
+            .filter(|l| !l["unit_amount"].is_empty())
+            .count()
+            >= 5
     );
     let recon = app
         .get("/invoices/in_1Fake0008K70/reconciliation.csv?key=70")
@@ -345,7 +390,7 @@ async fn exports_stream_every_row_as_safe_utf8_csv() {
         recon.headers()["content-disposition"]
             .to_str()
             .unwrap()
-            .contains("invoice-in1Fake0008K70-reconciliation")
+            .contains("invoice-EXHOST-0008-reconciliation")
     );
     let recon = recon.text().await.unwrap();
     assert!(recon.lines().any(|l| l.ends_with(",-1")), "{recon}");

@@ -311,10 +311,7 @@ mod tests {
             amount: qty * 100,
             quantity: Some(qty),
             plan: plan.map(Into::into),
-            period_start: None,
-            period_end: None,
-            proration: false,
-            kind: None,
+            ..InvoiceLine::default()
         }
     }
 
@@ -347,21 +344,10 @@ mod tests {
     fn invoice(lines: Vec<InvoiceLine>) -> Invoice {
         Invoice {
             id: Some("in_1".into()),
-            number: None,
             status: crate::upstream::InvoiceStatus::Paid,
             currency: "usd".into(),
-            total: 0,
-            amount_due: None,
-            created: None,
-            period_start: None,
-            period_end: None,
-            due_date: None,
-            next_payment_attempt: None,
-            hosted_invoice_url: None,
-            invoice_pdf: None,
             lines,
-            lines_total: None,
-            lines_has_more: false,
+            ..Invoice::default()
         }
     }
 
