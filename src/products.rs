@@ -233,6 +233,51 @@ pub fn family_name(name: &str) -> String {
     format!("Jetpack {name}")
 }
 
+/// The product lines, each the families that start with its name: "Security" holds Security
+/// Daily, Security Real-time, Security (10 GB) and Security (1 TB), each yearly and monthly.
+/// Longer names first, so that "Backup add-on" is not taken for "Backup".
+const LINES: &[&str] = &["Backup add-on", "Backup", "Security", "Scan", "Social"];
+
+/// The product line of a product family name ("Security" for "Security Daily"); a family that
+/// belongs to no wider line is its own line.
+pub fn line_of(name: &'static str) -> &'static str {
+    LINES
+        .iter()
+        .find(|l| name == **l || name.starts_with(&format!("{l} ")))
+        .copied()
+        .unwrap_or(name)
+}
+
+/// The line of a product id, when the product is known.
+pub fn line_of_id(id: u64) -> Option<&'static str> {
+    by_id(id).map(|p| line_of(p.name))
+}
+
+/// A product line as a query value: "security", "backup-add-on".
+pub fn line_slug(line: &str) -> String {
+    line.to_lowercase().replace(' ', "-")
+}
+
+/// The line a query value names, if any.
+pub fn line_by_slug(slug: &str) -> Option<&'static str> {
+    PRODUCTS
+        .iter()
+        .map(|p| line_of(p.name))
+        .find(|l| line_slug(l) == slug)
+}
+
+/// The product ids of a line.
+pub fn line_ids(line: &str) -> Vec<u64> {
+    PRODUCTS
+        .iter()
+        .filter(|p| line_of(p.name) == line)
+        .map(|p| p.id)
+        .collect()
+}
+
+/// The free product, which is never billed.
+pub const FREE: u64 = 2002;
+
 /// "Jetpack Personal (yearly)", or "Product #id" when unknown.
 pub fn display_name(id: u64) -> String {
     match by_id(id) {
@@ -245,6 +290,23 @@ pub fn display_name(id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_gather_their_families_and_nothing_else() {
+        assert_eq!(line_of("Security Daily"), "Security");
+        assert_eq!(line_of("Security (1 TB)"), "Security");
+        assert_eq!(line_of("Backup add-on 10 GB"), "Backup add-on");
+        assert_eq!(line_of("Backup Daily"), "Backup");
+        assert_eq!(line_of("Search"), "Search", "not Security, not Scan");
+        assert_eq!(line_of("Personal"), "Personal");
+        let security = line_ids("Security");
+        for id in [2010, 2011, 2012, 2013, 2016, 2017, 2019, 2020] {
+            assert!(security.contains(&id), "{id}");
+        }
+        assert!(!security.contains(&2106));
+        assert_eq!(line_by_slug("backup-add-on"), Some("Backup add-on"));
+        assert_eq!(line_by_slug("nonsense"), None);
+    }
 
     #[test]
     fn plan_filters_resolve_every_spelling() {

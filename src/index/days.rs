@@ -12,6 +12,11 @@
 //! cancellation, one before it on the day of the activation), each a sum of whole days plus the
 //! rows of the moment's own day up to it. Counted on their own they read the whole count index
 //! up to the moment (about 1,000,000 entries, twice per overview).
+//!
+//! The same counts are kept per product (the current product, else the one activated), as
+//! running totals, so that the overview's product table and chart can say, for any product or
+//! family and any whole days, how many plans were new, cancelled and active: each figure is two
+//! binary searches, however many rows the copy has.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -21,18 +26,104 @@ use crate::db::{Bind, Sql};
 /// Seconds in a UTC day.
 const DAY: i64 = 86_400;
 
-/// Rows per day number (Unix seconds ÷ [`DAY`]); every time before 1970 falls in day -1.
+/// Counts per day number (Unix seconds ÷ [`DAY`]) as running totals: `before(d)` is the
+/// sum over the days before `d`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(super) struct Days {
-    /// Activated, by the day of activation.
+pub(super) struct Running {
+    /// Day numbers with a count, ascending.
+    days: Vec<i64>,
+    /// The sum of the counts up to and including `days[i]`.
+    sums: Vec<i64>,
+}
+
+impl Running {
+    fn from_map(map: &BTreeMap<i64, i64>) -> Self {
+        let mut total = 0;
+        let mut out = Self::default();
+        for (day, n) in map {
+            total += n;
+            out.days.push(*day);
+            out.sums.push(total);
+        }
+        out
+    }
+
+    /// The rows of the days before day `day`.
+    fn before(&self, day: i64) -> i64 {
+        match self.days.partition_point(|d| *d < day) {
+            0 => 0,
+            i => self.sums[i - 1],
+        }
+    }
+
+    /// The rows of the days in `[from, to)`.
+    fn between(&self, from: i64, to: i64) -> i64 {
+        (self.before(to) - self.before(from)).max(0)
+    }
+}
+
+/// The four counts of [`Days`] for one set of rows, as day → rows while they are read.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Tally {
     activated: BTreeMap<i64, i64>,
-    /// Cancelled, by the day of cancellation.
     cancelled: BTreeMap<i64, i64>,
-    /// Cancelled on or after activation, by the day of cancellation.
     ended: BTreeMap<i64, i64>,
+    ended_early: BTreeMap<i64, i64>,
+}
+
+/// Rows per day, for the whole copy or one product.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Counts {
+    /// Activated, by the day of activation.
+    activated: Running,
+    /// Cancelled, by the day of cancellation.
+    cancelled: Running,
+    /// Cancelled on or after activation, by the day of cancellation.
+    ended: Running,
     /// Cancelled before activation (messy data, counted all the same), by the day of
     /// activation.
-    ended_early: BTreeMap<i64, i64>,
+    ended_early: Running,
+}
+
+impl From<&Tally> for Counts {
+    fn from(t: &Tally) -> Self {
+        Self {
+            activated: Running::from_map(&t.activated),
+            cancelled: Running::from_map(&t.cancelled),
+            ended: Running::from_map(&t.ended),
+            ended_early: Running::from_map(&t.ended_early),
+        }
+    }
+}
+
+impl Counts {
+    /// The plans active at the end of the day before day `day` (no row of `day` counted).
+    fn active_before_day(&self, day: i64) -> i64 {
+        self.activated.before(day) - self.ended.before(day) - self.ended_early.before(day)
+    }
+
+    /// The plans active at `at` from the whole days before it, given `today`, the counts of
+    /// `at`'s own day up to `at`: (activated, [`Counts::ended`], [`Counts::ended_early`]).
+    fn active_at(&self, at: i64, today: (i64, i64, i64)) -> i64 {
+        self.active_before_day(at / DAY) + today.0 - today.1 - today.2
+    }
+
+    /// Activated and cancelled in days `[from, to)`.
+    fn between(&self, from: i64, to: i64) -> PeriodStats {
+        PeriodStats {
+            new: self.activated.between(from, to),
+            cancelled: self.cancelled.between(from, to),
+        }
+    }
+}
+
+/// A copy's rows per day, in all and per product.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Days {
+    /// Every row.
+    all: Counts,
+    /// Per product: `COALESCE(current_product_id, product_id, 0)`, as the facets count.
+    products: BTreeMap<i64, Counts>,
 }
 
 /// Whether `[start, end)` runs from a midnight from 1970 on to a midnight.
@@ -40,21 +131,35 @@ fn whole_days((start, end): (i64, i64)) -> bool {
     start >= 0 && start % DAY == 0 && end % DAY == 0
 }
 
-/// The rows of `days` before day `day`.
-fn before(days: &BTreeMap<i64, i64>, day: i64) -> i64 {
-    days.range(..day).map(|(_, n)| n).sum()
-}
-
 impl Days {
-    /// The plans active at `at` from the whole days before it, given `today`, the counts of
-    /// `at`'s own day up to `at`: (activated, [`Days::ended`], [`Days::ended_early`]).
+    /// Reads `(which, product, day, rows)` as [`days_sql`] returns them.
+    fn from_rows(rows: &[(i64, i64, i64, i64)]) -> Self {
+        let mut all = Tally::default();
+        let mut products: BTreeMap<i64, Tally> = BTreeMap::new();
+        for &(which, product, day, n) in rows {
+            let per = products.entry(product).or_default();
+            for t in [&mut all, per] {
+                let into = match which {
+                    0 => &mut t.activated,
+                    1 => &mut t.cancelled,
+                    2 => &mut t.ended,
+                    _ => &mut t.ended_early,
+                };
+                *into.entry(day).or_default() += n;
+            }
+        }
+        Self {
+            all: Counts::from(&all),
+            products: products
+                .iter()
+                .map(|(p, t)| (*p, Counts::from(t)))
+                .collect(),
+        }
+    }
+
+    /// The plans active at `at`; see [`Counts::active_at`].
     fn active_at(&self, at: i64, today: (i64, i64, i64)) -> i64 {
-        let day = at / DAY;
-        before(&self.activated, day) + today.0
-            - before(&self.ended, day)
-            - today.1
-            - before(&self.ended_early, day)
-            - today.2
+        self.all.active_at(at, today)
     }
 
     /// Activated and cancelled in `[start, end)`, when both are midnights from 1970 on.
@@ -62,21 +167,109 @@ impl Days {
         if !whole_days((start, end)) {
             return None;
         }
-        let days = start / DAY..(end / DAY).max(start / DAY);
-        Some(PeriodStats {
-            new: self.activated.range(days.clone()).map(|(_, n)| n).sum(),
-            cancelled: self.cancelled.range(days).map(|(_, n)| n).sum(),
-        })
+        Some(self.all.between(start / DAY, (end / DAY).max(start / DAY)))
+    }
+}
+
+/// What changed over some whole days: for the overview's periods, product table and chart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Change {
+    /// Activated in the days.
+    pub new: i64,
+    /// Cancelled in the days.
+    pub cancelled: i64,
+    /// Active at the start of the first day.
+    pub active_start: i64,
+    /// Active at the end of the last day.
+    pub active_end: i64,
+}
+
+impl Change {
+    /// New less cancelled.
+    pub fn net(&self) -> i64 {
+        self.new - self.cancelled
+    }
+}
+
+impl std::ops::AddAssign for Change {
+    fn add_assign(&mut self, o: Self) {
+        self.new += o.new;
+        self.cancelled += o.cancelled;
+        self.active_start += o.active_start;
+        self.active_end += o.active_end;
+    }
+}
+
+/// Whole UTC days `[first, end)`, as dates.
+pub type DaySpan = (chrono::NaiveDate, chrono::NaiveDate);
+
+fn day_number(d: chrono::NaiveDate) -> i64 {
+    d.signed_duration_since(chrono::NaiveDate::default())
+        .num_days()
+}
+
+/// Per product, one [`Change`] per asked span.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Product → its changes, in the order the spans were asked.
+    pub products: BTreeMap<i64, Vec<Change>>,
+}
+
+impl Changes {
+    /// The changes of the products in `only` (every product when `None`) added up, one per span.
+    pub fn sum(&self, only: Option<&[i64]>, spans: usize) -> Vec<Change> {
+        let mut out = vec![Change::default(); spans];
+        for (p, changes) in &self.products {
+            if only.is_some_and(|o| !o.contains(p)) {
+                continue;
+            }
+            for (total, c) in out.iter_mut().zip(changes) {
+                *total += *c;
+            }
+        }
+        out
+    }
+}
+
+impl Days {
+    /// What changed for each product over each span.
+    fn changes(&self, spans: &[DaySpan]) -> Changes {
+        let numbers: Vec<(i64, i64)> = spans
+            .iter()
+            .map(|(a, b)| (day_number(*a), day_number(*b).max(day_number(*a))))
+            .collect();
+        Changes {
+            products: self
+                .products
+                .iter()
+                .map(|(p, counts)| {
+                    let per_span = numbers
+                        .iter()
+                        .map(|&(from, to)| {
+                            let stats = counts.between(from, to);
+                            Change {
+                                new: stats.new,
+                                cancelled: stats.cancelled,
+                                active_start: counts.active_before_day(from),
+                                active_end: counts.active_before_day(to),
+                            }
+                        })
+                        .collect();
+                    (*p, per_span)
+                })
+                .collect(),
+        }
     }
 }
 
 /// Each day's rows of a copy for each of [`Days`]' counts, by their number (0–3).
 fn days_sql(key: u64, generation: i64) -> Sql {
     let t = table(key, generation);
+    let product = "COALESCE(current_product_id, product_id, 0)";
     let per_day = |which: i64, column: &str, rows: &str| {
         let day = format!("CASE WHEN {column} < 0 THEN -1 ELSE {column} / {DAY} END");
         format!(
-            "SELECT CAST({which} AS BIGINT), {day}, COUNT(*) FROM {t} WHERE {rows} GROUP BY {day}"
+            "SELECT CAST({which} AS BIGINT), {product}, {day}, COUNT(*) FROM {t} WHERE {rows} GROUP BY {product}, {day}"
         )
     };
     Sql::new(
@@ -121,21 +314,23 @@ impl Index {
         let db = self.db.clone();
         self.per_day
             .try_get_with(super::whole_copy_key(key, generation), async move {
-                let rows: Vec<(i64, i64, i64)> = db.fetch_all(&days_sql(key, generation)).await?;
-                let mut days = Days::default();
-                for (which, day, n) in rows {
-                    let into = match which {
-                        0 => &mut days.activated,
-                        1 => &mut days.cancelled,
-                        2 => &mut days.ended,
-                        _ => &mut days.ended_early,
-                    };
-                    *into.entry(day).or_default() += n;
-                }
-                Ok::<_, sqlx::Error>(Arc::new(days))
+                let rows: Vec<(i64, i64, i64, i64)> =
+                    db.fetch_all(&days_sql(key, generation)).await?;
+                Ok::<_, sqlx::Error>(Arc::new(Days::from_rows(&rows)))
             })
             .await
             .map_err(super::unshared)
+    }
+
+    /// What changed for each product over each of `spans` (whole UTC days), from the copy's
+    /// counts per day.
+    pub async fn changes(
+        &self,
+        key: u64,
+        generation: i64,
+        spans: &[DaySpan],
+    ) -> Result<Changes, sqlx::Error> {
+        Ok(self.days(key, generation).await?.changes(spans))
     }
 
     /// Activations active at `at` (activated by then, not cancelled by then): from the copy's
@@ -198,48 +393,56 @@ impl Index {
 mod tests {
     use super::*;
 
-    /// Rows as `(activated_on, cancelled_on)`, counted as `days_sql` and `today_sql` count them.
-    fn counted(rows: &[(Option<i64>, Option<i64>)], at: i64) -> (Days, (i64, i64, i64)) {
+    /// Rows as `(activated_on, cancelled_on, product)`, counted as `days_sql` and `today_sql`
+    /// count them.
+    fn counted(rows: &[(Option<i64>, Option<i64>, i64)], at: i64) -> (Days, (i64, i64, i64)) {
         let bucket = |t: i64| if t < 0 { -1 } else { t / DAY };
-        let mut d = Days::default();
+        let mut read = Vec::new();
         let mut today = (0, 0, 0);
         let start = at / DAY * DAY;
         let on_day = |t: i64| start <= t && t <= at;
-        for &(a, c) in rows {
+        for &(a, c, p) in rows {
             if let Some(a) = a {
-                *d.activated.entry(bucket(a)).or_default() += 1;
+                read.push((0, p, bucket(a), 1));
                 today.0 += i64::from(on_day(a));
             }
             if let Some(c) = c {
-                *d.cancelled.entry(bucket(c)).or_default() += 1;
+                read.push((1, p, bucket(c), 1));
             }
             if let (Some(a), Some(c)) = (a, c) {
                 if a <= c {
-                    *d.ended.entry(bucket(c)).or_default() += 1;
+                    read.push((2, p, bucket(c), 1));
                     today.1 += i64::from(on_day(c));
                 } else {
-                    *d.ended_early.entry(bucket(a)).or_default() += 1;
+                    read.push((3, p, bucket(a), 1));
                     today.2 += i64::from(on_day(a));
                 }
             }
         }
-        (d, today)
+        (Days::from_rows(&read), today)
+    }
+
+    const ROWS: [(Option<i64>, Option<i64>, i64); 10] = [
+        (Some(-500), None, 2005),
+        (Some(-500), Some(-10), 2005),
+        (Some(10), None, 2010),
+        (Some(DAY + 5), Some(2 * DAY + 7), 2010),
+        (Some(DAY + 5), Some(DAY + 5), 2011),
+        (Some(3 * DAY), Some(DAY), 2011),
+        (None, Some(DAY), 2005),
+        (None, None, 2005),
+        (Some(2 * DAY + 6), None, 2010),
+        (Some(4 * DAY - 1), Some(5 * DAY), 2011),
+    ];
+
+    fn brute_active(rows: &[(Option<i64>, Option<i64>, i64)], at: i64) -> i64 {
+        rows.iter()
+            .filter(|(a, c, _)| a.is_some_and(|a| a <= at) && c.is_none_or(|c| c > at))
+            .count() as i64
     }
 
     #[test]
     fn active_at_a_moment_is_the_rows_activated_by_then_and_not_cancelled_by_then() {
-        let rows = [
-            (Some(-500), None),
-            (Some(-500), Some(-10)),
-            (Some(10), None),
-            (Some(DAY + 5), Some(2 * DAY + 7)),
-            (Some(DAY + 5), Some(DAY + 5)),
-            (Some(3 * DAY), Some(DAY)),
-            (None, Some(DAY)),
-            (None, None),
-            (Some(2 * DAY + 6), None),
-            (Some(4 * DAY - 1), Some(5 * DAY)),
-        ];
         for at in [
             0,
             9,
@@ -252,22 +455,59 @@ mod tests {
             3 * DAY,
             6 * DAY,
         ] {
-            let brute = rows
-                .iter()
-                .filter(|(a, c)| a.is_some_and(|a| a <= at) && c.is_none_or(|c| c > at))
-                .count() as i64;
-            let (days, today) = counted(&rows, at);
-            assert_eq!(days.active_at(at, today), brute, "at {at}");
+            let (days, today) = counted(&ROWS, at);
+            assert_eq!(
+                days.active_at(at, today),
+                brute_active(&ROWS, at),
+                "at {at}"
+            );
         }
     }
 
     #[test]
+    fn each_products_changes_over_whole_days_are_counted_as_a_scan_would() {
+        let (days, _) = counted(&ROWS, 0);
+        let date = |n: i64| chrono::NaiveDate::default() + chrono::Duration::days(n);
+        let spans = [
+            (date(0), date(1)),
+            (date(1), date(3)),
+            (date(2), date(6)),
+            (date(3), date(3)),
+        ];
+        let changes = days.changes(&spans);
+        for product in [2005, 2010, 2011] {
+            let rows: Vec<_> = ROWS.iter().copied().filter(|r| r.2 == product).collect();
+            for (span, got) in spans.iter().zip(&changes.products[&product]) {
+                let (from, to) = (day_number(span.0) * DAY, day_number(span.1) * DAY);
+                let within = |t: Option<i64>| t.is_some_and(|t| from <= t && t < to);
+                let want = Change {
+                    new: rows.iter().filter(|r| within(r.0)).count() as i64,
+                    cancelled: rows.iter().filter(|r| within(r.1)).count() as i64,
+                    active_start: brute_active(&rows, from - 1),
+                    active_end: brute_active(&rows, to - 1),
+                };
+                assert_eq!(*got, want, "product {product}, span {span:?}");
+            }
+        }
+        let all = changes.sum(None, spans.len());
+        let only = changes.sum(Some(&[2010]), spans.len());
+        assert_eq!(all[1].new, 3);
+        assert_eq!(only[1].new, 2);
+        assert_eq!(all[2].active_end, brute_active(&ROWS, 6 * DAY - 1));
+    }
+
+    #[test]
     fn a_period_of_whole_days_sums_its_days_and_any_other_is_not_answered() {
-        let days = Days {
-            activated: BTreeMap::from([(-1, 5), (0, 1), (1, 2), (2, 4), (9, 8)]),
-            cancelled: BTreeMap::from([(1, 1), (2, 1), (3, 1)]),
-            ..Days::default()
-        };
+        let read: Vec<(i64, i64, i64, i64)> = [(-1, 5), (0, 1), (1, 2), (2, 4), (9, 8)]
+            .into_iter()
+            .map(|(d, n)| (0, 2005, d, n))
+            .chain(
+                [(1, 1), (2, 1), (3, 1)]
+                    .into_iter()
+                    .map(|(d, n)| (1, 2010, d, n)),
+            )
+            .collect();
+        let days = Days::from_rows(&read);
         assert_eq!(
             days.period((DAY, 3 * DAY)),
             Some(PeriodStats {

@@ -12,6 +12,8 @@
 //! - Access is decided by the caller: a key is served only to a session whose partner data
 //!   (re-checked with WordPress.com regularly) lists it.
 
+pub use days::{Change, Changes, DaySpan};
+
 pub mod copies;
 mod copy;
 mod days;

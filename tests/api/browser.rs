@@ -319,7 +319,14 @@ async fn headless_chromium_logs_in_through_the_consent_page_and_lands_on_the_ove
     driver.wait_for_url(&app.url("/?key=")).await;
     let doc = html(&driver.source().await);
     assert_eq!(texts(&doc, "h1"), vec!["Overview"]);
-    assert_eq!(texts(&doc, "#summary-chart rect.bar").len(), 24);
+    // One slot per day from the first of last month to today, today's drawn as unfinished.
+    let today = chrono::Utc::now().date_naive();
+    let from = chrono::Datelike::with_day(&today, 1).unwrap() - chrono::Months::new(1);
+    assert_eq!(
+        texts(&doc, "#activity-chart g.slot").len() as i64,
+        (today - from).num_days() + 1
+    );
+    assert_eq!(texts(&doc, "#activity-chart g.slot.unfinished").len(), 1);
     // Log out through the form.
     driver.click("form.logout button").await;
     driver

@@ -239,7 +239,7 @@ async fn a_failing_summary_degrades_only_its_overview_panel() {
     assert_eq!(texts(&doc, "#summary-error").len(), 1);
     assert_eq!(
         texts(&doc, "#index-cards .card").len(),
-        4,
+        5,
         "the index panels still render"
     );
 }

@@ -258,28 +258,32 @@ async fn the_overview_compares_like_with_like_and_marks_the_unfinished_period() 
     app.login().await;
     app.wait_for_index(70).await;
     let doc = page(&app, "/").await;
-    // "This month so far" against the same days of last month: "vs 1–N Mon" (or "vs 1 Mon" on
-    // the 1st), never "vs last month".
+    // "This month so far" against the same days of last month: "in 1–N Mon" (or "in 1 Mon" on
+    // the 1st), never "last month"; the two active counts against the start of the period.
     let notes = texts(&doc, "#index-cards .card .note");
     let last_month = (chrono::Utc::now().date_naive().with_day(1).unwrap()
         - chrono::Duration::days(1))
     .format("%b")
     .to_string();
-    for note in &notes[1..] {
+    assert_eq!(notes.len(), 5, "{notes:?}");
+    for note in &notes[..2] {
+        assert!(note.contains("at the start of 1 "), "{note}");
+    }
+    for note in &notes[2..] {
         assert!(
-            note.contains(" vs 1") && note.ends_with(&last_month),
+            note.contains(" in 1") && note.ends_with(&last_month),
             "{note}"
         );
     }
-    // The current month is drawn lighter and labelled, not as a drop.
+    // Today is drawn lighter and labelled, not as a drop.
     assert_eq!(
-        attrs(&doc, "#summary-chart rect.bar.unfinished", "class").len(),
+        attrs(&doc, "#activity-chart g.slot.unfinished", "class").len(),
         1
     );
-    assert_eq!(texts(&doc, "#summary-chart .so-far"), vec!["so far"]);
-    assert!(texts(&doc, "#summary-table tbody tr")[0].contains("(so far)"));
+    assert_eq!(texts(&doc, "#activity-chart .so-far"), vec!["so far"]);
+    assert!(texts(&doc, "#activity-table tbody tr")[0].contains("(so far)"));
     // One set of headline numbers.
-    assert_eq!(texts(&doc, ".card").len(), 4);
+    assert_eq!(texts(&doc, ".card").len(), 5);
 }
 
 #[tokio::test]
@@ -305,7 +309,9 @@ async fn the_copy_is_cross_checked_with_wordpress_coms_summary() {
                 vec![summary.to_string()]
             );
             assert_eq!(texts(&doc, "#crosscheck .copy-count"), vec![copy]);
-            assert!(texts(&doc, "#crosscheck")[0].contains("The figures above count the copy"));
+            assert!(
+                texts(&doc, "#crosscheck")[0].contains("The figures on this page count the copy")
+            );
         } else {
             assert!(
                 texts(&doc, "#crosscheck").is_empty(),

@@ -1,7 +1,7 @@
 //! Every page renders the sandbox's data; filters, keys, empty states, hostile data, and the
 //! lenient-parsing switches.
 
-use chrono::Utc;
+use chrono::{Datelike as _, Utc};
 use partner_portal::{
     sandbox::{InvoicesStyle, SandboxOptions, SummaryDateStyle, data::KEY_PRODUCTION},
     web::fmt_int,
@@ -29,7 +29,11 @@ async fn overview_shows_the_summary_chart_and_table_and_the_index_figures() {
     app.login().await;
     // The first view starts the index and says so; the summary panel works meanwhile.
     let first = page(&app, "/").await;
-    assert_eq!(texts(&first, "#summary-chart rect.bar").len(), 24);
+    assert_eq!(
+        texts(&first, "#summary-table tbody tr").len(),
+        60,
+        "this month's page reads WordPress.com's summary per day"
+    );
     app.wait_for_index(70).await;
     let doc = page(&app, "/").await;
     let active_now = {
@@ -56,10 +60,17 @@ async fn overview_shows_the_summary_chart_and_table_and_the_index_figures() {
     );
     assert_eq!(
         texts(&doc, "#index-cards .card .label"),
-        vec!["Active now", "New", "Cancelled", "Net"]
+        vec!["Active now", "Paid plans", "New", "Cancelled", "Net"]
     );
-    // 24 months of bars and table rows, newest first in the table.
-    let rows = texts(&doc, "#summary-table tbody tr");
+    assert!(
+        texts(&doc, "#summary-table tbody tr")[0]
+            .starts_with(&Utc::now().format("%-d %b %Y").to_string())
+    );
+    // 24 months of the summary's rows, newest first.
+    let rows = texts(
+        &page(&app, "/?scale=month").await,
+        "#summary-table tbody tr",
+    );
     assert_eq!(rows.len(), 24);
     assert!(
         rows[0].starts_with(&Utc::now().format("%b %Y").to_string()),
@@ -72,10 +83,15 @@ async fn overview_shows_the_summary_chart_and_table_and_the_index_figures() {
     let doc = page(&app, "/?scale=year").await;
     assert_eq!(texts(&doc, "#summary-table tbody tr").len(), 3);
     let doc = page(&app, "/?scale=day&period=year").await;
-    assert_eq!(texts(&doc, "#summary-chart rect.bar").len(), 60);
+    assert_eq!(texts(&doc, "#summary-table tbody tr").len(), 60);
+    // The year's chart: one slot per month from January of last year to this month.
     assert_eq!(
-        attrs(&doc, "#period .tabs a[aria-current=page]", "href"),
-        vec!["/?key=70&period=year&scale=day"]
+        texts(&doc, "#activity-chart g.slot").len(),
+        12 + Utc::now().month() as usize
+    );
+    assert_eq!(
+        texts(&doc, "#periods a[aria-current=page]"),
+        vec!["This year"]
     );
     assert_eq!(
         app.get("/?scale=week").await.status(),

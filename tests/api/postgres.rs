@@ -74,7 +74,7 @@ async fn postgres_serves_login_sessions_index_reports_and_exports() {
         assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
     }
     let overview = html(&app.get("/").await.text().await.unwrap());
-    assert_eq!(texts(&overview, "#index-cards .card").len(), 4);
+    assert_eq!(texts(&overview, "#index-cards .card").len(), 5);
     // The overview's periods and active plans from the copy's days, as a scan counts them.
     let generation = app.state.index.state(70).await.unwrap().generation;
     let day = 86_400;

@@ -3,6 +3,7 @@
 //! CSV downloads of the list, of one invoice's lines and of a reconciliation.
 
 mod detail;
+pub mod dues;
 mod export;
 mod list;
 pub mod reconciliation;

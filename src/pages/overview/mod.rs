@@ -1,9 +1,14 @@
-//! Overview: one set of headline numbers for the chosen period (from the activations copy,
-//! compared like with like), WordPress.com's summary over time as a server-rendered SVG chart
-//! and a table, and a cross-check of the two.
+//! Overview: one period control drives the page. Cards for the chosen period compared like
+//! with like, a chart of active plans and of new and cancelled, a product table with the same
+//! period's change per product and product line, and month by month; a row of the product
+//! table narrows all of it to that product or line. WordPress.com's own summary stays beside,
+//! as a table and a cross-check of the copy.
 
+mod cards;
 mod chart;
 mod periods;
+mod selection;
+mod table;
 
 use askama::Template;
 use axum::{
@@ -11,27 +16,31 @@ use axum::{
     http::StatusCode,
     response::Response,
 };
-
-use chrono::{Datelike as _, Months, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 
 use self::{
+    cards::{Card, Figures, cards},
     chart::{Chart, chart},
-    periods::periods,
+    periods::{Step, buckets, periods},
+    selection::{Links, Selection},
+    table::{MonthRow, ProductRow, month_rows, month_spans, product_rows},
 };
 use super::{
     index_ready::{Freshness, NotReady, index_copy},
+    invoices::dues::{Due, dues},
     panel::{PanelError, stale_note},
 };
 use crate::{
     auth::scope::KeyScope,
     error::AppError,
+    index::{Change, DaySpan},
     products,
     state::AppState,
     upstream::{Scale, SummaryPoint, UpstreamError},
-    web::{Layout, fmt_as_of, fmt_int, query::Pairs, render},
+    web::{Layout, fmt_as_of, fmt_days, fmt_int, query::Pairs, render},
 };
 
-/// A table row.
+/// A row of WordPress.com's summary table.
 #[derive(Debug, Clone)]
 pub struct Row {
     /// Period label.
@@ -42,55 +51,22 @@ pub struct Row {
     pub total: String,
 }
 
-/// A headline figure.
-#[derive(Debug, Clone)]
-pub struct Headline {
-    /// Label.
-    pub label: String,
-    /// Value.
-    pub value: String,
-    /// Comparison note.
-    pub note: String,
-}
-
-/// A month of the index table.
-#[derive(Debug, Clone)]
-pub struct MonthRow {
-    /// "Mar 2026".
-    pub month: String,
-    /// New.
-    pub new: String,
-    /// Cancelled.
-    pub cancelled: String,
-    /// Net, signed.
-    pub net: String,
-    /// Link to the month's activations.
-    pub href: String,
-}
-
-/// Active plans of one product.
-#[derive(Debug, Clone)]
-pub struct ProductRow {
-    /// Name.
-    pub name: String,
-    /// Count.
-    pub count: String,
-    /// Link to them.
-    pub href: String,
-}
-
-/// What the index contributes to the overview.
+/// What the copy contributes to the overview.
 #[derive(Debug, Clone)]
 pub struct IndexPanels {
-    /// Headline figures for the chosen period.
-    pub headlines: Vec<Headline>,
+    /// The cards for the chosen period.
+    pub cards: Vec<Card>,
+    /// The chart of the chosen period and the one before.
+    pub chart: Option<Chart>,
+    /// The product table.
+    pub products: Vec<ProductRow>,
     /// Last 12 months, newest first.
     pub months: Vec<MonthRow>,
-    /// Active plans per product.
-    pub products: Vec<ProductRow>,
+    /// "1–2 Dec 2026".
+    pub period_words: String,
     /// Freshness bar.
     pub fresh: Freshness,
-    /// Active plans now, per the copy.
+    /// Active plans now, every product, per the copy.
     pub active_now: i64,
 }
 
@@ -115,12 +91,10 @@ impl Crosscheck {
     }
 }
 
-/// The summary chart panel.
+/// WordPress.com's summary.
 #[derive(Debug, Clone)]
 pub struct SummaryPanel {
-    /// The chart.
-    pub chart: Option<Chart>,
-    /// Table rows.
+    /// Table rows, newest first.
     pub rows: Vec<Row>,
     /// Active plans at the end of the latest period, per WordPress.com.
     pub latest_total: Option<i64>,
@@ -138,131 +112,113 @@ pub struct SummaryPanel {
 #[template(path = "overview.html")]
 struct OverviewPage {
     layout: Layout,
+    /// The summary's scale.
     scale: &'static str,
-    scales: Vec<(&'static str, &'static str, String)>,
     period_label: &'static str,
     periods: Vec<(&'static str, &'static str, String)>,
+    /// What the page is narrowed to, and the link back to every product.
+    selection: Option<(String, String)>,
+    dues: Vec<Due>,
     summary: Result<SummaryPanel, PanelError>,
     index: Result<IndexPanels, NotReady>,
     crosscheck: Option<Crosscheck>,
     retry_href: String,
 }
 
-fn change_note(current: i64, previous: Option<i64>, unit: &str) -> String {
-    match previous {
-        None => String::new(),
-        Some(prev) => {
-            let diff = current - prev;
-            let sign = if diff > 0 { "+" } else { "" };
-            format!("{sign}{} vs {unit}", fmt_int(diff))
-        }
-    }
+/// A span in words: "in 1–2 Dec".
+fn span_words((first, end): DaySpan, with_year: bool) -> String {
+    format!(
+        "in {}",
+        fmt_days(first, end.pred_opt().unwrap_or(first), with_year)
+    )
 }
 
+/// What the copy says for the chosen period, narrowed to `links.selection`.
 async fn index_panels(
     state: &AppState,
     scope: &KeyScope,
-    period: &str,
+    links: &Links,
+    today: NaiveDate,
 ) -> Result<IndexPanels, NotReady> {
     let key = &scope.key;
     let sync = index_copy(state, scope, "These figures fill in").await?;
-    let today = Utc::now().date_naive();
-    let span = periods(period, today).ok_or_else(|| NotReady::unreadable(&"unknown period"))?;
-    let unit = span.previous_label.as_str();
-    let months: Vec<(i64, i64, NaiveDate)> = (0..12u32)
-        .filter_map(|back| {
-            let start = today.with_day(1)?.checked_sub_months(Months::new(back))?;
-            let end = start.checked_add_months(Months::new(1))?;
-            Some((
-                start.and_hms_opt(0, 0, 0)?.and_utc().timestamp(),
-                end.and_hms_opt(0, 0, 0)?.and_utc().timestamp(),
-                start,
-            ))
-        })
-        .collect();
-    let mut spans: Vec<(i64, i64)> = vec![span.current, span.previous];
-    spans.extend(months.iter().map(|(a, b, _)| (*a, *b)));
-    let figures = state
-        .index
-        .figures(key.id, sync.generation, spans, Utc::now().timestamp())
-        .await
-        .map_err(|e| NotReady::unreadable(&e))?;
-    let (stats, active_now, active_before, by_product) = (
-        &figures.periods,
-        figures.active_now,
-        figures.active_before,
-        &figures.by_product,
+    let unknown = || NotReady::unreadable(&"unknown period");
+    let span = periods(links.period, today).ok_or_else(unknown)?;
+    let bars = buckets(links.period, today).ok_or_else(unknown)?;
+    let months = month_spans(today);
+    let (current, previous) = span.days();
+    let mut spans = vec![current, previous];
+    spans.extend(bars.spans.iter().copied());
+    spans.extend(months.iter().copied());
+    let now = Utc::now().timestamp();
+    let (changes, figures) = tokio::join!(
+        state.index.changes(key.id, sync.generation, &spans),
+        state
+            .index
+            .figures(key.id, sync.generation, vec![span.current], now),
     );
-    let (cur, prev) = (
-        stats.first().copied().unwrap_or_default(),
-        stats.get(1).copied().unwrap_or_default(),
-    );
-    let headlines = vec![
-        Headline {
-            label: "Active now".into(),
-            value: fmt_int(active_now),
-            note: change_note(active_now, Some(active_before), "the start of the period"),
-        },
-        Headline {
-            label: "New".into(),
-            value: fmt_int(cur.new),
-            note: change_note(cur.new, Some(prev.new), unit),
-        },
-        Headline {
-            label: "Cancelled".into(),
-            value: fmt_int(cur.cancelled),
-            note: change_note(cur.cancelled, Some(prev.cancelled), unit),
-        },
-        Headline {
-            label: "Net".into(),
-            value: signed(cur.new - cur.cancelled),
-            note: change_note(
-                cur.new - cur.cancelled,
-                Some(prev.new - prev.cancelled),
-                unit,
-            ),
-        },
-    ];
-    let months = months
-        .iter()
-        .zip(stats.iter().skip(2))
-        .map(|((_, _, start), st)| {
-            let last = start
-                .checked_add_months(Months::new(1))
-                .and_then(|d| d.pred_opt())
-                .unwrap_or(*start);
-            MonthRow {
-                month: start.format("%b %Y").to_string(),
-                new: fmt_int(st.new),
-                cancelled: fmt_int(st.cancelled),
-                net: signed(st.new - st.cancelled),
-                href: format!("/activations?key={}&from={start}&to={last}", key.id),
-            }
-        })
-        .collect();
-    let products = by_product
-        .iter()
-        .map(|(p, n)| ProductRow {
-            name: products::display_name(*p as u64),
-            count: fmt_int(*n),
-            href: format!("/activations?key={}&status=active&plan={p}", key.id),
-        })
-        .collect();
-    Ok(IndexPanels {
-        headlines,
-        months,
-        products,
-        fresh: Freshness::new(state, &sync, scope),
+    let changes = changes.map_err(|e| NotReady::unreadable(&e))?;
+    let figures = figures.map_err(|e| NotReady::unreadable(&e))?;
+    let ids = links.selection.ids();
+    let summed = changes.sum(ids.as_deref(), spans.len());
+    let active_of = |only: &dyn Fn(i64) -> bool| -> i64 {
+        figures
+            .by_product
+            .iter()
+            .filter(|(p, _)| only(*p))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let active_now = match links.selection {
+        Selection::All => figures.active_now,
+        _ => active_of(&|p| links.selection.counts(p)),
+    };
+    let free = products::FREE as i64;
+    let free_counted = links.selection.counts(free);
+    let free_start = changes
+        .products
+        .get(&free)
+        .and_then(|c| c.first())
+        .filter(|_| free_counted)
+        .map_or(0, |c| c.active_start);
+    let with_year = {
+        use chrono::Datelike as _;
+        current.0.year() != previous.0.year() || links.period == "year"
+    };
+    let period_words = span_words(current, with_year);
+    let previous_words = span_words(previous, with_year);
+    let start_words = current.0.format("%-d %b").to_string();
+    let cards = cards(&Figures {
+        current: summed[0],
+        previous: summed[1],
         active_now,
+        free_now: if free_counted {
+            active_of(&|p| p == free)
+        } else {
+            0
+        },
+        free_start,
+        period_words: &period_words,
+        previous_words: &previous_words,
+        start_words: &start_words,
+    });
+    let bar_changes: &[Change] = &summed[2..2 + bars.spans.len()];
+    let month_changes: &[Change] = &summed[2 + bars.spans.len()..];
+    Ok(IndexPanels {
+        cards,
+        chart: chart(
+            bars.step,
+            &bars.spans,
+            bar_changes,
+            bars.current_from,
+            today,
+        ),
+        products: product_rows(links, &changes, &figures.by_product),
+        months: month_rows(links, &months, month_changes, ids.as_deref()),
+        period_words: period_words.trim_start_matches("in ").to_owned(),
+        fresh: Freshness::new(state, &sync, scope),
+        active_now: figures.active_now,
     })
-}
-
-fn signed(n: i64) -> String {
-    if n > 0 {
-        format!("+{}", fmt_int(n))
-    } else {
-        fmt_int(n)
-    }
 }
 
 fn summary_panel(
@@ -279,15 +235,14 @@ fn summary_panel(
     };
     let shown: &[SummaryPoint] = &points[points.len().saturating_sub(keep)..];
     SummaryPanel {
-        chart: chart(scale, shown, today),
         rows: shown
             .iter()
             .rev()
             .map(|p| Row {
-                period: if chart::unfinished(scale, p, today) {
-                    format!("{} (so far)", chart::period_label(scale, p))
+                period: if summary::unfinished(scale, p, today) {
+                    format!("{} (so far)", summary::period_label(scale, p))
                 } else {
-                    chart::period_label(scale, p)
+                    summary::period_label(scale, p)
                 },
                 new: fmt_int(p.new),
                 total: fmt_int(p.total),
@@ -301,7 +256,36 @@ fn summary_panel(
     }
 }
 
-/// The `period` the overview's figures cover: `month` (the default), `30d` or `year`.
+/// Periods of WordPress.com's summary.
+mod summary {
+    use chrono::{Datelike as _, Months, NaiveDate};
+
+    use crate::upstream::{Scale, SummaryPoint};
+
+    /// "2 Dec 2026", "Dec 2026", "2026".
+    pub fn period_label(scale: Scale, p: &SummaryPoint) -> String {
+        match scale {
+            Scale::Day => p.date.format("%-d %b %Y").to_string(),
+            Scale::Month => p.date.format("%b %Y").to_string(),
+            Scale::Year => p.date.format("%Y").to_string(),
+        }
+    }
+
+    /// Whether the period of `p` (at `scale`) contains `today`: it is not over yet.
+    pub fn unfinished(scale: Scale, p: &SummaryPoint, today: NaiveDate) -> bool {
+        let end = match scale {
+            Scale::Day => p.date.succ_opt(),
+            Scale::Month => p
+                .date
+                .with_day(1)
+                .and_then(|d| d.checked_add_months(Months::new(1))),
+            Scale::Year => NaiveDate::from_ymd_opt(p.date.year() + 1, 1, 1),
+        };
+        p.date <= today && end.is_some_and(|end| today < end)
+    }
+}
+
+/// The `period` the overview covers: `month` (the default), `30d` or `year`.
 fn period_of(q: &Pairs) -> Result<&'static str, AppError> {
     match q.get("period") {
         None | Some("month") => Ok("month"),
@@ -313,30 +297,16 @@ fn period_of(q: &Pairs) -> Result<&'static str, AppError> {
     }
 }
 
-/// A toggle's choices: value, label and link.
-type Choices = Vec<(&'static str, &'static str, String)>;
-
-/// The chart's scale choices and the figures' period choices, each keeping the other.
-fn toggles(key: u64, period: &str, scale: Scale) -> (Choices, Choices) {
-    let scales = [("day", "Day"), ("month", "Month"), ("year", "Year")]
-        .into_iter()
-        .map(|(v, l)| (v, l, format!("/?key={key}&period={period}&scale={v}")))
-        .collect();
-    let periods = [
-        ("month", "This month"),
-        ("30d", "Last 30 days"),
-        ("year", "This year"),
-    ]
-    .into_iter()
-    .map(|(v, l)| {
-        (
-            v,
-            l,
-            format!("/?key={key}&period={v}&scale={}", scale.as_str()),
-        )
+/// The scale of WordPress.com's summary: as `scale=` says, else the period's (days for a month
+/// or 30 days, months for a year).
+fn summary_scale(q: &Pairs, period: &str) -> Result<Scale, AppError> {
+    if q.get("scale").is_some() {
+        return q.scale();
+    }
+    Ok(match Step::of(period) {
+        Step::Day => Scale::Day,
+        Step::Month => Scale::Month,
     })
-    .collect();
-    (scales, periods)
 }
 
 /// `GET /`.
@@ -346,14 +316,20 @@ pub async fn overview_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
-    let scale = q.scale()?;
     let period = period_of(&q)?;
-    let key_id = scope.key.id;
-    let (summary, index) = tokio::join!(
+    let scale = summary_scale(&q, period)?;
+    let links = Links {
+        key: scope.key.id,
+        period,
+        selection: Selection::read(&q)?,
+    };
+    let today = Utc::now().date_naive();
+    let (summary, index, dues) = tokio::join!(
         state
             .cache
-            .summary(&state.wpcom, scope.token(), key_id, scale),
-        index_panels(&state, &scope, period),
+            .summary(&state.wpcom, scope.token(), links.key, scale),
+        index_panels(&state, &scope, &links, today),
+        dues(&state, &scope),
     );
     let summary = match summary {
         Err(UpstreamError::Unauthorized) => {
@@ -371,7 +347,7 @@ pub async fn overview_get(
             &entry.value,
             stale_note(entry.fetched_at, &freshness, "showing figures from"),
             fmt_as_of(entry.fetched_at),
-            Utc::now().date_naive(),
+            today,
         )),
     };
     let crosscheck = match (&summary, &index) {
@@ -380,13 +356,24 @@ pub async fn overview_get(
             .and_then(|total| Crosscheck::of(total, ix.active_now)),
         _ => None,
     };
-    let (scales, periods) = toggles(key_id, period, scale);
+    let periods = [
+        ("month", "This month"),
+        ("30d", "Last 30 days"),
+        ("year", "This year"),
+    ]
+    .into_iter()
+    .map(|(v, l)| (v, l, links.with_period(v)))
+    .collect();
     let page = OverviewPage {
         layout: scope.layout(&state, "Overview", "overview", "/"),
         scale: scale.as_str(),
-        scales,
         period_label: period,
         periods,
+        selection: links
+            .selection
+            .label()
+            .map(|l| (l, links.overview(period, &Selection::All))),
+        dues,
         summary,
         index,
         crosscheck,

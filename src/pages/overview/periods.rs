@@ -5,7 +5,7 @@
 
 use chrono::{Datelike as _, Days, Months, NaiveDate};
 
-use crate::web::fmt_days;
+use crate::{index::DaySpan, web::fmt_days};
 
 /// A `[start, end)` span in Unix seconds.
 pub type Span = (i64, i64);
@@ -20,6 +20,98 @@ pub struct Periods {
     pub previous: Span,
     /// The earlier span, in words.
     pub previous_label: String,
+}
+
+impl Periods {
+    /// The chosen span and the one it is compared with, as whole days.
+    pub fn days(&self) -> (DaySpan, DaySpan) {
+        (day_span(self.current), day_span(self.previous))
+    }
+}
+
+fn day_span((start, end): Span) -> DaySpan {
+    let day = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.date_naive())
+            .unwrap_or_default()
+    };
+    (day(start), day(end))
+}
+
+/// How the chart divides the page's time: by day or by month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// One bar per day.
+    Day,
+    /// One bar per month.
+    Month,
+}
+
+impl Step {
+    /// How the chart divides `period`: months for a year, days otherwise.
+    pub fn of(period: &str) -> Self {
+        if period == "year" {
+            Self::Month
+        } else {
+            Self::Day
+        }
+    }
+}
+
+/// The chart's bars: the chosen period and the one before it, so that the comparison the
+/// cards make can be seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buckets {
+    /// Day or month.
+    pub step: Step,
+    /// Each bar's days, oldest first; the last ends with today.
+    pub spans: Vec<DaySpan>,
+    /// The first bar of the chosen period.
+    pub current_from: usize,
+}
+
+/// The chart's bars for `period` as of `today`.
+pub fn buckets(period: &str, today: NaiveDate) -> Option<Buckets> {
+    let tomorrow = today.succ_opt()?;
+    let days = |from: NaiveDate| -> Vec<DaySpan> {
+        from.iter_days()
+            .take_while(|d| *d <= today)
+            .filter_map(|d| Some((d, d.succ_opt()?)))
+            .collect()
+    };
+    Some(match period {
+        "month" => {
+            let start = today.with_day(1)?;
+            let from = start.checked_sub_months(Months::new(1))?;
+            let spans = days(from);
+            let current_from = spans.iter().position(|(d, _)| *d == start)?;
+            Buckets {
+                step: Step::Day,
+                spans,
+                current_from,
+            }
+        }
+        "30d" => Buckets {
+            step: Step::Day,
+            spans: days(today.checked_sub_days(Days::new(59))?),
+            current_from: 30,
+        },
+        "year" => {
+            let mut spans = Vec::new();
+            let mut m = NaiveDate::from_ymd_opt(today.year() - 1, 1, 1)?;
+            while m <= today {
+                let next = m.checked_add_months(Months::new(1))?;
+                spans.push((m, next.min(tomorrow)));
+                m = next;
+            }
+            Buckets {
+                step: Step::Month,
+                spans,
+                current_from: 12,
+            }
+        }
+        _ => return None,
+    })
 }
 
 fn midnight(d: NaiveDate) -> Option<i64> {
@@ -115,6 +207,38 @@ mod tests {
         // After a leap day, the year before still ends at the turn of the year at most.
         let p = periods("year", day(2025, 12, 31)).unwrap();
         assert_eq!(p.previous, span(day(2024, 1, 1), day(2024, 12, 31)));
+    }
+
+    #[test]
+    fn the_chart_shows_the_chosen_period_and_the_one_before() {
+        let b = buckets("month", day(2026, 12, 2)).unwrap();
+        assert_eq!((b.step, b.spans.len(), b.current_from), (Step::Day, 32, 30));
+        assert_eq!(b.spans[0], (day(2026, 11, 1), day(2026, 11, 2)));
+        assert_eq!(b.spans[31], (day(2026, 12, 2), day(2026, 12, 3)));
+        let b = buckets("30d", day(2026, 12, 2)).unwrap();
+        assert_eq!((b.spans.len(), b.current_from), (60, 30));
+        let b = buckets("year", day(2026, 12, 2)).unwrap();
+        assert_eq!(
+            (b.step, b.spans.len(), b.current_from),
+            (Step::Month, 24, 12)
+        );
+        assert_eq!(b.spans[12].0, day(2026, 1, 1));
+        assert_eq!(
+            b.spans[23],
+            (day(2026, 12, 1), day(2026, 12, 3)),
+            "up to today"
+        );
+        let b = buckets("year", day(2026, 1, 1)).unwrap();
+        assert_eq!(b.spans.len(), 13);
+        assert!(buckets("week", day(2026, 1, 1)).is_none());
+        let p = periods("month", day(2026, 12, 2)).unwrap();
+        assert_eq!(
+            p.days(),
+            (
+                (day(2026, 12, 1), day(2026, 12, 3)),
+                (day(2026, 11, 1), day(2026, 11, 3))
+            )
+        );
     }
 
     #[test]
