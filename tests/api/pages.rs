@@ -157,6 +157,90 @@ async fn invoices_show_past_statuses_amounts_links_and_the_upcoming_estimate() {
     );
 }
 
+/// Cents from "$20,974.50" or "−$773.00".
+fn cents(text: &str) -> i64 {
+    let negative = text.starts_with(['−', '-']);
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let n: i64 = digits.parse().unwrap();
+    if negative { -n } else { n }
+}
+
+#[tokio::test]
+async fn finance_sees_what_is_owed_the_estimate_against_the_last_invoice_and_the_sites_it_bills() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let last_total = app.sandbox.data().invoices[&KEY_PRODUCTION][0]["total"]
+        .as_i64()
+        .unwrap();
+    let doc = page(&app, "/invoices").await;
+    // The failed payment is a banner with the amount, the next attempt and where to pay.
+    let due = texts(&doc, "#dues p");
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert!(
+        due[0].starts_with("Payment failed for invoice EXHOST-0012."),
+        "{}",
+        due[0]
+    );
+    assert!(
+        due[0].contains("Stripe tries the card again on "),
+        "{}",
+        due[0]
+    );
+    assert!(attrs(&doc, "#dues a.pay", "href")[0].starts_with(&app.sandbox_url));
+    // The same banner on the overview.
+    let overview = page(&app, "/").await;
+    assert_eq!(texts(&overview, "#dues p"), due);
+    // The estimate against the last invoice, as money and as a percentage.
+    let upcoming_total = cents(&texts(&doc, "#upcoming strong.total")[0]);
+    let against = texts(&doc, "#against")[0].clone();
+    assert!(against.contains("EXHOST-0012"), "{against}");
+    let change = texts(&doc, "#against .change")[0].clone();
+    assert_eq!(
+        cents(change.split(" (").next().unwrap()),
+        upcoming_total - last_total,
+        "{change}"
+    );
+    let pct = (upcoming_total - last_total) as f64 * 100.0 / last_total as f64;
+    assert!(
+        change
+            .replace('\u{a0}', " ")
+            .ends_with(&format!("−{:.1} %)", pct.abs()))
+            || pct >= 0.0,
+        "{change} {pct}"
+    );
+    // Each plan line links to the sites it bills: that family's sites active in the period,
+    // as many as the line bills in the sandbox (whose estimate counts the active plans).
+    let lines = texts(&doc, "#upcoming-lines tbody tr");
+    let hrefs = attrs(&doc, "#upcoming-lines td.sites a", "href");
+    assert!(
+        hrefs.len() >= 5 && hrefs.len() < lines.len(),
+        "credits link nowhere"
+    );
+    assert!(!texts(&doc, "#upcoming-lines td.change").is_empty());
+    let list = page(&app, &hrefs[0]).await;
+    assert!(!texts(&list, "#activations tbody tr").is_empty());
+    assert!(
+        texts(&list, "#chips li")
+            .iter()
+            .any(|c| c.starts_with("Active in ")),
+        "{:?}",
+        texts(&list, "#chips li")
+    );
+    // An invoice page has Stripe's summary and a total under its lines that matches it.
+    let doc = page(&app, "/invoices/in_1Fake0012K70?key=70").await;
+    let facts = texts(&doc, "#stripe-summary dt");
+    assert!(facts.contains(&"Amount due".to_owned()), "{facts:?}");
+    assert!(
+        facts.contains(&"Next payment attempt".to_owned()),
+        "{facts:?}"
+    );
+    let footer = texts(&doc, "#lines tfoot td.num");
+    assert_eq!(cents(footer.last().unwrap()), last_total);
+    let paid = page(&app, "/invoices/in_1Fake0011K70?key=70").await;
+    assert!(texts(&paid, "#stripe-summary dt").contains(&"Paid on".to_owned()));
+}
+
 #[tokio::test]
 async fn the_key_selector_lists_keys_marks_disabled_ones_and_refuses_unknown_keys() {
     let app = spawn_app().await;

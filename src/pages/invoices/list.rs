@@ -14,12 +14,16 @@ use crate::{
     web::{Layout, fmt_as_of, render},
 };
 
-use super::view::InvoiceView;
+use super::{
+    dues::{Due, dues_of},
+    view::{InvoiceView, last_billed},
+};
 
 #[derive(Template)]
 #[template(path = "invoices.html")]
 struct InvoicesPage {
     layout: Layout,
+    dues: Vec<Due>,
     upcoming: Result<Option<InvoiceView>, PanelError>,
     upcoming_stale: Option<String>,
     past: Result<Vec<InvoiceView>, PanelError>,
@@ -65,9 +69,17 @@ pub async fn invoices_get(
     let key = scope.key.id;
     let page = InvoicesPage {
         layout: scope.layout(&state, "Invoices", "invoices", "/invoices"),
+        dues: past
+            .as_ref()
+            .map(|(e, _)| dues_of(&e.value, key))
+            .unwrap_or_default(),
         upcoming: upcoming
             .as_ref()
-            .map(|(e, _)| e.value.as_ref().map(|i| InvoiceView::new(i, key)))
+            .map(|(e, _)| {
+                e.value
+                    .as_ref()
+                    .map(|i| upcoming_view(i, past.as_ref().ok().map(|(e, _)| &e.value), key))
+            })
             .map_err(panel_error),
         upcoming_stale,
         past: past
@@ -87,6 +99,19 @@ pub async fn invoices_get(
         as_of,
     };
     render(StatusCode::OK, &page)
+}
+
+/// The estimate, compared with the last invoice when the past invoices could be read.
+pub(super) fn upcoming_view(
+    upcoming: &crate::upstream::Invoice,
+    past: Option<&crate::upstream::InvoiceList>,
+    key: u64,
+) -> InvoiceView {
+    let mut view = InvoiceView::new(upcoming, key);
+    if let Some(last) = past.and_then(|p| last_billed(&p.invoices)) {
+        view.compare_with(upcoming, last, key);
+    }
+    view
 }
 
 fn panel_error(e: &UpstreamError) -> PanelError {

@@ -171,11 +171,7 @@ pub fn split_lines(invoice: &Invoice) -> Reconciliation {
             Some(r) => r.invoiced += qty,
             None => out.rows.push(Reconciled {
                 product,
-                ids: products::PRODUCTS
-                    .iter()
-                    .filter(|p| p.name == name)
-                    .map(|p| p.id as i64)
-                    .collect(),
+                ids: family_ids(name),
                 invoiced: qty,
                 indexed: None,
             }),
@@ -248,23 +244,38 @@ pub(super) async fn reconcile(
     Ok(recon)
 }
 
-/// The rows for display, each linking to exactly the sites behind its count.
-pub(super) fn recon_view(recon: &Reconciliation, invoice: &Invoice, key: u64) -> Vec<ReconView> {
+/// The ids of the products of `family` (a name of [`products::PRODUCTS`]).
+pub fn family_ids(family: &str) -> Vec<i64> {
+    products::PRODUCTS
+        .iter()
+        .filter(|p| p.name == family)
+        .map(|p| p.id as i64)
+        .collect()
+}
+
+/// The list of the sites whose current product is one of `ids` and that were active at any
+/// moment of the invoice's period: the sites a line of that family bills.
+pub fn sites_href(key: u64, ids: &[i64], invoice: &Invoice) -> String {
     let day = |t: Option<chrono::DateTime<Utc>>| {
         t.map(|t| t.date_naive().to_string()).unwrap_or_default()
     };
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("key", &key.to_string())
+        .append_pair("active_from", &day(invoice.period_start))
+        .append_pair("active_to", &day(invoice.period_end));
+    for id in ids {
+        s.append_pair("current_plan", &id.to_string());
+    }
+    format!("/activations?{}", s.finish())
+}
+
+/// The rows for display, each linking to exactly the sites behind its count.
+pub(super) fn recon_view(recon: &Reconciliation, invoice: &Invoice, key: u64) -> Vec<ReconView> {
     recon
         .rows
         .iter()
         .map(|r| {
             let diff = r.difference();
-            let mut s = url::form_urlencoded::Serializer::new(String::new());
-            s.append_pair("key", &key.to_string())
-                .append_pair("active_from", &day(invoice.period_start))
-                .append_pair("active_to", &day(invoice.period_end));
-            for id in &r.ids {
-                s.append_pair("current_plan", &id.to_string());
-            }
             ReconView {
                 product: r.product.clone(),
                 invoiced: fmt_int(r.invoiced),
@@ -281,7 +292,7 @@ pub(super) fn recon_view(recon: &Reconciliation, invoice: &Invoice, key: u64) ->
                     None => "muted",
                 },
                 sentence: r.sentence(),
-                href: Some(format!("/activations?{}", s.finish())),
+                href: Some(sites_href(key, &r.ids, invoice)),
             }
         })
         .collect()

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::{extract::State, http::StatusCode, response::Response};
 
-use super::{SHOWING, upcoming_invoice, view::InvoiceView};
+use super::{SHOWING, list::upcoming_view, past_invoices, upcoming_invoice, view::InvoiceView};
 use crate::{
     auth::scope::KeyScope,
     error::AppError,
@@ -27,14 +27,23 @@ pub async fn upcoming_get(
     State(state): State<AppState>,
     scope: KeyScope,
 ) -> Result<Response, AppError> {
-    let (entry, freshness) = match upcoming_invoice(&state, &scope).await {
+    let (upcoming, past) = tokio::join!(
+        upcoming_invoice(&state, &scope),
+        past_invoices(&state, &scope)
+    );
+    let (entry, freshness) = match upcoming {
         Ok(answer) => answer,
         Err(e) => return Err(scope.upstream_failed(&state, e).await),
     };
     let key = scope.key.id;
+    // Without the past invoices the estimate is still shown, without the comparison.
+    let past = past.ok();
     let page = UpcomingPage {
         layout: scope.layout(&state, "Upcoming invoice", "invoices", "/invoices"),
-        upcoming: entry.value.as_ref().map(|i| InvoiceView::new(i, key)),
+        upcoming: entry
+            .value
+            .as_ref()
+            .map(|i| upcoming_view(i, past.as_ref().map(|(e, _)| &e.value), key)),
         stale: stale_note(entry.fetched_at, &freshness, SHOWING),
         as_of: fmt_as_of(entry.fetched_at),
         back: format!("/invoices?key={key}"),

@@ -2,9 +2,10 @@
 
 use chrono::Utc;
 
+use super::reconciliation::{family_ids, family_of, sites_href};
 use crate::{
     upstream::{Invoice, InvoiceLine},
-    web::{fmt_int, fmt_money, fmt_opt_date, fmt_period, safe_href},
+    web::{fmt_date, fmt_int, fmt_money, fmt_opt_date, fmt_period, safe_href},
 };
 
 /// An invoice, formatted.
@@ -34,6 +35,24 @@ pub struct InvoiceView {
     pub lines: Vec<LineView>,
     /// Said when WordPress.com sent only some of the lines.
     pub lines_note: Option<String>,
+    /// Stripe's summary, the facts it gives: ("Amount due", "$1.00"), ("Paid on", …).
+    pub facts: Vec<(&'static str, String)>,
+    /// Subtotal and tax, for the footer under the lines, when Stripe gives them.
+    pub subtotal: Option<String>,
+    pub tax: Option<String>,
+    /// The estimate against the last invoice, on the upcoming invoice.
+    pub against: Option<Against>,
+}
+
+/// An upcoming invoice against the last one: "against EXHOST-0012: −$4,201.50 (−3.0 %)".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Against {
+    /// The last invoice's number.
+    pub number: String,
+    /// Its page here.
+    pub href: Option<String>,
+    /// "−$4,201.50 (−3.0 %)", "the same".
+    pub change: String,
 }
 
 /// A line, formatted.
@@ -43,10 +62,40 @@ pub struct LineView {
     pub description: String,
     /// Quantity.
     pub quantity: String,
+    /// Price of one, when Stripe gives it.
+    pub unit: String,
     /// Amount.
     pub amount: String,
     /// Period.
     pub period: String,
+    /// The sites this line bills: the product family's sites active in the invoice's period.
+    pub sites_href: Option<String>,
+    /// The quantity against the same family in the last invoice: "+12", "−3", "no change".
+    pub change: Option<String>,
+}
+
+/// A signed difference with a true minus sign: "+12", "−3", "0".
+fn signed(n: i64, shown: impl Fn(i64) -> String) -> String {
+    match n.signum() {
+        1 => format!("+{}", shown(n)),
+        -1 => format!("\u{2212}{}", shown(-n)),
+        _ => shown(0),
+    }
+}
+
+/// Quantities per product family billed by `invoice`.
+fn family_quantities(invoice: &Invoice) -> Vec<(&'static str, i64)> {
+    let mut out: Vec<(&'static str, i64)> = Vec::new();
+    for l in &invoice.lines {
+        if let Some(f) = family_of(l) {
+            let q = l.quantity.unwrap_or(0);
+            match out.iter_mut().find(|(n, _)| *n == f) {
+                Some((_, total)) => *total += q,
+                None => out.push((f, q)),
+            }
+        }
+    }
+    out
 }
 
 fn period_text(
@@ -66,7 +115,85 @@ pub(super) fn line_description(l: &InvoiceLine) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// Stripe's summary of an invoice: what is owed, what was paid, and when.
+fn facts(i: &Invoice) -> Vec<(&'static str, String)> {
+    let money = |m: Option<i64>| m.map(|m| fmt_money(m, &i.currency));
+    let day = |d: Option<&chrono::DateTime<Utc>>| d.map(fmt_date);
+    [
+        ("Amount due", money(i.amount_due)),
+        ("Amount paid", money(i.amount_paid)),
+        ("Amount remaining", money(i.amount_remaining)),
+        ("Due date", day(i.due_date.as_ref())),
+        ("Paid on", day(i.paid_at.as_ref())),
+        ("Next payment attempt", day(i.next_payment_attempt.as_ref())),
+        ("Payment attempts", i.attempt_count.map(fmt_int)),
+    ]
+    .into_iter()
+    .filter_map(|(label, v)| Some((label, v?)))
+    .collect()
+}
+
+/// The newest invoice that was not voided: what an estimate is compared with.
+pub(super) fn last_billed(invoices: &[Invoice]) -> Option<&Invoice> {
+    invoices
+        .iter()
+        .filter(|i| i.status != crate::upstream::InvoiceStatus::Void)
+        .max_by_key(|i| i.created)
+}
+
 impl InvoiceView {
+    /// Says the estimate against `last`: its total and each line's quantity against the same
+    /// product family in `last`.
+    pub(super) fn compare_with(&mut self, upcoming: &Invoice, last: &Invoice, key: u64) {
+        if !upcoming.currency.eq_ignore_ascii_case(&last.currency) {
+            return;
+        }
+        let diff = upcoming.total - last.total;
+        let money = |m: i64| fmt_money(m, &upcoming.currency);
+        let change = if diff == 0 {
+            "the same".to_owned()
+        } else if last.total > 0 {
+            let pct = diff as f64 * 100.0 / last.total as f64;
+            format!(
+                "{} ({}{:.1}\u{a0}%)",
+                signed(diff, money),
+                if pct < 0.0 { "\u{2212}" } else { "+" },
+                pct.abs()
+            )
+        } else {
+            signed(diff, money)
+        };
+        let number = last
+            .number
+            .clone()
+            .or_else(|| last.id.clone())
+            .unwrap_or_else(|| "the last invoice".into());
+        let href = InvoiceView::new(last, key).detail;
+        self.against = Some(Against {
+            number,
+            href,
+            change,
+        });
+        // A family's quantity against the same family's, said once on its first line.
+        let (before, now) = (family_quantities(last), family_quantities(upcoming));
+        let quantity = |list: &[(&str, i64)], f: &str| {
+            list.iter().find(|(n, _)| *n == f).map_or(0, |(_, q)| *q)
+        };
+        let mut said: Vec<&str> = Vec::new();
+        for (view, line) in self.lines.iter_mut().zip(&upcoming.lines) {
+            let Some(f) = family_of(line).filter(|f| !said.contains(f)) else {
+                continue;
+            };
+            said.push(f);
+            let d = quantity(&now, f) - quantity(&before, f);
+            view.change = Some(if d == 0 {
+                "no change".into()
+            } else {
+                signed(d, fmt_int)
+            });
+        }
+    }
+
     pub(super) fn new(i: &Invoice, key: u64) -> Self {
         Self {
             number: i
@@ -94,10 +221,19 @@ impl InvoiceView {
                 .map(|l| LineView {
                     description: line_description(l),
                     quantity: l.quantity.map_or_else(String::new, fmt_int),
+                    unit: l
+                        .unit_amount
+                        .map_or_else(String::new, |u| fmt_money(u, &i.currency)),
                     amount: fmt_money(l.amount, &i.currency),
                     period: period_text(l.period_start.as_ref(), l.period_end.as_ref()),
+                    sites_href: family_of(l).map(|f| sites_href(key, &family_ids(f), i)),
+                    change: None,
                 })
                 .collect(),
+            facts: facts(i),
+            subtotal: i.subtotal.map(|m| fmt_money(m, &i.currency)),
+            tax: i.tax.map(|m| fmt_money(m, &i.currency)),
+            against: None,
             lines_note: i.missing_lines().map(|(sent, total)| match total {
                 Some(total) => format!(
                     "WordPress.com sent {} of this invoice's {} lines; lines and figures computed from them are partial.",
