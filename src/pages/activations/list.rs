@@ -346,8 +346,8 @@ impl ActivationsPage {
                 .map(|(p, n)| Facet {
                     label: products::display_name(*p as u64),
                     count: fmt_int(*n),
-                    href: view.href("/activations", k, |v| v.plans = vec![*p as u64]),
-                    current: view.plans == [*p as u64],
+                    href: view.href("/activations", k, |v| v.current_plans = vec![*p as u64]),
+                    current: view.current_plans == [*p as u64],
                 })
                 .collect(),
             plans: products::PROVISIONING_NAMES

@@ -80,6 +80,14 @@ pub fn dues_of(list: &InvoiceList, key: u64) -> Vec<Due> {
         .collect()
 }
 
+/// The key's past invoices through the cache, for pages outside the invoices family.
+pub(crate) async fn past_invoice_list(
+    state: &AppState,
+    scope: &KeyScope,
+) -> Result<std::sync::Arc<crate::cache::Fetched<InvoiceList>>, crate::upstream::UpstreamError> {
+    super::past_invoices(state, scope).await.map(|(e, _)| e)
+}
+
 /// The banners for this key, for people who see money; none for the others, and none when the
 /// invoices cannot be read (the invoices page says why).
 pub async fn dues(state: &AppState, scope: &KeyScope) -> Vec<Due> {
