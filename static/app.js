@@ -53,7 +53,12 @@ const waitForCopy = () => {
       if (fresh) target.replaceWith(document.importNode(fresh, true));
     }
     if (marked.length === 0 && page.title) document.title = page.title;
-    coupleDates(document);
+    // Long breakdowns start folded on a phone; without JavaScript they stay open.
+if (window.matchMedia && window.matchMedia("(max-width: 40rem)").matches) {
+  for (const d of document.querySelectorAll("details[data-fold-on-phone]")) d.open = false;
+}
+
+coupleDates(document);
     // Still waiting (the fresh page says the copy failed, or another panel waits): start over.
     waitForCopy();
   };

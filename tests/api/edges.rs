@@ -518,7 +518,7 @@ async fn an_invite_secret_never_reaches_the_log_whatever_the_path_looks_like() {
 }
 
 /// Waits for Chromium to finish a download into `dir`; returns the file's bytes.
-async fn downloaded(dir: &std::path::Path) -> Vec<u8> {
+pub(crate) async fn downloaded(dir: &std::path::Path) -> Vec<u8> {
     for _ in 0..300 {
         let done: Vec<_> = std::fs::read_dir(dir)
             .unwrap()

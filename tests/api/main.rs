@@ -27,6 +27,7 @@ mod perf;
 mod postgres;
 mod process;
 mod product_sort;
+mod questions;
 mod recipe;
 mod reports;
 mod sandbox;

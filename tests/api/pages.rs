@@ -135,7 +135,7 @@ async fn invoices_show_past_statuses_amounts_links_and_the_upcoming_estimate() {
         )
     );
     let links = attrs(&doc, "#invoices tbody td:last-child a", "href");
-    assert_eq!(links.len(), 24, "view and PDF for each");
+    assert_eq!(links.len(), 36, "view, PDF and lines CSV for each");
     assert_eq!(
         attrs(&doc, "#invoices tbody a.detail", "href")[0],
         "/invoices/in_1Fake0012K70?key=70"
@@ -397,7 +397,7 @@ async fn legacy_stripe_invoices_get_statuses_from_their_flags() {
         "legacy `date` read as created"
     );
     assert!(
-        attrs(&doc, "#invoices tbody td:last-child a", "href").is_empty(),
+        attrs(&doc, "#invoices tbody td:last-child a[target]", "href").is_empty(),
         "no hosted links in legacy invoices"
     );
 }

@@ -91,6 +91,19 @@ async fn search_tabs_plans_dates_and_sort_answer_from_the_index() {
         .map(|c| c.replace(',', "").parse::<i64>().unwrap())
         .sum();
     assert_eq!(per_product, bakery);
+    // Each product's link lists as many as its count says (the counts are by current product,
+    // and so is the link), and the counts say what they count.
+    assert_eq!(
+        texts(&d, "#product-counts-fold summary"),
+        vec!["By current product, all statuses"]
+    );
+    let counts = texts(&d, "#product-counts a .count");
+    let links = attrs(&d, "#product-counts a", "href");
+    for (count, href) in counts.iter().zip(&links) {
+        let listed = doc(&app, href).await;
+        let tabs = texts(&listed, "#tabs a .count");
+        assert_eq!(&tabs[0], count, "{href}");
+    }
     // Cancelled, oldest cancellation first.
     let d = doc(
         &app,

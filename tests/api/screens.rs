@@ -487,6 +487,22 @@ async fn check_all(
                     }
                 }
             }
+            if *mobile {
+                // The header leaves the screen to the page: at most 120 px at 390 px wide,
+                // with the demo banner or without it.
+                let header = driver
+                    .exec(
+                        "const h = document.querySelector('header.top'); return h ? h.getBoundingClientRect().height : 0;",
+                        json!([]),
+                    )
+                    .await;
+                if header.as_f64() > Some(120.0) {
+                    let line = format!("{combo}: the header is {header} px tall");
+                    if !f.layout.contains(&line) {
+                        f.layout.push(line);
+                    }
+                }
+            }
             if p.name == "activations" && *mobile {
                 // Each row is a card: the name has most of the width (beside it only the
                 // 44 px button that opens the site), the status is on screen, and 20 rows stay

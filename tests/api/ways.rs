@@ -177,16 +177,75 @@ async fn a_detail_page_leads_back_to_the_exact_list_and_titles_say_what_is_shown
     assert_eq!(status, StatusCode::OK);
     assert_eq!(title(&d), format!("{name} · Activation · partner-portal"));
     assert_eq!(
-        attrs(&d, "main p a", "href")[0],
-        list,
-        "“← All activations” returns to the list it came from"
+        attrs(&d, "#back", "href"),
+        vec![list],
+        "the way back returns to the list it came from"
     );
+    assert_eq!(texts(&d, "#back"), vec!["← Back to results for “e”"]);
+    // Previous and next walk the results, across the page boundary: the first row of page 2
+    // has the last row of page 1 before it.
+    let page1 = html(
+        &app.get(&list.replace("page=2", "page=1"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let page1_names = texts(&page1, "#activations tbody a.name");
+    let page2_names = texts(&doc, "#activations tbody a.name");
+    assert_eq!(
+        texts(&d, "#previous .visually-hidden"),
+        vec![format!(": {}", page1_names.last().unwrap())]
+    );
+    assert_eq!(
+        texts(&d, "#next .visually-hidden"),
+        vec![format!(": {}", page2_names[1])]
+    );
+    let previous = attrs(&d, "#previous", "href")[0].clone();
+    let (_, p) = doc_with_status(&app, &previous).await;
+    assert_eq!(
+        attrs(&p, "#back", "href"),
+        vec![list.replace("&page=2", "")],
+        "the neighbour's way back is its own page of the results"
+    );
+    assert_eq!(
+        texts(&p, "#next .visually-hidden"),
+        vec![format!(": {name}")]
+    );
+    // The plan history, and Copy buttons for the ids (hidden until the clipboard is there).
+    assert!(texts(&d, "#history li")[0].starts_with("Activated as "));
+    assert_eq!(
+        attrs(&d, "button[data-copy=activation-id]", "hidden").len(),
+        1
+    );
+    assert_eq!(
+        texts(&d, "#activation-id"),
+        vec![
+            detail
+                .split('?')
+                .next()
+                .unwrap()
+                .trim_start_matches("/activations/")
+        ]
+    );
+    // A filtered list without a search, and the plain list, say so.
+    let (_, f) = doc_with_status(
+        &app,
+        &format!(
+            "{}?key=70&list=key%3D70%26status%3Dcancelled",
+            detail.split('?').next().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(texts(&f, "#back"), vec!["← Back to the filtered list"]);
     // Only an activations list of this key can come out of `list=`.
     let id = detail.split('?').next().unwrap();
     let (_, d) = doc_with_status(&app, &format!("{id}?key=70&list=%2F%2Fevil.example%2F")).await;
-    assert_eq!(attrs(&d, "main p a", "href")[0], "/activations?key=70");
+    assert_eq!(attrs(&d, "#back", "href")[0], "/activations?key=70");
+    assert_eq!(texts(&d, "#back"), vec!["← All activations"]);
+    assert!(texts(&d, "#previous").is_empty() && texts(&d, "#next").is_empty());
     let (_, d) = doc_with_status(&app, &format!("{id}?key=70&list=sort%3Dnope")).await;
-    assert_eq!(attrs(&d, "main p a", "href")[0], "/activations?key=70");
+    assert_eq!(attrs(&d, "#back", "href")[0], "/activations?key=70");
 
     let invoices = html(&app.get("/invoices").await.text().await.unwrap());
     let number = texts(&invoices, "#invoices a.detail")[0].clone();

@@ -15,6 +15,8 @@ pub struct InvoiceView {
     pub number: String,
     /// Detail link, when the invoice has an id.
     pub detail: Option<String>,
+    /// Its lines as CSV, when the invoice has an id.
+    pub lines_csv: Option<String>,
     /// Period.
     pub period: String,
     /// Created.
@@ -204,6 +206,12 @@ impl InvoiceView {
             detail: i.id.as_ref().map(|id| {
                 format!(
                     "/invoices/{}?key={key}",
+                    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+                )
+            }),
+            lines_csv: i.id.as_ref().map(|id| {
+                format!(
+                    "/invoices/{}/lines.csv?key={key}",
                     url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
                 )
             }),
