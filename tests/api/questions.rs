@@ -18,6 +18,9 @@ use serde_json::json;
 
 use crate::{browser::Driver, helpers::*};
 
+/// The Invoices link of the navigation.
+const INVOICES: &str = "nav[aria-label=Main] a[href^='/invoices']";
+
 /// The browser's page, parsed.
 async fn doc(driver: &Driver) -> scraper::Html {
     html(&driver.source().await)
@@ -156,12 +159,7 @@ async fn four_questions(app: &TestApp) {
     // 3. Invoices (one): the estimate against the last invoice; a line's sites (two).
     overview(&driver, app).await;
     let mut clicks = 0;
-    click(
-        &driver,
-        "nav[aria-label=Main] a[href^='/invoices']",
-        &mut clicks,
-    )
-    .await;
+    click(&driver, INVOICES, &mut clicks).await;
     assert!(driver.wait_for("#upcoming-lines").await);
     let page = doc(&driver).await;
     assert!(!texts(&page, "#upcoming strong.total").is_empty());
@@ -204,12 +202,7 @@ async fn four_questions(app: &TestApp) {
         )
         .await;
     let mut clicks = 0;
-    click(
-        &driver,
-        "nav[aria-label=Main] a[href^='/invoices']",
-        &mut clicks,
-    )
-    .await;
+    click(&driver, INVOICES, &mut clicks).await;
     assert!(driver.wait_for("#invoices").await);
     let last_month = (month_start - chrono::Duration::days(1))
         .format("%b")
