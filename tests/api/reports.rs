@@ -410,6 +410,80 @@ async fn exports_stream_every_row_as_safe_utf8_csv() {
 }
 
 #[tokio::test]
+async fn plans_cancelled_between_two_dates_are_listed_exported_and_shown_as_removable_chips() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let rows = seed_rows(&app);
+    let today = Utc::now().date_naive();
+    let from = today - chrono::Duration::days(60);
+    let to = today - chrono::Duration::days(10);
+    let want = rows
+        .iter()
+        .filter(|a| {
+            a.cancelled_on
+                .is_some_and(|c| c.date_naive() >= from && c.date_naive() <= to)
+        })
+        .count() as i64;
+    assert!(want > 0, "the sandbox cancels plans in that range");
+    let query = format!("key=70&cancelled_from={from}&cancelled_to={to}&q=a");
+    let d = doc(&app, &format!("/activations?{query}")).await;
+    let matching = rows
+        .iter()
+        .filter(|a| {
+            a.cancelled_on
+                .is_some_and(|c| c.date_naive() >= from && c.date_naive() <= to)
+                && (a.site_name.to_lowercase().contains('a') || a.site_url.contains('a'))
+        })
+        .count() as i64;
+    assert_eq!(total_of(&d), matching);
+    // The CSV follows the same filter, to the last row.
+    let csv = app
+        .get(&format!("/activations.csv?{query}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count() as i64, matching + 1);
+    // Each filter is a chip; removing the search keeps the dates, and the form keeps them too.
+    let chips = texts(&d, "#chips li span");
+    assert_eq!(chips.len(), 2, "{chips:?}");
+    assert!(
+        chips.iter().any(|c| c.starts_with("Cancelled ")),
+        "{chips:?}"
+    );
+    let remove_search = attrs(&d, "#chips li a", "href")
+        .into_iter()
+        .find(|h| !h.contains("q=a"))
+        .unwrap();
+    assert_eq!(total_of(&doc(&app, &remove_search).await), want);
+    assert_eq!(
+        attrs(&d, "#cancelled-from", "value"),
+        vec![from.to_string()]
+    );
+    assert_eq!(texts(&d, "#apply").len(), 1, "one submit button");
+    // A reversed range is said above the list (answered 400, as every unusable filter is), not
+    // silently empty.
+    let r = app
+        .get(&format!(
+            "/activations?key=70&cancelled_from={to}&cancelled_to={from}"
+        ))
+        .await;
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let d = html(&body);
+    assert!(!texts(&d, "#activations tbody tr").is_empty(), "the list stays");
+    assert!(
+        texts(&d, "#problems li")
+            .iter()
+            .any(|p| p.contains("first cancellation date")),
+        "{:?}",
+        texts(&d, "#problems li")
+    );
+}
+
+#[tokio::test]
 async fn fifty_concurrent_viewers_cause_one_upstream_call_per_endpoint() {
     let app = spawn_app().await;
     app.login().await;
