@@ -274,7 +274,7 @@ impl Application {
         let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
         let exports = ExportSlots::new(config.max_exports, config.max_exports_per_session);
         let team = Team::new(db.clone(), config.sealer(), config.team_file.clone());
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             config: Arc::new(config),
             wpcom,
             db,
@@ -286,7 +286,7 @@ impl Application {
             exports,
             team,
             clock,
-        };
+        });
         Ok(Self { listener, state })
     }
 

@@ -7,9 +7,31 @@ use crate::{
     ratelimit::RateLimiter, session_store::SqlSessionStore, team::Team, upstream::WpClient,
 };
 
-/// State shared by every handler. Each field is a cheap handle.
+/// State shared by every handler: one `Arc`, so that a clone (axum makes one for every
+/// extractor of every request) is one atomic increment; its fields are reached through
+/// `Deref`. Cloning the fields themselves (seven caches in the index alone) was a tenth of an
+/// overview's CPU time.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state of `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The WordPress.com client (shared connection pool).

@@ -88,7 +88,7 @@ pub async fn invoices_get(
                 e.value
                     .invoices
                     .iter()
-                    .map(|i| InvoiceView::new(i, key))
+                    .map(|i| InvoiceView::row(i, key))
                     .collect()
             })
             .map_err(panel_error),

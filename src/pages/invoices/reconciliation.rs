@@ -115,12 +115,22 @@ pub fn family_of(line: &InvoiceLine) -> Option<&'static str> {
         line.description.as_deref().unwrap_or("")
     )
     .to_lowercase();
-    let mut names: Vec<&'static str> = products::PRODUCTS.iter().map(|p| p.name).collect();
-    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    names.dedup();
-    names
-        .into_iter()
-        .find(|n| has_word(&text, &n.to_lowercase()))
+    family_names()
+        .iter()
+        .find(|(_, lower)| has_word(&text, lower))
+        .map(|(name, _)| *name)
+}
+
+/// The product family names, longest first (so "Security Daily" wins over "Security"), each
+/// with its lower-case form: sorted once, as every invoice line of every page asks.
+fn family_names() -> &'static [(&'static str, String)] {
+    static NAMES: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<&'static str> = products::PRODUCTS.iter().map(|p| p.name).collect();
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        names.dedup();
+        names.into_iter().map(|n| (n, n.to_lowercase())).collect()
+    })
 }
 
 /// Whether `word` stands in `text` as a whole word.

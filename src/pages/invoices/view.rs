@@ -117,6 +117,24 @@ pub(super) fn line_description(l: &InvoiceLine) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// The lines of `i`, each linking to the sites it bills.
+fn lines_of(i: &Invoice, key: u64) -> Vec<LineView> {
+    i.lines
+        .iter()
+        .map(|l| LineView {
+            description: line_description(l),
+            quantity: l.quantity.map_or_else(String::new, fmt_int),
+            unit: l
+                .unit_amount
+                .map_or_else(String::new, |u| fmt_money(u, &i.currency)),
+            amount: fmt_money(l.amount, &i.currency),
+            period: period_text(l.period_start.as_ref(), l.period_end.as_ref()),
+            sites_href: family_of(l).map(|f| sites_href(key, &family_ids(f), i)),
+            change: None,
+        })
+        .collect()
+}
+
 /// Stripe's summary of an invoice: what is owed, what was paid, and when.
 fn facts(i: &Invoice) -> Vec<(&'static str, String)> {
     let money = |m: Option<i64>| m.map(|m| fmt_money(m, &i.currency));
@@ -144,6 +162,15 @@ pub(super) fn last_billed(invoices: &[Invoice]) -> Option<&Invoice> {
 }
 
 impl InvoiceView {
+    /// The invoice with its lines and Stripe's summary, for the pages that show them.
+    pub(super) fn new(i: &Invoice, key: u64) -> Self {
+        Self {
+            lines: lines_of(i, key),
+            facts: facts(i),
+            ..Self::row(i, key)
+        }
+    }
+
     /// Says the estimate against `last`: its total and each line's quantity against the same
     /// product family in `last`.
     pub(super) fn compare_with(&mut self, upcoming: &Invoice, last: &Invoice, key: u64) {
@@ -170,7 +197,7 @@ impl InvoiceView {
             .clone()
             .or_else(|| last.id.clone())
             .unwrap_or_else(|| "the last invoice".into());
-        let href = InvoiceView::new(last, key).detail;
+        let href = InvoiceView::row(last, key).detail;
         self.against = Some(Against {
             number,
             href,
@@ -196,7 +223,10 @@ impl InvoiceView {
         }
     }
 
-    pub(super) fn new(i: &Invoice, key: u64) -> Self {
+    /// The invoice as a row of the past invoices' list: what [`InvoiceView::new`] gives, without
+    /// the lines, facts and footer the list does not show (a tenth of a millisecond a page for
+    /// twelve invoices).
+    pub(super) fn row(i: &Invoice, key: u64) -> Self {
         Self {
             number: i
                 .number
@@ -223,22 +253,8 @@ impl InvoiceView {
             next_payment: fmt_opt_date(i.next_payment_attempt.as_ref()),
             hosted_href: i.hosted_invoice_url.as_deref().and_then(safe_href),
             pdf_href: i.invoice_pdf.as_deref().and_then(safe_href),
-            lines: i
-                .lines
-                .iter()
-                .map(|l| LineView {
-                    description: line_description(l),
-                    quantity: l.quantity.map_or_else(String::new, fmt_int),
-                    unit: l
-                        .unit_amount
-                        .map_or_else(String::new, |u| fmt_money(u, &i.currency)),
-                    amount: fmt_money(l.amount, &i.currency),
-                    period: period_text(l.period_start.as_ref(), l.period_end.as_ref()),
-                    sites_href: family_of(l).map(|f| sites_href(key, &family_ids(f), i)),
-                    change: None,
-                })
-                .collect(),
-            facts: facts(i),
+            lines: Vec::new(),
+            facts: Vec::new(),
             subtotal: i.subtotal.map(|m| fmt_money(m, &i.currency)),
             tax: i.tax.map(|m| fmt_money(m, &i.currency)),
             against: None,
