@@ -473,7 +473,10 @@ async fn plans_cancelled_between_two_dates_are_listed_exported_and_shown_as_remo
     let body = r.text().await.unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let d = html(&body);
-    assert!(!texts(&d, "#activations tbody tr").is_empty(), "the list stays");
+    assert!(
+        !texts(&d, "#activations tbody tr").is_empty(),
+        "the list stays"
+    );
     assert!(
         texts(&d, "#problems li")
             .iter()
