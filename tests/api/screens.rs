@@ -296,8 +296,16 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
 
     pages = vec![
         get("overview", "/", 200),
+        // The whole overview narrowed to one product line over a year: the chip, the cards,
+        // the chart by month and the product table's line rows.
+        get("overview-narrowed", "/?period=year&family=security", 200),
         get("activations", "/activations", 200),
         get("activations-search", format!("/activations?q={word}"), 200),
+        get(
+            "activations-cancelled-between",
+            "/activations?q=a&status=cancelled&cancelled_from=2026-01-01&cancelled_to=2026-11-30",
+            200,
+        ),
         get(
             "activations-filtered",
             "/activations?status=cancelled&plan=personal&plan=jetpack-scan&plan=premium&preset=this_year&sort=site&dir=asc&page=2",
