@@ -17,7 +17,7 @@ use crate::{
     index::query::{Row, Status},
     pages::{
         index_ready::indexed,
-        invoices::{dues::past_invoice_list, reconciliation::family_of},
+        invoices::{dues::past_invoice_list, invoice_href, reconciliation::family_of},
     },
     products,
     state::AppState,
@@ -295,13 +295,7 @@ async fn billed(
                 (Some(s), Some(e)) => fmt_period(s, e),
                 _ => "–".into(),
             },
-            href: i.id.as_ref().map(|id| {
-                format!(
-                    "/invoices/{}?key={}",
-                    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>(),
-                    scope.key.id
-                )
-            }),
+            href: i.id.as_ref().map(|id| invoice_href(id, scope.key.id, "")),
         })
         .collect()))
 }

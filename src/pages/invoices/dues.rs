@@ -61,12 +61,10 @@ impl Due {
         Some(Self {
             headline,
             details: format!("{}.", details.join("; ")),
-            detail_href: invoice.id.as_ref().map(|id| {
-                format!(
-                    "/invoices/{}?key={key}",
-                    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-                )
-            }),
+            detail_href: invoice
+                .id
+                .as_ref()
+                .map(|id| super::invoice_href(id, key, "")),
             pay_href: invoice.hosted_invoice_url.as_deref().and_then(safe_href),
         })
     }

@@ -233,18 +233,11 @@ impl InvoiceView {
                 .clone()
                 .or_else(|| i.id.clone())
                 .unwrap_or_else(|| "–".into()),
-            detail: i.id.as_ref().map(|id| {
-                format!(
-                    "/invoices/{}?key={key}",
-                    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-                )
-            }),
-            lines_csv: i.id.as_ref().map(|id| {
-                format!(
-                    "/invoices/{}/lines.csv?key={key}",
-                    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-                )
-            }),
+            detail: i.id.as_ref().map(|id| super::invoice_href(id, key, "")),
+            lines_csv: i
+                .id
+                .as_ref()
+                .map(|id| super::invoice_href(id, key, "/lines.csv")),
             period: period_text(i.period_start.as_ref(), i.period_end.as_ref()),
             created: fmt_opt_date(i.created.as_ref()),
             status: i.status.label(),
