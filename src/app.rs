@@ -35,6 +35,7 @@ use crate::{
     server,
     session_store::SqlSessionStore,
     team::Team,
+    tokens::Tokens,
     upstream::WpClient,
     web,
 };
@@ -87,6 +88,12 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent));
     let app = routes
         .layer(sessions)
+        // Outside the session layer: a request with a portal API token never reads or writes a
+        // session, and a token where none is accepted is refused before anything runs.
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::tokens::bearer::layer,
+        ))
         // Only the app routes are shed, before their session is loaded; health, readiness and
         // metrics always answer (a health check that saw 503 in a burst would restart a healthy
         // process).
@@ -274,6 +281,8 @@ impl Application {
         let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
         let exports = ExportSlots::new(config.max_exports, config.max_exports_per_session);
         let team = Team::new(db.clone(), config.sealer(), config.team_file.clone());
+        let token_limiter = Arc::new(RateLimiter::new(config.api_rate_per_minute));
+        let tokens = Tokens::new(db.clone());
         let state = AppState::new(crate::state::Shared {
             config: Arc::new(config),
             wpcom,
@@ -283,6 +292,8 @@ impl Application {
             cache,
             draining: Arc::default(),
             login_limiter,
+            token_limiter,
+            tokens,
             exports,
             team,
             clock,

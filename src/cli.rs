@@ -42,6 +42,78 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Validate the `serve` configuration and reach the database; exit non-zero with the reason.
     CheckConfig(PortalArgs),
+    /// Make, revoke or list portal API tokens in the portal's database.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `partner-portal token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token for a team member (or the owner who connected the partner); prints the
+    /// secret once on standard output.
+    Create(TokenCreateArgs),
+    /// Revoke a token by its id or the prefix the API tokens page shows.
+    Revoke(TokenRevokeArgs),
+    /// List every token (never a secret).
+    List(TokenListArgs),
+}
+
+/// `token create`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenCreateArgs {
+    /// The WordPress.com user id or username the token acts for.
+    #[arg(long)]
+    pub user: String,
+    /// The partner, when the user is on more than one team.
+    #[arg(long)]
+    pub partner: Option<u64>,
+    /// What the token may read: `activations:read` (always), `invoices:read`, `audit:read`,
+    /// separated by commas; never wider than the user's role.
+    #[arg(long, default_value = "activations:read")]
+    pub scope: String,
+    /// Days until it expires: 7, 30, 90 or 365 (`90d` and `1y` work too).
+    #[arg(long, default_value = "90", value_parser = parse_days)]
+    pub expires: i64,
+    /// The token's name, as the API tokens page shows it.
+    #[arg(long, default_value = "made on the command line")]
+    pub name: String,
+    /// The portal's settings (its database).
+    #[command(flatten)]
+    pub portal: PortalArgs,
+}
+
+/// `token revoke`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (`token list`) or shown prefix (`ppt_Ab12Cd34`).
+    pub token: String,
+    /// The portal's settings (its database).
+    #[command(flatten)]
+    pub portal: PortalArgs,
+}
+
+/// `token list`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenListArgs {
+    /// The portal's settings (its database).
+    #[command(flatten)]
+    pub portal: PortalArgs,
+}
+
+/// `90`, `90d` or `1y` as days.
+fn parse_days(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let days = match t.strip_suffix('y') {
+        Some(years) => years.parse::<i64>().map(|y| y * 365),
+        None => t.trim_end_matches('d').parse::<i64>(),
+    }
+    .map_err(|_| format!("{text:?} is not a number of days"))?;
+    if crate::tokens::EXPIRY_DAYS.contains(&days) {
+        Ok(days)
+    } else {
+        Err("use 7, 30, 90 or 365 days".to_owned())
+    }
 }
 
 /// Settings of the dashboard.
@@ -185,6 +257,14 @@ pub struct PortalArgs {
         default_value_t = 30
     )]
     pub login_rate_per_minute: u32,
+    /// Requests per portal API token per minute (bursts up to the same number); more get 429.
+    #[arg(
+        long,
+        env = "PORTAL_API_RATE_PER_MINUTE",
+        value_name = "PORTAL_API_RATE_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub api_rate_per_minute: u32,
     /// Requests handled at once; more get 503 with Retry-After.
     #[arg(
         long,
@@ -418,6 +498,7 @@ impl PortalArgs {
             session_key_previous,
             trusted_proxies: self.trusted_proxies.clone(),
             login_rate_per_minute: self.login_rate_per_minute,
+            api_rate_per_minute: self.api_rate_per_minute,
             max_concurrent: self.max_concurrent,
             database_pool: self.database_pool,
             session_pool: self.session_pool,

@@ -101,6 +101,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Login attempts per client address per minute.
     pub login_rate_per_minute: u32,
+    /// Requests per portal API token per minute.
+    pub api_rate_per_minute: u32,
     /// Server limits.
     pub limits: Limits,
     /// Where metrics are served.
@@ -222,6 +224,8 @@ pub struct ConfigBuilder {
     pub trusted_proxies: String,
     /// `PORTAL_LOGIN_RATE_PER_MINUTE`.
     pub login_rate_per_minute: u32,
+    /// `PORTAL_API_RATE_PER_MINUTE`.
+    pub api_rate_per_minute: u32,
     /// `PORTAL_MAX_CONCURRENT`.
     pub max_concurrent: usize,
     /// `PORTAL_REQUEST_TIMEOUT`.
@@ -270,6 +274,7 @@ impl Default for ConfigBuilder {
             session_key_previous: Vec::new(),
             trusted_proxies: String::new(),
             login_rate_per_minute: 30,
+            api_rate_per_minute: 600,
             max_concurrent: 256,
             request_timeout: Duration::from_secs(15),
             header_read_timeout: Duration::from_secs(10),
@@ -319,6 +324,7 @@ impl ConfigBuilder {
             session_key_previous: self.session_key_previous.clone(),
             trusted_proxies,
             login_rate_per_minute: self.login_rate_per_minute,
+            api_rate_per_minute: self.api_rate_per_minute,
             limits,
             listen: self.listen,
             public_url,

@@ -79,6 +79,27 @@ pub enum AppError {
     /// A JSON route was called without a login (401 JSON, never a redirect).
     #[error("unauthenticated API call")]
     ApiUnauthenticated,
+    /// A request's portal API token was refused (401, or 403 for a scope it lacks), with
+    /// `WWW-Authenticate` as RFC 6750 writes it.
+    #[error("API token refused: {error}")]
+    Token {
+        /// 401 or 403 (or 400 for a token where none is accepted).
+        status: StatusCode,
+        /// RFC 6750's error code: `invalid_token`, `insufficient_scope`, `invalid_request`.
+        error: &'static str,
+        /// What to do, for the person running the script.
+        message: String,
+    },
+    /// Too many requests with one API token (429, with the seconds to wait).
+    #[error("API rate limit")]
+    ApiRateLimited(u64),
+    /// A JSON route needs the key's copy, and its first one is being made (503, with what is
+    /// happening).
+    #[error("copy not ready")]
+    CopyNotReady(String),
+    /// The partner has no team connection, which API tokens read through (503).
+    #[error("no team connection")]
+    NotConnected,
     /// A WordPress.com failure while showing `here` (a same-origin path to retry).
     #[error("upstream: {error}")]
     Upstream {
@@ -270,6 +291,23 @@ impl AppError {
                 "Log in required",
                 "Log in to continue.",
             ),
+            Self::Token {
+                status,
+                error,
+                message,
+            } => ErrorView::new(*status, error, "API token refused", message),
+            Self::CopyNotReady(message) => ErrorView::new(
+                S::SERVICE_UNAVAILABLE,
+                "copy_not_ready",
+                "The activations copy is not ready",
+                message,
+            ),
+            Self::NotConnected => ErrorView::new(
+                S::SERVICE_UNAVAILABLE,
+                "not_connected",
+                "The team is not connected",
+                "API tokens read through the partner's team connection, and there is none. Someone whose own WordPress.com account lists the partner's keys connects it on the Team page.",
+            ),
             Self::NoPartner { csrf } => ErrorView::new(
                 S::FORBIDDEN,
                 "no_partner",
@@ -334,6 +372,14 @@ impl AppError {
                 "Too many login attempts",
                 &format!(
                     "Too many logins were started from your address. Wait {wait} seconds and try again."
+                ),
+            ),
+            Self::ApiRateLimited(wait) => ErrorView::new(
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                &format!(
+                    "This token made more requests than the portal allows a minute. Wait {wait} seconds and try again."
                 ),
             ),
             Self::ExportsBusy(busy) => ErrorView::new(
@@ -469,7 +515,11 @@ impl IntoResponse for AppError {
         let wait = match &self {
             Self::Upstream { error, .. } => error.retry_after(),
             Self::Store(_) | Self::Index(_) => Some(Duration::from_secs(2)),
-            Self::TooManyRequests(wait) => Some(Duration::from_secs(*wait)),
+            Self::TooManyRequests(wait) | Self::ApiRateLimited(wait) => {
+                Some(Duration::from_secs(*wait))
+            }
+            Self::NotConnected => Some(Duration::from_secs(60)),
+            Self::CopyNotReady(_) => Some(Duration::from_secs(5)),
             Self::ExportsBusy(_) => Some(Duration::from_secs(10)),
             _ => None,
         };
@@ -478,7 +528,32 @@ impl IntoResponse for AppError {
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        if let Some(v) = self.www_authenticate() {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
         response.extensions_mut().insert(view);
         response
+    }
+}
+
+impl AppError {
+    /// RFC 6750's challenge for a JSON route's refusal: no credentials, or a token refused.
+    fn www_authenticate(&self) -> Option<HeaderValue> {
+        let text = match self {
+            Self::ApiUnauthenticated => r#"Bearer realm="partner-portal""#.to_owned(),
+            Self::Token { error, message, .. } => {
+                // The description is the portal's own sentence: no quote or backslash in it,
+                // and nothing from the request.
+                let description: String = message
+                    .chars()
+                    .filter(|c| c.is_ascii() && !matches!(c, '"' | '\\') && !c.is_control())
+                    .collect();
+                format!(
+                    r#"Bearer realm="partner-portal", error="{error}", error_description="{description}""#
+                )
+            }
+            _ => return None,
+        };
+        HeaderValue::from_str(&text).ok()
     }
 }

@@ -29,5 +29,6 @@ pub mod session_store;
 pub mod state;
 pub mod team;
 pub mod telemetry;
+pub mod tokens;
 pub mod upstream;
 pub mod web;

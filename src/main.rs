@@ -1,11 +1,12 @@
-//! The `partner-portal` binary: `serve`, `demo`, `sandbox`, `check-config` and `healthcheck`.
+//! The `partner-portal` binary: `serve`, `demo`, `sandbox`, `check-config`, `healthcheck` and
+//! `token`.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 use partner_portal::{
     app::Application,
-    cli::{Cli, Command, DemoArgs, HealthcheckArgs, PortalArgs, SandboxArgs},
+    cli::{Cli, Command, DemoArgs, HealthcheckArgs, PortalArgs, SandboxArgs, TokenCommand},
     config::derived_public_url,
     sandbox::Sandbox,
     server::shutdown_signal,
@@ -59,6 +60,7 @@ async fn main() -> ExitCode {
             telemetry::init_with_default(args.log_format, "warn");
             check_config(args).await
         }
+        Command::Token(command) => token(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,6 +114,72 @@ async fn check_config(args: PortalArgs) -> anyhow::Result<()> {
             "configuration OK: public URL {}, WordPress.com {}, database reachable",
             config.public_url, config.wpcom_url
         );
+    }
+    Ok(())
+}
+
+/// `token create|revoke|list`: the database as `serve` configures it (the demo's settings fill in
+/// the WordPress.com app, which a token command never calls).
+async fn token(command: TokenCommand) -> anyhow::Result<()> {
+    use partner_portal::tokens::cli;
+    let portal = match &command {
+        TokenCommand::Create(a) => &a.portal,
+        TokenCommand::Revoke(a) => &a.portal,
+        TokenCommand::List(a) => &a.portal,
+    };
+    telemetry::init_with_default(portal.log_format, "warn");
+    let config = portal.config(true)?;
+    let (tokens, team) = cli::open(&config.database_url, &config).await?;
+    let now = chrono::Utc::now().timestamp();
+    let when = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    #[allow(clippy::print_stdout, reason = "the command's answer")]
+    match command {
+        TokenCommand::Create(a) => {
+            let request = cli::CreateRequest {
+                user: a.user,
+                partner: a.partner,
+                name: a.name,
+                scopes: a.scope,
+                days: a.expires,
+            };
+            let (token, secret) = cli::create(&tokens, &team, &request, now).await?;
+            eprintln!(
+                "token “{}” ({}) for {} of partner {}: {}, expires {}. The secret is shown once:",
+                token.name,
+                token.id,
+                token.user_name,
+                token.partner_id,
+                token.scopes.to_text(),
+                when(token.expires_at)
+            );
+            println!("{}", secret.expose());
+        }
+        TokenCommand::Revoke(a) => {
+            let token = cli::revoke(&tokens, &team, &a.token, now).await?;
+            eprintln!(
+                "revoked “{}” ({}…) of {}",
+                token.name, token.prefix, token.user_name
+            );
+        }
+        TokenCommand::List(_) => {
+            for t in cli::all_tokens(&tokens).await? {
+                println!(
+                    "{}\t{}…\tpartner {}\t{}\t{}\t{}\texpires {}\t{}",
+                    t.id,
+                    t.prefix,
+                    t.partner_id,
+                    t.user_name,
+                    t.name,
+                    t.scopes.to_text(),
+                    when(t.expires_at),
+                    t.status(now).label()
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! A per-client-address token bucket for the login routes (`/login`, `/auth/start`,
-//! `/auth/callback`), so nobody can fill the session store with pending logins or hammer the
+//! `/auth/callback`), and per API token for scripts, so nobody can fill the session store with pending logins or hammer the
 //! OAuth flow. Memory is bounded: the table is pruned when it grows past a cap.
 
 use std::{
@@ -13,13 +13,13 @@ const MAX_CLIENTS: usize = 10_000;
 
 /// The limiter.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     capacity: f64,
     per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
-impl RateLimiter {
+impl<K: std::hash::Hash + Eq> RateLimiter<K> {
     /// `per_minute` requests a minute per address, with bursts up to the same number.
     pub fn new(per_minute: u32) -> Self {
         let capacity = f64::from(per_minute.max(1));
@@ -30,8 +30,9 @@ impl RateLimiter {
         }
     }
 
-    /// Takes a token for `ip`; `Err(wait)` when there is none.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+    /// Takes a token for `ip` (an address, or whatever the limiter is keyed by); `Err(wait)`
+    /// when there is none.
+    pub fn check(&self, ip: K) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self
             .buckets

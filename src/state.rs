@@ -4,7 +4,8 @@ use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
     cache::UpstreamCache, clock::Clock, config::Config, db::Db, export::ExportSlots, index::Index,
-    ratelimit::RateLimiter, session_store::SqlSessionStore, team::Team, upstream::WpClient,
+    ratelimit::RateLimiter, session_store::SqlSessionStore, team::Team, tokens::Tokens,
+    upstream::WpClient,
 };
 
 /// State shared by every handler: one `Arc`, so that a clone (axum makes one for every
@@ -48,6 +49,10 @@ pub struct Shared {
     pub draining: Arc<AtomicBool>,
     /// Limits login attempts per client address.
     pub login_limiter: Arc<RateLimiter>,
+    /// Limits requests per portal API token (keyed by the token's hash).
+    pub token_limiter: Arc<RateLimiter<String>>,
+    /// Portal API tokens.
+    pub tokens: Tokens,
     /// Bounds the CSV exports running at once.
     pub exports: Arc<ExportSlots>,
     /// Team connections, members, invites and the audit log.

@@ -1,6 +1,7 @@
 //! Role gates, put on whole routers with `axum::middleware::from_extractor`, so that a route
 //! added to a gated router later is gated too. A request without a login stops at the gate: the
-//! gate sends it to the login page (or answers 401 JSON) as the handler's extractor would.
+//! gate sends it to the login page (or answers 401 JSON) as the handler's extractor would. A
+//! request with a portal API token must also hold the gate's scope.
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -8,7 +9,7 @@ use axum::{
 };
 
 use super::session::Authed;
-use crate::{error::AppError, state::AppState, team::Role};
+use crate::{error::AppError, state::AppState, team::Role, tokens::Scope};
 
 /// Invoices, amounts and invoice CSVs: admin and finance.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +25,7 @@ async fn require<S>(
     state: &S,
     allowed: fn(Role) -> bool,
     what: &'static str,
+    scope: Scope,
 ) -> Result<(), AppError>
 where
     S: Send + Sync,
@@ -35,7 +37,17 @@ where
                 role: role.label(),
                 what,
             }),
-            _ => Ok(()),
+            _ => match &authed.grant {
+                Some(grant) if !grant.scopes.has(scope) => Err(AppError::Token {
+                    status: axum::http::StatusCode::FORBIDDEN,
+                    error: "insufficient_scope",
+                    message: format!(
+                        "This token does not include the {} scope. Make a token with it on the API tokens page.",
+                        scope.as_str()
+                    ),
+                }),
+                _ => Ok(()),
+            },
         },
         // A JSON route answers 401 JSON, never a redirect, as its handler would.
         Err(AppError::LoginRequired { .. }) if parts.uri.path().starts_with("/api/") => {
@@ -53,7 +65,14 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        require(parts, state, Role::sees_money, "invoices or amounts").await?;
+        require(
+            parts,
+            state,
+            Role::sees_money,
+            "invoices or amounts",
+            Scope::Invoices,
+        )
+        .await?;
         Ok(Self)
     }
 }
@@ -66,7 +85,14 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        require(parts, state, Role::is_admin, "the Team and Audit pages").await?;
+        require(
+            parts,
+            state,
+            Role::is_admin,
+            "the Team and Audit pages",
+            Scope::Audit,
+        )
+        .await?;
         Ok(Self)
     }
 }

@@ -119,6 +119,19 @@ pub struct Authed {
     pub access: Option<Access>,
     /// A line every page shows to admins (a broken connection).
     pub banner: Option<String>,
+    /// The portal API token the request came with (`None` for a browser session).
+    pub grant: Option<Grant>,
+}
+
+/// The portal API token a request came with, after its checks.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The token's public id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// What it may read.
+    pub scopes: crate::tokens::Scopes,
 }
 
 impl Authed {
@@ -134,11 +147,15 @@ impl Authed {
         self.access.as_ref().map(|a| a.role)
     }
 
-    /// Who did something, for the audit log.
+    /// Who did something, for the audit log (and with which API token, by its name).
     pub fn actor(&self) -> Actor {
+        let name = match &self.grant {
+            Some(g) => format!("{} (API token “{}”)", self.data.user.display_name, g.name),
+            None => self.data.user.display_name.clone(),
+        };
         Actor {
             id: Some(self.data.user.id),
-            name: self.data.user.display_name.clone(),
+            name,
         }
     }
 
@@ -374,6 +391,7 @@ where
             here,
             access,
             banner,
+            grant: None,
         };
         if let Some(slot) = parts.extensions.get::<crate::web::ViewerSlot>() {
             slot.fill(authed.viewer());

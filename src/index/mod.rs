@@ -21,6 +21,7 @@ mod facets;
 mod filter;
 mod head;
 mod insert;
+pub mod keyset;
 mod lease;
 pub mod matches;
 mod pages;

@@ -8,6 +8,7 @@ pub mod join;
 pub mod overview;
 pub mod panel;
 pub mod team;
+pub mod tokens;
 
 use axum::{Router, routing::get};
 
@@ -22,6 +23,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(team::router(state))
         .merge(audit::router(state))
         .merge(join::router(state))
+        .merge(tokens::router())
 }
 
 /// Unknown paths. The login is looked up (when there is one) so that the page keeps the header,

@@ -21,6 +21,10 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("connection_removed", "Connection removed"),
     ("csv_download", "CSV downloaded"),
     ("invoice_view", "Invoice viewed"),
+    ("api_token_created", "API token created"),
+    ("api_token_revoked", "API token revoked"),
+    ("api_token_refused", "Expired API token refused"),
+    ("api_token_used", "API token used"),
 ];
 
 /// The label of an action.

@@ -49,12 +49,16 @@ pub async fn finish_response(
     let path = loggable_path(req.uri().path());
     // A cheap clone (the URI's bytes are shared): its `key` is read only for an error page.
     let uri = req.uri().clone();
+    // A script's request (a portal API token, on a CSV download too) gets its errors as JSON.
+    let json =
+        path.starts_with("/api/") || crate::tokens::bearer::portal_token(req.headers()).is_some();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
     let mut response = next.run(req).await;
     let page = ErrorContext {
+        json,
         path: &path,
         request_id: &request_id,
         viewer: &viewer,
@@ -158,6 +162,8 @@ fn prefix_location(base: &str, headers: &mut axum::http::HeaderMap) {
 
 /// What an error page needs to know of its request.
 struct ErrorContext<'a> {
+    /// Answer in JSON (an API route, or a request with an API token).
+    json: bool,
     path: &'a str,
     request_id: &'a str,
     /// Who is logged in, when the request got that far.
@@ -174,7 +180,7 @@ fn error_response(
 ) -> Response {
     let (path, request_id) = (page.path, page.request_id);
     let (parts, _) = original.into_parts();
-    let mut response = if path.starts_with("/api/") {
+    let mut response = if page.json {
         (
             view.status,
             Json(json!({ "error": view.code, "message": view.message, "request_id": request_id })),

@@ -32,6 +32,11 @@ impl Pairs {
         )
     }
 
+    /// Every pair, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The last non-empty value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

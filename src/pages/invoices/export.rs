@@ -252,7 +252,7 @@ fn slug(id: &str) -> String {
 }
 
 /// How an invoice is named in the audit log: its number, else its id.
-pub(super) fn audit_id(invoice: &crate::upstream::Invoice) -> &str {
+pub(crate) fn audit_id(invoice: &crate::upstream::Invoice) -> &str {
     invoice
         .number
         .as_deref()

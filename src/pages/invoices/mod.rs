@@ -5,6 +5,7 @@
 mod detail;
 pub mod dues;
 mod export;
+pub(crate) use export::audit_id;
 mod list;
 pub mod reconciliation;
 mod upcoming;
@@ -51,7 +52,7 @@ pub fn invoice_href(id: &str, key: u64, rest: &str) -> String {
 const SHOWING: &str = "showing what it said";
 
 /// The key's past invoices, through the cache.
-async fn past_invoices(state: &AppState, scope: &KeyScope) -> Answer<InvoiceList> {
+pub(crate) async fn past_invoices(state: &AppState, scope: &KeyScope) -> Answer<InvoiceList> {
     state
         .cache
         .invoices(&state.wpcom, scope.token(), scope.partner.id, scope.key.id)
@@ -67,7 +68,7 @@ async fn upcoming_invoice(state: &AppState, scope: &KeyScope) -> Answer<Option<I
 }
 
 /// Finds one past invoice (by id) through the cache, with its stale note and "as of" text.
-async fn find_invoice(
+pub(crate) async fn find_invoice(
     state: &AppState,
     scope: &KeyScope,
     id: &str,

@@ -223,7 +223,7 @@ pub struct OtherView {
 }
 
 /// The reconciliation of `invoice`, or why there is none.
-pub(super) async fn reconcile(
+pub(crate) async fn reconcile(
     state: &AppState,
     scope: &KeyScope,
     invoice: &Invoice,

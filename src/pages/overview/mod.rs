@@ -6,7 +6,7 @@
 
 mod cards;
 mod chart;
-mod periods;
+pub mod periods;
 mod selection;
 mod table;
 

@@ -1,0 +1,731 @@
+//! The keys, and the activations and counts from the portal's copy: the same filters as the
+//! Activations page and the overview, with cursor paging instead of page numbers.
+
+use axum::{
+    Json, Router,
+    extract::{Path, RawQuery, State},
+    routing::get,
+};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{CopyState, copy_of, key_scope, utc};
+use crate::{
+    auth::session::ApiAuthed,
+    error::AppError,
+    index::{
+        Change,
+        keyset::{After, KeyedRow},
+        query::{Filter, Row},
+    },
+    pages::{activations::View, overview::periods::periods},
+    products,
+    state::AppState,
+    web::query::Pairs,
+};
+
+/// The routes.
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/keys", get(keys))
+        .route("/api/v1/keys/{key}/activations", get(activations))
+        .route("/api/v1/keys/{key}/activations/{id}", get(activation))
+        .route("/api/v1/keys/{key}/counts", get(counts))
+}
+
+/// The partner.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerRef {
+    /// WordPress.com's partner id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+}
+
+/// A partner key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyRef {
+    /// Key id (the `{key}` of the other routes).
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// When WordPress.com disabled it, if it did.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Its activations in this API.
+    pub activations: String,
+}
+
+/// The keys this login may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeysAnswer {
+    /// The partner, as WordPress.com last listed it.
+    pub partner: PartnerRef,
+    /// The caller's role: `admin`, `finance` or `support`.
+    pub role: String,
+    /// The token's scopes (every scope of the role for a browser session).
+    pub scopes: Vec<String>,
+    /// The partner's keys.
+    pub keys: Vec<KeyRef>,
+}
+
+/// `GET /api/v1/keys`: the keys this login may see.
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys",
+    tag = "copy",
+    responses(
+        (status = 200, description = "The partner and its keys", body = KeysAnswer),
+        (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
+        (status = 403, description = "This login is not a partner's", body = super::ApiError),
+        (status = 429, description = "Too many requests with this token", body = super::ApiError),
+        (status = 503, description = "The team connection is broken or missing", body = super::ApiError),
+    ),
+    security(("token" = []), ("session" = []))
+)]
+pub async fn keys(
+    State(state): State<AppState>,
+    ApiAuthed(authed): ApiAuthed,
+) -> Result<Json<KeysAnswer>, AppError> {
+    let access = authed.access()?;
+    if access.paused {
+        return Err(AppError::Paused {
+            owner: access.connection_owner.clone().unwrap_or_default(),
+        });
+    }
+    let base = state.config.base_path();
+    let scopes = match &authed.grant {
+        Some(g) => g.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        None => crate::tokens::Scope::ALL
+            .into_iter()
+            .filter(|s| s.allowed_for(access.role))
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+    };
+    Ok(Json(KeysAnswer {
+        partner: PartnerRef {
+            id: access.partner.id,
+            name: access.partner.name.clone(),
+        },
+        role: access.role.as_str().to_owned(),
+        scopes,
+        keys: access
+            .partner
+            .keys
+            .iter()
+            .map(|k| KeyRef {
+                id: k.id,
+                name: k.name.clone(),
+                disabled_at: k.disabled_on,
+                activations: format!("{base}/api/v1/keys/{}/activations", k.id),
+            })
+            .collect(),
+    }))
+}
+
+/// Whether an activation is cancelled.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationStatus {
+    /// Not cancelled.
+    Active,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// One activation, as the copy holds it. Site names and URLs are WordPress.com's text, not
+/// checked by the portal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Activation {
+    /// Activation id.
+    pub id: i64,
+    /// `active` or `cancelled`.
+    pub status: ActivationStatus,
+    /// The site's URL.
+    pub site_url: String,
+    /// The site's name.
+    pub site_name: String,
+    /// WordPress.com blog id.
+    pub blog_id: Option<i64>,
+    /// The site owner's WordPress.com user id.
+    pub user_id: Option<i64>,
+    /// The host's own id for the user.
+    pub external_user_id: Option<String>,
+    /// The product provisioned.
+    pub product_id: Option<i64>,
+    /// Its name.
+    pub product: Option<String>,
+    /// The product now (after upgrades).
+    pub current_product_id: Option<i64>,
+    /// Its name.
+    pub current_product: Option<String>,
+    /// Created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Activated.
+    pub activated_at: Option<DateTime<Utc>>,
+    /// Cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Disputed.
+    pub disputed_at: Option<DateTime<Utc>>,
+    /// When the site registered.
+    pub site_registered_at: Option<DateTime<Utc>>,
+    /// The activation's page in the portal.
+    pub page: String,
+}
+
+fn product_name(id: Option<i64>) -> Option<String> {
+    id.and_then(|i| u64::try_from(i).ok())
+        .map(products::display_name)
+}
+
+impl Activation {
+    fn new(r: &Row, key: u64, base: &str) -> Self {
+        Self {
+            id: r.id,
+            status: if r.cancelled_on.is_some() {
+                ActivationStatus::Cancelled
+            } else {
+                ActivationStatus::Active
+            },
+            site_url: r.site_url.clone(),
+            site_name: r.site_name.clone(),
+            blog_id: r.blog_id,
+            user_id: r.user_id,
+            external_user_id: r.external_user_id.clone(),
+            product_id: r.product_id,
+            product: product_name(r.product_id),
+            current_product_id: r.current_product_id,
+            current_product: product_name(r.current_product_id),
+            created_at: utc(r.created_on),
+            activated_at: utc(r.activated_on),
+            cancelled_at: utc(r.cancelled_on),
+            disputed_at: utc(r.disputed_on),
+            site_registered_at: utc(r.site_registered),
+            page: format!("{base}/activations/{}?key={key}", r.id),
+        }
+    }
+}
+
+/// One page of activations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivationsAnswer {
+    /// How fresh the copy is.
+    pub copy: CopyState,
+    /// The key.
+    pub key: u64,
+    /// Activations matching the filters, in the copy this page was read from.
+    pub total: i64,
+    /// This page's activations, in the asked order.
+    pub activations: Vec<Activation>,
+    /// The next page (the same query with a cursor), or `null` after the last.
+    pub next: Option<String>,
+}
+
+/// One activation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivationAnswer {
+    /// How fresh the copy is.
+    pub copy: CopyState,
+    /// The activation.
+    pub activation: Activation,
+}
+
+/// The order of a list.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortParam {
+    /// Site name.
+    Site,
+    /// Product name.
+    Product,
+    /// Activation date (the default).
+    Activated,
+    /// Creation date.
+    Created,
+    /// Cancellation date.
+    Cancelled,
+}
+
+/// A status filter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusParam {
+    /// Every activation (the default).
+    All,
+    /// Not cancelled.
+    Active,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// A sort direction.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DirParam {
+    /// Ascending (the default for site and product).
+    Asc,
+    /// Descending (the default for dates).
+    Desc,
+}
+
+/// A date preset, as the Activations page offers them.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresetParam {
+    /// This month so far.
+    ThisMonth,
+    /// Last month.
+    LastMonth,
+    /// The last 30 days.
+    #[serde(rename = "last_30_days")]
+    Last30Days,
+    /// This year so far.
+    ThisYear,
+}
+
+/// The filters of the Activations page. Dates are inclusive UTC days; a date range the wrong
+/// way round is refused.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documents the query; the handlers read it with the pages' View"
+)]
+pub struct FilterParams {
+    /// Part of the site name or URL, any case.
+    q: Option<String>,
+    /// `all`, `active` or `cancelled`.
+    status: Option<StatusParam>,
+    /// Product ids (provisioned or current); repeat for more than one. Product slugs and
+    /// provisioning names (`jetpack-security-daily`) work too.
+    #[param(value_type = Option<Vec<u64>>, style = Form, explode)]
+    plan: Option<Vec<u64>>,
+    /// A date preset (dates, when given, win).
+    preset: Option<PresetParam>,
+    /// Activated on or after this day.
+    #[param(value_type = Option<String>, format = Date)]
+    from: Option<String>,
+    /// Activated on or before this day.
+    #[param(value_type = Option<String>, format = Date)]
+    to: Option<String>,
+    /// Cancelled on or after this day.
+    #[param(value_type = Option<String>, format = Date)]
+    cancelled_from: Option<String>,
+    /// Cancelled on or before this day.
+    #[param(value_type = Option<String>, format = Date)]
+    cancelled_to: Option<String>,
+}
+
+/// The list's order and paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documents the query; the handler reads it with the pages' View"
+)]
+pub struct ListParams {
+    /// The column to sort by.
+    sort: Option<SortParam>,
+    /// The direction.
+    dir: Option<DirParam>,
+    /// Activations per page (1 to 1000; 100 by default).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The `next` link's cursor; the other parameters must be the same as on the first page.
+    cursor: Option<String>,
+}
+
+/// Rows per page by default, and at most.
+const LIMIT: (u32, u32) = (100, 1000);
+
+/// What a cursor holds: where the last page ended, and which query it belongs to.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    /// The query's filter and order, hashed.
+    f: String,
+    /// The last row's place.
+    a: After,
+}
+
+/// A short hash of the filter and order a cursor belongs to.
+fn fingerprint(f: &Filter) -> String {
+    let digest = Sha256::digest(format!("{f:?}").as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn encode_cursor(f: &Filter, row: &KeyedRow) -> String {
+    let cursor = Cursor {
+        f: fingerprint(f),
+        a: row.after(),
+    };
+    let json = serde_json::to_vec(&cursor).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(text: &str, f: &Filter) -> Result<After, AppError> {
+    let bad = || {
+        AppError::BadRequest(
+            "The cursor cannot be read. Use the `next` link of the previous page as it is.".into(),
+        )
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| bad())?;
+    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if cursor.f != fingerprint(f) {
+        return Err(AppError::BadRequest(
+            "The cursor belongs to a list with other filters or another order. Keep every parameter of the first page, or start again without a cursor.".into(),
+        ));
+    }
+    Ok(cursor.a)
+}
+
+/// The pages' view of `q` (strictly: the first thing that cannot be read is a 400), and the
+/// filter it makes today.
+fn read_filter(q: &Pairs) -> Result<Filter, AppError> {
+    let view = View::parse(q)?;
+    Ok(view.filter(Utc::now().date_naive()))
+}
+
+/// `GET /api/v1/keys/{key}/activations`: a page of the key's activations from the copy.
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys/{key}/activations",
+    tag = "copy",
+    params(("key" = u64, Path, description = "A key of the partner (`GET /api/v1/keys`)"), FilterParams, ListParams),
+    responses(
+        (status = 200, description = "A page of activations, with the copy's freshness and the next page's link", body = ActivationsAnswer),
+        (status = 400, description = "A parameter cannot be read, or the cursor belongs to another query", body = super::ApiError),
+        (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
+        (status = 403, description = "This login is not a partner's", body = super::ApiError),
+        (status = 404, description = "The partner has no such key", body = super::ApiError),
+        (status = 429, description = "Too many requests with this token", body = super::ApiError),
+        (status = 503, description = "The copy is being made, or the team connection is broken", body = super::ApiError),
+    ),
+    security(("token" = []), ("session" = []))
+)]
+pub async fn activations(
+    State(state): State<AppState>,
+    authed: ApiAuthed,
+    Path(key): Path<u64>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ActivationsAnswer>, AppError> {
+    let q = Pairs::parse(raw.as_deref());
+    let filter = read_filter(&q)?;
+    let limit = match q.get("limit") {
+        None => LIMIT.0,
+        Some(t) => t
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=LIMIT.1).contains(n))
+            .ok_or_else(|| {
+                AppError::BadRequest(format!("limit must be a number from 1 to {}.", LIMIT.1))
+            })?,
+    };
+    let after = q
+        .get("cursor")
+        .map(|c| decode_cursor(c, &filter))
+        .transpose()?;
+    let scope = key_scope(authed, key)?;
+    let sync = copy_of(&state, &scope).await?;
+    let (facets, rows) = tokio::join!(
+        state.index.facets(key, sync.generation, &filter),
+        // One more than asked says whether there is a next page.
+        state
+            .index
+            .rows_after(key, sync.generation, &filter, after.as_ref(), limit + 1),
+    );
+    let facets = facets?;
+    let mut rows = rows?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let base = state.config.base_path();
+    let next = match rows.last() {
+        Some(last) if more => {
+            let mut s = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in q.iter().filter(|(k, _)| *k != "cursor") {
+                s.append_pair(k, v);
+            }
+            s.append_pair("cursor", &encode_cursor(&filter, last));
+            Some(format!(
+                "{base}/api/v1/keys/{key}/activations?{}",
+                s.finish()
+            ))
+        }
+        _ => None,
+    };
+    Ok(Json(ActivationsAnswer {
+        copy: CopyState::of(&sync),
+        key,
+        total: facets.total(filter.status),
+        activations: rows
+            .iter()
+            .map(|r| Activation::new(&r.row, key, base))
+            .collect(),
+        next,
+    }))
+}
+
+/// `GET /api/v1/keys/{key}/activations/{id}`: one activation from the copy.
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys/{key}/activations/{id}",
+    tag = "copy",
+    params(
+        ("key" = u64, Path, description = "A key of the partner"),
+        ("id" = i64, Path, description = "The activation's id"),
+    ),
+    responses(
+        (status = 200, description = "The activation", body = ActivationAnswer),
+        (status = 400, description = "The id is not a number", body = super::ApiError),
+        (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
+        (status = 403, description = "This login is not a partner's", body = super::ApiError),
+        (status = 404, description = "No such key, or no such activation in the copy", body = super::ApiError),
+        (status = 429, description = "Too many requests with this token", body = super::ApiError),
+        (status = 503, description = "The copy is being made, or the team connection is broken", body = super::ApiError),
+    ),
+    security(("token" = []), ("session" = []))
+)]
+pub async fn activation(
+    State(state): State<AppState>,
+    authed: ApiAuthed,
+    Path((key, id)): Path<(u64, i64)>,
+) -> Result<Json<ActivationAnswer>, AppError> {
+    let scope = key_scope(authed, key)?;
+    let sync = copy_of(&state, &scope).await?;
+    let row = state
+        .index
+        .activation(key, sync.generation, id)
+        .await?
+        .ok_or_else(|| {
+            AppError::not_found(
+                "Activation not found",
+                "The copy of this key has no activation with that id.",
+            )
+        })?;
+    Ok(Json(ActivationAnswer {
+        copy: CopyState::of(&sync),
+        activation: Activation::new(&row, key, state.config.base_path()),
+    }))
+}
+
+/// Activations per status under the filters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusCountsOut {
+    /// Every matching activation.
+    pub all: i64,
+    /// Not cancelled.
+    pub active: i64,
+    /// Cancelled.
+    pub cancelled: i64,
+}
+
+/// Matching activations of one current product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductCount {
+    /// Product id (the current product).
+    pub product_id: i64,
+    /// Its name.
+    pub product: Option<String>,
+    /// Every matching activation.
+    pub all: i64,
+    /// Not cancelled.
+    pub active: i64,
+    /// Cancelled.
+    pub cancelled: i64,
+}
+
+/// What changed over some days.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeOut {
+    /// Activated in the days.
+    pub new: i64,
+    /// Cancelled in the days.
+    pub cancelled: i64,
+    /// New less cancelled.
+    pub net: i64,
+    /// Active at the start of the first day.
+    pub active_start: i64,
+    /// Active at the end of the last day.
+    pub active_end: i64,
+}
+
+impl From<Change> for ChangeOut {
+    fn from(c: Change) -> Self {
+        Self {
+            new: c.new,
+            cancelled: c.cancelled,
+            net: c.net(),
+            active_start: c.active_start,
+            active_end: c.active_end,
+        }
+    }
+}
+
+/// One product's change over the period and the span it is compared with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductChange {
+    /// Product id (the current product).
+    pub product_id: i64,
+    /// Its name.
+    pub product: Option<String>,
+    /// Over the period.
+    pub current: ChangeOut,
+    /// Over the span it is compared with.
+    pub previous: ChangeOut,
+}
+
+/// The overview's period, compared like with like.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodOut {
+    /// `month`, `30d` or `year`.
+    pub name: String,
+    /// Its first day.
+    pub from: chrono::NaiveDate,
+    /// Its last day (today).
+    pub to: chrono::NaiveDate,
+    /// The first day of the span it is compared with.
+    pub previous_from: chrono::NaiveDate,
+    /// That span's last day.
+    pub previous_to: chrono::NaiveDate,
+    /// Over the period (the `plan` filter's products only, when given).
+    pub current: ChangeOut,
+    /// Over the span it is compared with.
+    pub previous: ChangeOut,
+    /// Per current product.
+    pub by_product: Vec<ProductChange>,
+}
+
+/// The overview's figures and the list's counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountsAnswer {
+    /// How fresh the copy is.
+    pub copy: CopyState,
+    /// The key.
+    pub key: u64,
+    /// Matching activations per status (the list's tabs).
+    pub statuses: StatusCountsOut,
+    /// Matching activations per current product, most first.
+    pub products: Vec<ProductCount>,
+    /// The overview's period.
+    pub period: PeriodOut,
+}
+
+/// The overview's period choice.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documents the query; the handler reads it by hand"
+)]
+pub struct PeriodParams {
+    /// The overview's period: this month so far (the default), the last 30 days, or this
+    /// year so far, each against the span before it.
+    period: Option<PeriodParam>,
+}
+
+/// A period of the overview.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum PeriodParam {
+    /// This month so far.
+    #[serde(rename = "month")]
+    Month,
+    /// The last 30 days.
+    #[serde(rename = "30d")]
+    Days30,
+    /// This year so far.
+    #[serde(rename = "year")]
+    Year,
+}
+
+/// `GET /api/v1/keys/{key}/counts`: the list's tabs and products under the filters, and the
+/// overview's period figures.
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys/{key}/counts",
+    tag = "copy",
+    params(("key" = u64, Path, description = "A key of the partner"), FilterParams, PeriodParams),
+    responses(
+        (status = 200, description = "Counts from the copy", body = CountsAnswer),
+        (status = 400, description = "A parameter cannot be read", body = super::ApiError),
+        (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
+        (status = 403, description = "This login is not a partner's", body = super::ApiError),
+        (status = 404, description = "The partner has no such key", body = super::ApiError),
+        (status = 429, description = "Too many requests with this token", body = super::ApiError),
+        (status = 503, description = "The copy is being made, or the team connection is broken", body = super::ApiError),
+    ),
+    security(("token" = []), ("session" = []))
+)]
+pub async fn counts(
+    State(state): State<AppState>,
+    authed: ApiAuthed,
+    Path(key): Path<u64>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<CountsAnswer>, AppError> {
+    let q = Pairs::parse(raw.as_deref());
+    let filter = read_filter(&q)?;
+    let period = q.get("period").unwrap_or("month");
+    let today = Utc::now().date_naive();
+    let spans = periods(period, today)
+        .ok_or_else(|| AppError::BadRequest("period must be month, 30d or year.".into()))?;
+    let scope = key_scope(authed, key)?;
+    let sync = copy_of(&state, &scope).await?;
+    let (current, previous) = spans.days();
+    let both = [current, previous];
+    let (facets, changes) = tokio::join!(
+        state.index.facets(key, sync.generation, &filter),
+        state.index.changes(key, sync.generation, &both),
+    );
+    let (facets, changes) = (facets?, changes?);
+    let only = (!filter.plans.is_empty()).then_some(filter.plans.as_slice());
+    let sum = changes.sum(only, 2);
+    let [now, before] = [sum[0], sum[1]];
+    let last = |d: chrono::NaiveDate| d.pred_opt().unwrap_or(d);
+    let mut products: Vec<ProductCount> = facets
+        .products
+        .iter()
+        .map(|(p, all, active)| ProductCount {
+            product_id: *p,
+            product: product_name(Some(*p)),
+            all: *all,
+            active: *active,
+            cancelled: all - active,
+        })
+        .collect();
+    products.sort_by(|a, b| b.all.cmp(&a.all).then(a.product_id.cmp(&b.product_id)));
+    Ok(Json(CountsAnswer {
+        copy: CopyState::of(&sync),
+        key,
+        statuses: StatusCountsOut {
+            all: facets.counts.all,
+            active: facets.counts.active,
+            cancelled: facets.counts.cancelled,
+        },
+        products,
+        period: PeriodOut {
+            name: period.to_owned(),
+            from: current.0,
+            to: last(current.1),
+            previous_from: previous.0,
+            previous_to: last(previous.1),
+            current: now.into(),
+            previous: before.into(),
+            by_product: changes
+                .products
+                .iter()
+                .filter(|(p, _)| only.is_none_or(|o| o.contains(p)))
+                .filter_map(|(p, c)| {
+                    let (a, b) = (c.first()?, c.get(1)?);
+                    Some(ProductChange {
+                        product_id: *p,
+                        product: product_name(Some(*p)),
+                        current: (*a).into(),
+                        previous: (*b).into(),
+                    })
+                })
+                .collect(),
+        },
+    }))
+}

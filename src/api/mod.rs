@@ -1,0 +1,124 @@
+//! The JSON API under `/api/v1`, for scripts with a portal API token (or a browser session):
+//!
+//! - [`proxy`]: the four reporting endpoints of WordPress.com, passed through as they answer.
+//! - [`copy`]: the keys, and the activations and their counts from the portal's own copy, with
+//!   the pages' filters and cursor paging.
+//! - [`invoices`]: the past invoices with their lines and reconciliation (finance and admin).
+//! - [`doc`]: the OpenAPI 3.1 document generated from these handlers' types, and the page that
+//!   shows it.
+//!
+//! Every answer from the copy says how fresh it is; money is integer minor units beside the
+//! currency, as Stripe writes it; times are ISO 8601 UTC. Errors are `{error, message,
+//! request_id}` with the right status, never a redirect.
+
+pub mod copy;
+pub mod doc;
+pub mod invoices;
+pub mod proxy;
+
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    auth::{scope::KeyScope, session::ApiAuthed},
+    error::AppError,
+    index::SyncState,
+    pages::index_ready::{CopyNotice, CopyWords, ensure_copy, progress},
+    state::AppState,
+};
+
+/// Every `/api/v1` route.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(proxy::router(state))
+        .merge(copy::router())
+        .merge(invoices::router(state))
+        .merge(doc::router())
+}
+
+/// An error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    /// A stable code: `unauthenticated`, `invalid_token`, `insufficient_scope`,
+    /// `role_forbidden`, `bad_request`, `not_found`, `rate_limited`, `copy_not_ready`,
+    /// `connection_broken`, `not_connected`, `index_unavailable`, `upstream_unavailable`, ….
+    pub error: String,
+    /// What happened and what to do, in a sentence.
+    pub message: String,
+    /// Quote it when reporting a problem; the portal's log has the same id.
+    pub request_id: String,
+}
+
+/// How fresh an answer from the copy is, and whether the copy is whole.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CopyState {
+    /// When the copy the answer comes from was completed.
+    pub copied_at: Option<DateTime<Utc>>,
+    /// The copy holds as many activations as WordPress.com reported while it was made.
+    pub complete: bool,
+    /// What the pages say when the copy is not complete (`null` when it is).
+    pub notice: Option<String>,
+    /// WordPress.com's total while the copy was made.
+    pub reported_total: Option<i64>,
+    /// Activations in the copy.
+    pub copied_rows: Option<i64>,
+    /// A newer copy is being made now; answers switch to it when it is complete.
+    pub refreshing: bool,
+}
+
+impl CopyState {
+    /// The state of `sync`'s visible copy.
+    pub fn of(sync: &SyncState) -> Self {
+        let notice = CopyNotice::of(sync).map(|n| {
+            let mut s = format!(
+                "This copy holds {} activations; WordPress.com reported {} while it was made, so counts and lists may be short.",
+                n.copied, n.reported
+            );
+            if let Some(note) = n.note {
+                s.push(' ');
+                s.push_str(&note);
+                if !s.ends_with('.') {
+                    s.push('.');
+                }
+            }
+            s
+        });
+        Self {
+            copied_at: sync.synced_at.and_then(|t| DateTime::from_timestamp(t, 0)),
+            complete: notice.is_none(),
+            notice,
+            reported_total: sync.reported_total,
+            copied_rows: sync.copied_rows,
+            refreshing: sync.running,
+        }
+    }
+}
+
+/// A Unix time as a UTC date and time.
+pub fn utc(t: Option<i64>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t, 0))
+}
+
+/// The scope of `key` for a JSON request.
+pub fn key_scope(authed: ApiAuthed, key: u64) -> Result<KeyScope, AppError> {
+    KeyScope::new(authed.0, Some(key))
+}
+
+/// The key's complete copy, starting one when there is none or it is old; while the first copy
+/// is made, 503 `copy_not_ready` with its progress and `Retry-After`.
+pub async fn copy_of(state: &AppState, scope: &KeyScope) -> Result<SyncState, AppError> {
+    let sync = ensure_copy(state, scope).await?;
+    if sync.has_copy() {
+        return Ok(sync);
+    }
+    let words = CopyWords::of(&sync, state.config.index_lease, state.clock.now());
+    Err(AppError::CopyNotReady(match words.stopped {
+        Some(e) => format!("{e}. The portal tries again by itself; ask again in a minute."),
+        None => format!(
+            "The portal is making its first copy of this key's activations ({}). Ask again in a few seconds.",
+            words.running.unwrap_or_else(|| progress(&sync))
+        ),
+    }))
+}
