@@ -236,11 +236,19 @@ fn prepare_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)?;
+        // Opened only to create it. Closing a descriptor of a database file drops every POSIX
+        // lock this process holds on it, SQLite's included: the second pool's start released
+        // the first pool's locks, so a `token` command finishing beside the running portal
+        // took the database for its own, checkpointed and deleted the WAL the portal was
+        // reading, and the portal saw none of that command's writes (or any later one) until
+        // it restarted.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)?;
+        }
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
