@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use common::{
-    Setup, client, kib, login, percentile, setup, spawn_portal, spawn_sandbox, wait_for_copy,
+    Setup, client, kib, login, percentile, portal_token, setup, spawn_portal, spawn_sandbox,
+    wait_for_copy,
 };
 
 /// Options of the throughput command.
@@ -76,6 +77,10 @@ const PATHS: &[(&str, &str)] = &[
         "/activations?q=studio&sort=created&dir=asc&page=5",
     ),
     ("/invoices", "/invoices"),
+    (
+        "/api/v1/keys/70/activations?limit=20 (token, JSON)",
+        "/api/v1/keys/70/activations?limit=20",
+    ),
 ];
 
 /// What `wrk` reported for one path.
@@ -166,6 +171,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ("PORTAL_CACHE_TTL", "1h"),
             ("PORTAL_ACCESS_RECHECK", "1h"),
             ("PORTAL_MAX_CONCURRENT", "4096"),
+            ("PORTAL_API_RATE_PER_MINUTE", "1000000000"),
         ],
     )
     .await?;
@@ -173,6 +179,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let http = client()?;
     let cookie = login(&http, &portal).await?;
     let copy = wait_for_copy(&http, &portal, Duration::from_secs(900)).await?;
+    let token = portal_token(&http, &portal).await?;
     println!(
         "partner-portal throughput: {} activations on {backend}, copy made in {:.1} s; wrk -t{} -c{} -d{}s per path, one session, every page warm{}",
         args.activations,
@@ -207,8 +214,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         cmd.arg(format!("-t{}", args.threads))
             .arg(format!("-c{}", args.connections))
             .arg(format!("-d{}s", args.seconds))
-            .arg("--latency")
-            .args(["-H", &format!("Cookie: {cookie}")]);
+            .arg("--latency");
+        // The JSON list is read as a script reads it: with a portal API token, no session.
+        if path.starts_with("/api/") {
+            cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+        } else {
+            cmd.args(["-H", &format!("Cookie: {cookie}")]);
+        }
         if args.compressed {
             cmd.args(["-H", "Accept-Encoding: br, gzip"]);
         }
@@ -224,7 +236,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if *path == "/activations" {
             list = Some(run.rps);
         }
-        let vs_list = match (list, path.starts_with("/activations?")) {
+        let vs_list = match (
+            list,
+            path.starts_with("/activations?") || path.starts_with("/api/"),
+        ) {
             (Some(l), true) => format!("{:.2}", run.rps / l),
             _ => String::new(),
         };

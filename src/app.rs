@@ -92,7 +92,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         // session, and a token where none is accepted is refused before anything runs.
         .layer(from_fn_with_state(
             state.clone(),
-            crate::tokens::bearer::layer,
+            crate::auth::bearer::layer,
         ))
         // Only the app routes are shed, before their session is loaded; health, readiness and
         // metrics always answer (a health check that saw 503 in a burst would restart a healthy
@@ -115,11 +115,13 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             limits.request_timeout,
         ))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        // Inside the page renderer, so a refused address gets the portal's page (or JSON under
+        // `/api/`), its headers and a log line, as every other refusal does.
+        .layer(from_fn_with_state(limits.max_uri_bytes, server::limit_uri))
         .layer(from_fn_with_state(state.clone(), web::finish_response))
         // HTML, CSS, JS and JSON are compressed (brotli at quality 4, or gzip) for clients
         // that accept it: a 15 KB page becomes about 3 KB.
         .layer(CompressionLayer::new().br(true).gzip(true))
-        .layer(from_fn_with_state(limits.max_uri_bytes, server::limit_uri))
         .with_state(state);
     if base.is_empty() {
         return router;

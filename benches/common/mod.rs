@@ -153,6 +153,52 @@ pub async fn login(client: &reqwest::Client, portal: &str) -> anyhow::Result<Str
     bail!("login did not finish")
 }
 
+/// A portal API token for the logged-in `client`: the partner is connected for the team (tokens
+/// read through the connection) and a token made on the API tokens page.
+pub async fn portal_token(client: &reqwest::Client, portal: &str) -> anyhow::Result<String> {
+    let page = client
+        .get(format!("{portal}/team"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("no CSRF token on the Team page")?
+        .to_owned();
+    for form in [
+        vec![("csrf", csrf.as_str())],
+        vec![("csrf", csrf.as_str()), ("name", "bench")],
+    ] {
+        let path = if form.len() == 1 {
+            "/team/connect"
+        } else {
+            "/tokens"
+        };
+        let r = client
+            .post(format!("{portal}{path}"))
+            .header("origin", portal)
+            .form(&form)
+            .send()
+            .await?;
+        if !(r.status().is_success() || r.status().is_redirection()) {
+            bail!("{path} answered {}", r.status());
+        }
+        if path == "/tokens" {
+            let body = r.text().await?;
+            let token = body
+                .split("value=\"ppt_")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .context("the new token is not on the page")?;
+            return Ok(format!("ppt_{token}"));
+        }
+    }
+    bail!("no token was made")
+}
+
 /// A bearer token for the sandbox's partner, straight from its OAuth endpoints (it approves at
 /// once), for timing WordPress.com calls the way a partner's own script makes them.
 pub async fn sandbox_token(sandbox: &str, portal: &str) -> anyhow::Result<String> {

@@ -16,7 +16,7 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{copy, invoices, proxy};
+use super::{copy, counts, invoices, proxy};
 use crate::{
     auth::session::Authed,
     error::AppError,
@@ -36,7 +36,7 @@ use crate::{
         copy::keys,
         copy::activations,
         copy::activation,
-        copy::counts,
+        counts::counts,
         invoices::list,
         invoices::detail,
         proxy::activations,
@@ -44,7 +44,14 @@ use crate::{
         proxy::invoices,
         proxy::upcoming,
     ),
-    components(schemas(super::ApiError)),
+    components(schemas(
+        super::ApiError,
+        copy::StatusParam,
+        copy::SortParam,
+        copy::DirParam,
+        copy::PresetParam,
+        counts::PeriodParam,
+    )),
     modifiers(&Security),
     tags(
         (name = "copy", description = "Answered from the portal's copy of the key's activations: search, filters, counts."),
@@ -120,6 +127,8 @@ struct ResponseView {
     status: String,
     description: String,
     body: String,
+    /// The body's schema, when it is one of the document's named types.
+    link: Option<String>,
 }
 
 /// One route.
@@ -238,13 +247,18 @@ fn operations(doc: &Value) -> Vec<OperationView> {
                 .and_then(Value::as_object)
                 .map(|rs| {
                     rs.iter()
-                        .map(|(status, r)| ResponseView {
-                            status: status.clone(),
-                            description: text(&r["description"]),
-                            body: r
-                                .pointer("/content/application~1json/schema")
-                                .map(kind)
-                                .unwrap_or_default(),
+                        .map(|(status, r)| {
+                            let schema = r.pointer("/content/application~1json/schema");
+                            ResponseView {
+                                status: status.clone(),
+                                description: text(&r["description"]),
+                                body: schema.map(kind).unwrap_or_default(),
+                                link: schema
+                                    .and_then(|s| s.get("$ref"))
+                                    .and_then(Value::as_str)
+                                    .and_then(|r| r.rsplit('/').next())
+                                    .map(|name| format!("schema-{name}")),
+                            }
                         })
                         .collect()
                 })

@@ -299,10 +299,12 @@ pub struct InvoiceAnswer {
 #[utoipa::path(
     get,
     path = "/api/v1/keys/{key}/invoices",
+    operation_id = "list_invoices",
     tag = "invoices",
-    params(("key" = u64, Path, description = "A key of the partner")),
+    params(("key" = u64, Path, description = "A key of the partner", example = 70)),
     responses(
         (status = 200, description = "The past invoices, newest first", body = InvoicesAnswer),
+        (status = 400, description = "The key is not a number", body = super::ApiError),
         (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
         (status = 403, description = "The role (support) or the token's scopes exclude invoices", body = super::ApiError),
         (status = 404, description = "The partner has no such key", body = super::ApiError),
@@ -341,13 +343,15 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/api/v1/keys/{key}/invoices/{id}",
+    operation_id = "get_invoice",
     tag = "invoices",
     params(
-        ("key" = u64, Path, description = "A key of the partner"),
-        ("id" = String, Path, description = "Stripe's invoice id (`in_…`)"),
+        ("key" = u64, Path, description = "A key of the partner", example = 70),
+        ("id" = String, Path, description = "Stripe's invoice id (`in_…`)", example = "in_1Fake0012K70"),
     ),
     responses(
         (status = 200, description = "The invoice", body = InvoiceAnswer),
+        (status = 400, description = "The key is not a number", body = super::ApiError),
         (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
         (status = 403, description = "The role (support) or the token's scopes exclude invoices", body = super::ApiError),
         (status = 404, description = "No such key, or no such invoice of the key", body = super::ApiError),

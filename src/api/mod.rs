@@ -1,8 +1,8 @@
 //! The JSON API under `/api/v1`, for scripts with a portal API token (or a browser session):
 //!
 //! - [`proxy`]: the four reporting endpoints of WordPress.com, passed through as they answer.
-//! - [`copy`]: the keys, and the activations and their counts from the portal's own copy, with
-//!   the pages' filters and cursor paging.
+//! - [`copy`]: the keys, and the activations from the portal's own copy, with the pages'
+//!   filters and cursor paging; [`counts`]: their counts and the overview's period.
 //! - [`invoices`]: the past invoices with their lines and reconciliation (finance and admin).
 //! - [`doc`]: the OpenAPI 3.1 document generated from these handlers' types, and the page that
 //!   shows it.
@@ -12,6 +12,7 @@
 //! request_id}` with the right status, never a redirect.
 
 pub mod copy;
+pub mod counts;
 pub mod doc;
 pub mod invoices;
 pub mod proxy;
@@ -99,6 +100,31 @@ impl CopyState {
 /// A Unix time as a UTC date and time.
 pub fn utc(t: Option<i64>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t, 0))
+}
+
+/// Refuses a parameter of `names` given with an empty value. The pages read an empty field
+/// as one left out (a form sends every field); a script that sends `status=` meant something
+/// and is told, as the document's types say.
+pub fn no_empty(q: &crate::web::query::Pairs, names: &[&str]) -> Result<(), AppError> {
+    match q.iter().find(|(k, v)| v.is_empty() && names.contains(k)) {
+        Some((k, _)) => Err(AppError::BadRequest(format!(
+            "{k} is empty: leave it out, or give it a value."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a parameter of `names` given more than once: a script that sends `status=active&
+/// status=cancelled` would otherwise get one of them without being told.
+pub fn once(q: &crate::web::query::Pairs, names: &[&str]) -> Result<(), AppError> {
+    for name in names {
+        if q.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(AppError::BadRequest(format!(
+                "{name} is given more than once; give it once."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The scope of `key` for a JSON request.

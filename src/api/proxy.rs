@@ -75,6 +75,7 @@ async fn forward(
 #[utoipa::path(
     get,
     path = "/api/v1/activations",
+    operation_id = "wpcom_activations",
     tag = "wordpress.com",
     params(("key" = Option<u64>, Query, description = "A key of the partner (its first key when left out)"),
         ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "Page (from 1)"),
@@ -83,15 +84,16 @@ async fn forward(
         ("activated_after" = Option<String>, Query, format = Date, description = "A date or date and time"),
         ("activated_before" = Option<String>, Query, format = Date, description = "A date or date and time")),
     responses(
-        (status = 200, description = "WordPress.com's own JSON, passed on as it is (see its documentation)", body = Object),
+        (status = 200, description = "WordPress.com's own JSON, passed on as it is (see its documentation)", body = serde_json::Value),
         (status = 400, description = "A parameter cannot be read", body = super::ApiError),
-        (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
-        (status = 403, description = "Not a partner's login, or WordPress.com refused", body = super::ApiError),
-        (status = 404, description = "No such key", body = super::ApiError),
-        (status = 429, description = "Too many requests with this token, or WordPress.com asked to slow down", body = super::ApiError),
-        (status = 502, description = "WordPress.com failed", body = super::ApiError),
-        (status = 503, description = "The team connection is broken, or WordPress.com is busy", body = super::ApiError),
-        (status = 504, description = "WordPress.com did not answer in time", body = super::ApiError),
+        (status = 401, description = "No token, or a token that is not accepted (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 403, description = "Not a partner's login, or WordPress.com refused (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 404, description = "No such key (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 414, description = "The address is longer than the portal takes", body = super::ApiError),
+        (status = 429, description = "Too many requests with this token, or WordPress.com asked to slow down (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 502, description = "WordPress.com failed (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 503, description = "The team connection is broken, or WordPress.com is busy (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 504, description = "WordPress.com did not answer in time (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
     ),
     security(("token" = []), ("session" = []))
 )]
@@ -101,6 +103,20 @@ pub async fn activations(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
+    super::no_empty(
+        &q,
+        &[
+            "page",
+            "per_page",
+            "plans",
+            "activated_after",
+            "activated_before",
+        ],
+    )?;
+    super::once(
+        &q,
+        &["page", "per_page", "activated_after", "activated_before"],
+    )?;
     let (partner, key) = (scope.partner.id, scope.key.id);
     let mut query = vec![
         (
@@ -132,19 +148,21 @@ pub async fn activations(
 #[utoipa::path(
     get,
     path = "/api/v1/activations/summary",
+    operation_id = "wpcom_activations_summary",
     tag = "wordpress.com",
     params(("key" = Option<u64>, Query, description = "A key of the partner (its first key when left out)"),
         ("scale" = Option<String>, Query, description = "`day`, `month` or `year`")),
     responses(
-        (status = 200, description = "WordPress.com's own JSON, passed on as it is (see its documentation)", body = Object),
+        (status = 200, description = "WordPress.com's own JSON, passed on as it is (see its documentation)", body = serde_json::Value),
         (status = 400, description = "A parameter cannot be read", body = super::ApiError),
-        (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
-        (status = 403, description = "Not a partner's login, or WordPress.com refused", body = super::ApiError),
-        (status = 404, description = "No such key", body = super::ApiError),
-        (status = 429, description = "Too many requests with this token, or WordPress.com asked to slow down", body = super::ApiError),
-        (status = 502, description = "WordPress.com failed", body = super::ApiError),
-        (status = 503, description = "The team connection is broken, or WordPress.com is busy", body = super::ApiError),
-        (status = 504, description = "WordPress.com did not answer in time", body = super::ApiError),
+        (status = 401, description = "No token, or a token that is not accepted (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 403, description = "Not a partner's login, or WordPress.com refused (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 404, description = "No such key (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 414, description = "The address is longer than the portal takes", body = super::ApiError),
+        (status = 429, description = "Too many requests with this token, or WordPress.com asked to slow down (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 502, description = "WordPress.com failed (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 503, description = "The team connection is broken, or WordPress.com is busy (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 504, description = "WordPress.com did not answer in time (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
     ),
     security(("token" = []), ("session" = []))
 )]
@@ -154,6 +172,8 @@ pub async fn summary(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
+    super::no_empty(&q, &["scale"])?;
+    super::once(&q, &["scale"])?;
     let query = [
         ("key_id".to_owned(), scope.key.id.to_string()),
         ("scale".to_owned(), q.scale()?.as_str().to_owned()),
@@ -165,18 +185,20 @@ pub async fn summary(
 #[utoipa::path(
     get,
     path = "/api/v1/invoices",
+    operation_id = "wpcom_invoices",
     tag = "wordpress.com",
     params(("key" = Option<u64>, Query, description = "A key of the partner (its first key when left out)")),
     responses(
-        (status = 200, description = "WordPress.com's own JSON, passed on as it is (see its documentation)", body = Object),
+        (status = 200, description = "WordPress.com's own JSON, passed on as it is (see its documentation)", body = serde_json::Value),
         (status = 400, description = "A parameter cannot be read", body = super::ApiError),
-        (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
-        (status = 403, description = "Not a partner's login, or WordPress.com refused", body = super::ApiError),
-        (status = 404, description = "No such key", body = super::ApiError),
-        (status = 429, description = "Too many requests with this token, or WordPress.com asked to slow down", body = super::ApiError),
-        (status = 502, description = "WordPress.com failed", body = super::ApiError),
-        (status = 503, description = "The team connection is broken, or WordPress.com is busy", body = super::ApiError),
-        (status = 504, description = "WordPress.com did not answer in time", body = super::ApiError),
+        (status = 401, description = "No token, or a token that is not accepted (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 403, description = "Not a partner's login, or WordPress.com refused (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 404, description = "No such key (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 414, description = "The address is longer than the portal takes", body = super::ApiError),
+        (status = 429, description = "Too many requests with this token, or WordPress.com asked to slow down (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 502, description = "WordPress.com failed (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 503, description = "The team connection is broken, or WordPress.com is busy (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 504, description = "WordPress.com did not answer in time (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
     ),
     security(("token" = ["invoices:read"]), ("session" = []))
 )]
@@ -192,18 +214,20 @@ pub async fn invoices(
 #[utoipa::path(
     get,
     path = "/api/v1/invoices/upcoming",
+    operation_id = "wpcom_upcoming_invoice",
     tag = "wordpress.com",
     params(("key" = Option<u64>, Query, description = "A key of the partner (its first key when left out)")),
     responses(
-        (status = 200, description = "WordPress.com's own JSON, passed on as it is (see its documentation)", body = Object),
+        (status = 200, description = "WordPress.com's own JSON, passed on as it is (see its documentation)", body = serde_json::Value),
         (status = 400, description = "A parameter cannot be read", body = super::ApiError),
-        (status = 401, description = "No token, or a token that is not accepted", body = super::ApiError),
-        (status = 403, description = "Not a partner's login, or WordPress.com refused", body = super::ApiError),
-        (status = 404, description = "No such key", body = super::ApiError),
-        (status = 429, description = "Too many requests with this token, or WordPress.com asked to slow down", body = super::ApiError),
-        (status = 502, description = "WordPress.com failed", body = super::ApiError),
-        (status = 503, description = "The team connection is broken, or WordPress.com is busy", body = super::ApiError),
-        (status = 504, description = "WordPress.com did not answer in time", body = super::ApiError),
+        (status = 401, description = "No token, or a token that is not accepted (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 403, description = "Not a partner's login, or WordPress.com refused (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 404, description = "No such key (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 414, description = "The address is longer than the portal takes", body = super::ApiError),
+        (status = 429, description = "Too many requests with this token, or WordPress.com asked to slow down (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 502, description = "WordPress.com failed (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 503, description = "The team connection is broken, or WordPress.com is busy (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
+        (status = 504, description = "WordPress.com did not answer in time (the portal\'s error, or WordPress.com\'s own error body passed on)", body = serde_json::Value),
     ),
     security(("token" = ["invoices:read"]), ("session" = []))
 )]

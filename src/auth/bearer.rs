@@ -10,35 +10,30 @@
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, Method, StatusCode, header},
+    http::{Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use tower_sessions::Session;
 
-use super::{ApiToken, TokenStatus, secret};
+use super::session::{Access, AuthData, Authed, Grant};
 use crate::{
-    auth::session::{Access, AuthData, Authed, Grant},
     error::AppError,
     secret::{Secret, random_token},
     state::AppState,
     team::{Role, audit::Actor},
+    tokens::{ApiToken, Scopes, TokenStatus, portal_token, secret},
     upstream::Me,
 };
 
-/// The token in `Authorization`, when it is a portal API token (`Bearer ppt_…`). Other bearer
-/// values (a proxy's own) are left alone.
-pub fn portal_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.split_once(' ')?;
-    let token = rest.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && token.starts_with(secret::PREFIX)).then_some(token)
+/// Whether `path` is one that takes API tokens: the JSON API and every CSV download.
+fn token_path(path: &str) -> bool {
+    path.starts_with("/api/v1/") || path.ends_with(".csv")
 }
 
-/// Whether `path` takes API tokens: the JSON API and every CSV download.
+/// Whether a request takes an API token: a GET or HEAD of the JSON API or a CSV download.
 pub fn takes_tokens(method: &Method, path: &str) -> bool {
-    (method == Method::GET || method == Method::HEAD)
-        && (path.starts_with("/api/v1/") || path.ends_with(".csv"))
+    (method == Method::GET || method == Method::HEAD) && token_path(path)
 }
 
 fn refused(message: &str) -> AppError {
@@ -54,7 +49,12 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let Some(text) = portal_token(req.headers()) else {
         return next.run(req).await;
     };
-    if !takes_tokens(req.method(), req.uri().path()) {
+    let path = req.uri().path();
+    if token_path(path) && !takes_tokens(req.method(), path) {
+        // No route there takes another method: the router answers 405 with `Allow`.
+        return next.run(req).await;
+    }
+    if !takes_tokens(req.method(), path) {
         return AppError::Token {
             status: StatusCode::BAD_REQUEST,
             error: "invalid_request",
@@ -182,7 +182,7 @@ async fn authenticate(
         grant: Some(Grant {
             id: token.id.clone(),
             name: token.name.clone(),
-            scopes: super::Scopes::new(token.scopes.iter().filter(|s| s.allowed_for(role))),
+            scopes: Scopes::new(token.scopes.iter().filter(|s| s.allowed_for(role))),
         }),
     })
 }
@@ -244,19 +244,5 @@ mod tests {
         assert!(!takes_tokens(&get, "/tokens"));
         assert!(!takes_tokens(&Method::POST, "/api/v1/keys"));
         assert!(!takes_tokens(&Method::POST, "/activations.csv"));
-    }
-
-    #[test]
-    fn only_a_portal_bearer_token_is_read() {
-        let mut h = HeaderMap::new();
-        assert_eq!(portal_token(&h), None);
-        h.insert(header::AUTHORIZATION, "Bearer ppt_abc".parse().unwrap());
-        assert_eq!(portal_token(&h), Some("ppt_abc"));
-        h.insert(header::AUTHORIZATION, "bearer  ppt_abc ".parse().unwrap());
-        assert_eq!(portal_token(&h), Some("ppt_abc"));
-        h.insert(header::AUTHORIZATION, "Bearer proxy-token".parse().unwrap());
-        assert_eq!(portal_token(&h), None);
-        h.insert(header::AUTHORIZATION, "Basic cHB0Xzp4".parse().unwrap());
-        assert_eq!(portal_token(&h), None);
     }
 }

@@ -7,6 +7,7 @@
 //! - `POST /logout` needs the CSRF token and a same-origin request; it deletes the server-side
 //!   record.
 
+pub mod bearer;
 mod callback;
 pub mod csrf;
 pub mod gate;

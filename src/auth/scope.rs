@@ -143,6 +143,25 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ApiAuthed(authed) = ApiAuthed::from_request_parts(parts, state).await?;
+        // A script that names two keys is told, not given one of them.
+        let keys: Vec<_> = Pairs::parse(parts.uri.query())
+            .iter()
+            .filter(|(k, _)| *k == "key")
+            .map(|(_, v)| v.is_empty())
+            .collect();
+        match keys.as_slice() {
+            [] | [false] => {}
+            [true] => {
+                return Err(AppError::BadRequest(
+                    "key is empty: leave it out for the first key, or give one.".into(),
+                ));
+            }
+            _ => {
+                return Err(AppError::BadRequest(
+                    "key is given more than once; give it once.".into(),
+                ));
+            }
+        }
         KeyScope::new(authed, key_param(parts)?).map(Self)
     }
 }

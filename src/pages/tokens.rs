@@ -227,36 +227,7 @@ async fn create_post(
     if let Some(why) = cannot_make(&state, &authed).await? {
         return Err(AppError::BadRequest(why));
     }
-    let name = form.name.as_deref().unwrap_or("").trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(AppError::BadRequest(format!(
-            "Give the token a name of 1 to {MAX_NAME} characters, such as “nightly billing export”."
-        )));
-    }
-    let days = match form.days.as_deref() {
-        None | Some("") => DEFAULT_EXPIRY_DAYS,
-        Some(d) => d
-            .parse::<i64>()
-            .ok()
-            .filter(|d| EXPIRY_DAYS.contains(d))
-            .ok_or_else(|| {
-                AppError::BadRequest("Pick an expiry of 7, 30, 90 or 365 days.".into())
-            })?,
-    };
-    let mut chosen = Vec::new();
-    for s in &form.scope {
-        chosen.push(
-            Scope::parse(s)
-                .ok_or_else(|| AppError::BadRequest(format!("There is no scope {s:?}.")))?,
-        );
-    }
-    let scopes = Scopes::new(chosen);
-    if let Some(wider) = scopes.wider_than(access.role) {
-        return Err(AppError::RoleForbidden {
-            role: access.role.label(),
-            what: wider.what(),
-        });
-    }
+    let (name, days, scopes) = validate(&form, access.role)?;
     let user = &authed.data.user;
     let now = state.clock.now();
     let (token, secret) = state
@@ -295,6 +266,41 @@ async fn create_post(
     };
     let page = tokens_page(&state, &authed, Some(created), None).await?;
     render(StatusCode::CREATED, &page)
+}
+
+/// The form's name, expiry and scopes, or what is wrong with them.
+fn validate(form: &CreateForm, role: crate::team::Role) -> Result<(String, i64, Scopes), AppError> {
+    let name = form.name.as_deref().unwrap_or("").trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(format!(
+            "Give the token a name of 1 to {MAX_NAME} characters, such as “nightly billing export”."
+        )));
+    }
+    let days = match form.days.as_deref() {
+        None | Some("") => DEFAULT_EXPIRY_DAYS,
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|d| EXPIRY_DAYS.contains(d))
+            .ok_or_else(|| {
+                AppError::BadRequest("Pick an expiry of 7, 30, 90 or 365 days.".into())
+            })?,
+    };
+    let mut chosen = Vec::new();
+    for s in &form.scope {
+        chosen.push(
+            Scope::parse(s)
+                .ok_or_else(|| AppError::BadRequest(format!("There is no scope {s:?}.")))?,
+        );
+    }
+    let scopes = Scopes::new(chosen);
+    if let Some(wider) = scopes.wider_than(role) {
+        return Err(AppError::RoleForbidden {
+            role: role.label(),
+            what: wider.what(),
+        });
+    }
+    Ok((name, days, scopes))
 }
 
 /// Reads the create form by hand: `scope` may repeat, which a struct form cannot say.

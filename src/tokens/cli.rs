@@ -62,6 +62,37 @@ pub async fn holders(team: &Team, user: &str) -> anyhow::Result<Vec<Holder>> {
             });
         }
     }
+    // The allow-list file's lines that name the user by id, for their partner or every
+    // connected one (a line naming a username has no user id to give a token).
+    let connected: Vec<(i64,)> = team
+        .db()
+        .fetch_all(&Sql::new("SELECT partner_id FROM team_connections"))
+        .await?;
+    for line in team.file_members() {
+        let crate::team::UserRef::Id(uid) = line.user else {
+            continue;
+        };
+        if id != Some(uid as i64) {
+            continue;
+        }
+        for (partner,) in &connected {
+            let partner = *partner as u64;
+            if line.partner_id.is_some_and(|p| p != partner)
+                || out
+                    .iter()
+                    .any(|h| h.partner_id == partner && h.user_id == uid)
+            {
+                continue;
+            }
+            out.push(Holder {
+                partner_id: partner,
+                user_id: uid,
+                username: format!("user {uid}"),
+                display_name: format!("user {uid}"),
+                role: line.role,
+            });
+        }
+    }
     let mut sql = Sql::new(
         "SELECT partner_id, owner_id, owner_name FROM team_connections WHERE owner_name = ",
     );

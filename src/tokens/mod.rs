@@ -4,9 +4,8 @@
 //! A token acts for its owner, through the partner's team connection, with the owner's role as
 //! it is at each request and no more than the token's scopes. It is accepted on `/api/v1/*` and
 //! on CSV downloads (GET only), and nowhere else: never on a page or a form, so a token cannot
-//! become a browser session or carry a cross-site request ([`bearer`]).
+//! become a browser session or carry a cross-site request (`auth::bearer`).
 
-pub mod bearer;
 pub mod cli;
 pub mod secret;
 
@@ -17,6 +16,18 @@ use crate::{
     secret::{Secret, random_token},
     team::Role,
 };
+
+/// The token in `Authorization`, when it is a portal API token (`Bearer ppt_…`). Other bearer
+/// values (a proxy's own) are left alone.
+pub fn portal_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && token.starts_with(secret::PREFIX)).then_some(token)
+}
 
 /// What a token may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -444,6 +455,32 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_portal_bearer_token_is_read() {
+        let mut h = axum::http::HeaderMap::new();
+        assert_eq!(portal_token(&h), None);
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer ppt_abc".parse().unwrap(),
+        );
+        assert_eq!(portal_token(&h), Some("ppt_abc"));
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "bearer  ppt_abc ".parse().unwrap(),
+        );
+        assert_eq!(portal_token(&h), Some("ppt_abc"));
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer proxy-token".parse().unwrap(),
+        );
+        assert_eq!(portal_token(&h), None);
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Basic cHB0Xzp4".parse().unwrap(),
+        );
+        assert_eq!(portal_token(&h), None);
+    }
 
     #[test]
     fn scopes_always_hold_activations_and_are_never_wider_than_the_role() {

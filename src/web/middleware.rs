@@ -46,12 +46,20 @@ pub async fn finish_response(
     req.extensions_mut().insert(viewer.clone());
     let method = req.method().clone();
     // An invite link's secret is its path: it never reaches the log, a metric or an error page.
-    let path = loggable_path(req.uri().path());
+    let mut path = loggable_path(req.uri().path());
+    // An address too long to serve is logged by its start (the limit refuses it below).
+    if path.len() > 256 {
+        let mut cut = 256;
+        while !path.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        path.truncate(cut);
+        path.push('…');
+    }
     // A cheap clone (the URI's bytes are shared): its `key` is read only for an error page.
     let uri = req.uri().clone();
     // A script's request (a portal API token, on a CSV download too) gets its errors as JSON.
-    let json =
-        path.starts_with("/api/") || crate::tokens::bearer::portal_token(req.headers()).is_some();
+    let json = path.starts_with("/api/") || crate::tokens::portal_token(req.headers()).is_some();
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -36,4 +36,5 @@ mod security;
 mod structure;
 mod subpath;
 mod team;
+mod tokens;
 mod ways;

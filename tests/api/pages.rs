@@ -260,7 +260,8 @@ async fn the_key_selector_lists_keys_marks_disabled_ones_and_refuses_unknown_key
             "/activations?key=71",
             "/invoices?key=71",
             "/team",
-            "/audit"
+            "/audit",
+            "/tokens"
         ]
     );
     let r = app.get("/activations?key=99").await;

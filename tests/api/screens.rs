@@ -294,6 +294,43 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
         .next()
         .expect("an invoice links to its detail page");
 
+    // The API tokens page before the team is connected (it says why no token can be made),
+    // then connected, with a token of each kind listed.
+    let tokens_before = get("tokens-unconnected", "/tokens", 200);
+    check_all(&driver, &tools, &app, &tokens_before, &dir, &mut findings).await;
+    let body = fetch(&app, &browser, &tokens_before, &mut findings).await;
+    htmls.push((tokens_before.name, body));
+    let csrf = attrs(&doc, "form.logout input[name=csrf]", "value")
+        .pop()
+        .expect("a logout form");
+    for (path, form) in [
+        ("/team/connect", vec![("csrf", csrf.as_str())]),
+        (
+            "/tokens",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("name", "nightly billing export"),
+                ("scope", "invoices:read"),
+            ],
+        ),
+        (
+            "/tokens",
+            vec![("csrf", csrf.as_str()), ("name", "support script")],
+        ),
+    ] {
+        let r = browser
+            .post(app.url(path))
+            .header("origin", &app.addr)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success() || r.status().is_redirection(),
+            "{path}"
+        );
+    }
+
     pages = vec![
         get("overview", "/", 200),
         // The whole overview narrowed to one product line over a year: the chip, the cards,
@@ -334,6 +371,8 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
         get("upcoming-invoice", "/invoices/upcoming", 200),
         get("team", "/team", 200),
         get("audit", "/audit", 200),
+        get("tokens", "/tokens", 200),
+        get("api", "/api", 200),
         get("error-404", "/activations/999999999", 404),
         get("error-404-path", "/no-such-page", 404),
         get("error-400", "/?scale=fortnight", 400),

@@ -194,7 +194,8 @@ async fn a_proxy_that_strips_the_prefix_works_as_well() {
             "/partners/activations?key=70",
             "/partners/invoices?key=70",
             "/partners/team",
-            "/partners/audit"
+            "/partners/audit",
+            "/partners/tokens"
         ]
     );
     // Probes answer at the root and under the prefix.

@@ -216,7 +216,10 @@ async fn members_see_exactly_what_their_role_allows() {
         .text()
         .await
         .unwrap();
-    assert_eq!(nav(&home), ["Overview", "Activations", "Invoices"]);
+    assert_eq!(
+        nav(&home),
+        ["Overview", "Activations", "Invoices", "API tokens"]
+    );
     assert!(home.contains("Example Hosting"));
     assert_eq!(status(&app.addr, &fiona, "/invoices").await, StatusCode::OK);
     assert_eq!(
@@ -245,7 +248,7 @@ async fn members_see_exactly_what_their_role_allows() {
         .text()
         .await
         .unwrap();
-    assert_eq!(nav(&home), ["Overview", "Activations"]);
+    assert_eq!(nav(&home), ["Overview", "Activations", "API tokens"]);
     assert!(
         !home.contains("/invoices"),
         "no invoice link anywhere on the overview"
@@ -570,7 +573,14 @@ async fn the_last_admin_stays() {
         .unwrap();
     assert_eq!(
         nav(&home),
-        ["Overview", "Activations", "Invoices", "Team", "Audit"]
+        [
+            "Overview",
+            "Activations",
+            "Invoices",
+            "Team",
+            "Audit",
+            "API tokens"
+        ]
     );
     let team = admin
         .get(app.url("/team"))
@@ -930,7 +940,10 @@ async fn an_invite_is_accepted_in_a_second_browser_profile() {
             json!([]),
         )
         .await;
-    assert_eq!(nav, json!(["Overview", "Activations", "Invoices"]));
+    assert_eq!(
+        nav,
+        json!(["Overview", "Activations", "Invoices", "API tokens"])
+    );
     assert!(second.source().await.contains("Fiona Finance"));
     second.goto(&app.url("/team")).await;
     assert!(second.source().await.contains("Not part of your role"));

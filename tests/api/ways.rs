@@ -19,9 +19,9 @@ fn title(doc: &scraper::Html) -> String {
 /// The header a logged-in page carries: navigation, key selector, Log out.
 fn assert_header(doc: &scraper::Html, what: &str) {
     assert_eq!(
-        // The owner is an admin: Overview, Activations, Invoices, Team, Audit.
+        // The owner is an admin: Overview, Activations, Invoices, Team, Audit, API tokens.
         texts(doc, "header nav[aria-label=Main] a").len(),
-        5,
+        6,
         "{what}: navigation"
     );
     assert_eq!(
