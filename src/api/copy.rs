@@ -471,7 +471,7 @@ pub async fn activations(
         // One more than asked says whether there is a next page.
         state
             .index
-            .rows_after(key, sync.generation, &filter, after.as_ref(), limit + 1),
+            .keyed_page(key, sync.generation, &filter, after.as_ref(), limit + 1),
     );
     let facets = facets?;
     let mut rows = rows?;

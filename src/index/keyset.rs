@@ -121,6 +121,38 @@ pub fn after_sql(
 }
 
 impl Index {
+    /// A list's page by cursor: up to `limit` rows of `f` after `after`, each with its place
+    /// for the next cursor. A first page sorted by a date is the list's own first page (the
+    /// same statement and caches as the Activations page), its places read off its rows.
+    pub async fn keyed_page(
+        &self,
+        key: u64,
+        generation: i64,
+        f: &Filter,
+        after: Option<&After>,
+        limit: u32,
+    ) -> Result<Vec<KeyedRow>, sqlx::Error> {
+        let date = |r: &Row| match f.sort {
+            SortBy::Activated => Some(r.activated_on),
+            SortBy::Created => Some(r.created_on),
+            SortBy::Cancelled => Some(r.cancelled_on),
+            SortBy::Site | SortBy::Product => None,
+        };
+        let by_date = !matches!(f.sort, SortBy::Site | SortBy::Product);
+        if after.is_none() && by_date {
+            let rows = self.rows(key, generation, f, 1, limit).await?;
+            return Ok(rows
+                .into_iter()
+                .map(|row| KeyedRow {
+                    sort_int: date(&row).flatten(),
+                    sort_text: None,
+                    row,
+                })
+                .collect());
+        }
+        self.rows_after(key, generation, f, after, limit).await
+    }
+
     /// Up to `limit` rows of `f` after `after`, each with its place for the next cursor.
     pub async fn rows_after(
         &self,
