@@ -30,6 +30,13 @@ pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
+/// A form that carries only its CSRF token (the buttons that revoke, remove, connect).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    /// The session's CSRF token.
+    pub csrf: Option<String>,
+}
+
 /// Checks a form's CSRF token against the session's, and the request's origin.
 pub fn check_csrf(
     state: &AppState,

@@ -19,7 +19,7 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    auth::{check_csrf, gate::AdminOnly, session::Authed},
+    auth::{check_csrf, csrf::CsrfForm, gate::AdminOnly, session::Authed},
     error::AppError,
     state::AppState,
     team::{Member, MemberSource, Role},
@@ -205,11 +205,6 @@ async fn team_get(
         StatusCode::OK,
         &team_page(&state, &authed, None, notice.map(str::to_owned)).await?,
     )
-}
-
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
 }
 
 async fn connect_post(

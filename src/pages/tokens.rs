@@ -17,7 +17,7 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    auth::{check_csrf, session::Authed},
+    auth::{check_csrf, csrf::CsrfForm, session::Authed},
     error::AppError,
     pages::team::when,
     state::AppState,
@@ -122,12 +122,11 @@ async fn cannot_make(state: &AppState, authed: &Authed) -> Result<Option<String>
         ));
     };
     let user = &authed.data.user;
-    if connection.owner_id == user.id
-        || state
-            .team
-            .role_of(access.partner.id, user.id, &user.username)
-            .await?
-            .is_some()
+    if state
+        .team
+        .acting_role(&connection, user.id, &user.username)
+        .await?
+        .is_some()
     {
         return Ok(None);
     }
@@ -321,11 +320,6 @@ fn parse_create(body: &[u8]) -> CreateForm {
         }
     }
     form
-}
-
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
 }
 
 async fn revoke_post(
