@@ -21,7 +21,7 @@ use crate::{
     error::AppError,
     secret::{Secret, random_token},
     state::AppState,
-    team::{Role, audit::Actor},
+    team::audit::Actor,
     tokens::{ApiToken, Scopes, TokenStatus, portal_token, secret},
     upstream::Me,
 };
@@ -131,21 +131,14 @@ async fn authenticate(
     let Some(connection) = state.team.connection(token.partner_id).await? else {
         return Err(AppError::NotConnected);
     };
-    let role = if connection.owner_id == token.user_id {
-        Role::Admin
-    } else {
-        match state
-            .team
-            .role_of(token.partner_id, token.user_id, &token.username)
-            .await?
-        {
-            Some((role, _)) => role,
-            None => {
-                return Err(refused(
-                    "The person this token belongs to is no longer a member of the team.",
-                ));
-            }
-        }
+    let Some(role) = state
+        .team
+        .acting_role(&connection, token.user_id, &token.username)
+        .await?
+    else {
+        return Err(refused(
+            "The person this token belongs to is no longer a member of the team.",
+        ));
     };
     record_use(state, &token, from, now);
     let paused = !connection.is_live();

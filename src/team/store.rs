@@ -298,6 +298,23 @@ impl Team {
             .map(|f| (f.role, MemberSource::File)))
     }
 
+    /// The role `user_id` acts with through `connection` (an API token does): the owner who
+    /// made the connection is an admin, anyone else a member by their membership, or no one.
+    pub async fn acting_role(
+        &self,
+        connection: &Connection,
+        user_id: u64,
+        username: &str,
+    ) -> Result<Option<Role>, sqlx::Error> {
+        if connection.owner_id == user_id {
+            return Ok(Some(Role::Admin));
+        }
+        Ok(self
+            .role_of(connection.partner.id, user_id, username)
+            .await?
+            .map(|(role, _)| role))
+    }
+
     /// The partner a user who is not an owner signs in to: their newest membership whose
     /// partner is connected, else a file line's.
     pub async fn partner_of(&self, user: &Me) -> Result<Option<u64>, sqlx::Error> {
