@@ -17,7 +17,7 @@ use crate::{
     cache::Freshness,
     error::AppError,
     pages::invoices::{
-        find_invoice, invoice_href, past_invoices,
+        invoice_href, invoice_in, past_invoices,
         reconciliation::{Reconciliation, reconcile},
     },
     state::AppState,
@@ -368,11 +368,11 @@ pub async fn detail(
     Path((key, id)): Path<(u64, String)>,
 ) -> Result<Json<InvoiceAnswer>, AppError> {
     let scope = key_scope(authed, key)?;
-    let (invoice, _, _) = find_invoice(&state, &scope, &id).await?;
     let (entry, freshness) = match past_invoices(&state, &scope).await {
         Ok(r) => r,
         Err(e) => return Err(scope.upstream_failed(&state, e).await),
     };
+    let invoice = invoice_in(&entry.value, &scope, &id)?;
     scope
         .audit(
             &state,

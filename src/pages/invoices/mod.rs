@@ -67,19 +67,13 @@ async fn upcoming_invoice(state: &AppState, scope: &KeyScope) -> Answer<Option<I
         .await
 }
 
-/// Finds one past invoice (by id) through the cache, with its stale note and "as of" text.
-pub(crate) async fn find_invoice(
-    state: &AppState,
+/// Invoice `id` of `list`, or the page that says the key has none such.
+pub(crate) fn invoice_in(
+    list: &InvoiceList,
     scope: &KeyScope,
     id: &str,
-) -> Result<(Invoice, Option<String>, String), AppError> {
-    let (entry, freshness) = match past_invoices(state, scope).await {
-        Ok(r) => r,
-        Err(e) => return Err(scope.upstream_failed(state, e).await),
-    };
-    let invoice = entry
-        .value
-        .invoices
+) -> Result<Invoice, AppError> {
+    list.invoices
         .iter()
         .find(|i| i.id.as_deref() == Some(id))
         .cloned()
@@ -91,7 +85,20 @@ pub(crate) async fn find_invoice(
                     scope.key.name
                 ),
             )
-        })?;
+        })
+}
+
+/// Finds one past invoice (by id) through the cache, with its stale note and "as of" text.
+pub(crate) async fn find_invoice(
+    state: &AppState,
+    scope: &KeyScope,
+    id: &str,
+) -> Result<(Invoice, Option<String>, String), AppError> {
+    let (entry, freshness) = match past_invoices(state, scope).await {
+        Ok(r) => r,
+        Err(e) => return Err(scope.upstream_failed(state, e).await),
+    };
+    let invoice = invoice_in(&entry.value, scope, id)?;
     Ok((
         invoice,
         stale_note(entry.fetched_at, &freshness, SHOWING),
