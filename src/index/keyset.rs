@@ -132,19 +132,18 @@ impl Index {
         after: Option<&After>,
         limit: u32,
     ) -> Result<Vec<KeyedRow>, sqlx::Error> {
-        let date = |r: &Row| match f.sort {
-            SortBy::Activated => Some(r.activated_on),
-            SortBy::Created => Some(r.created_on),
-            SortBy::Cancelled => Some(r.cancelled_on),
+        let date: Option<fn(&Row) -> Option<i64>> = match f.sort {
+            SortBy::Activated => Some(|r| r.activated_on),
+            SortBy::Created => Some(|r| r.created_on),
+            SortBy::Cancelled => Some(|r| r.cancelled_on),
             SortBy::Site | SortBy::Product => None,
         };
-        let by_date = !matches!(f.sort, SortBy::Site | SortBy::Product);
-        if after.is_none() && by_date {
+        if let (None, Some(date)) = (after, date) {
             let rows = self.rows(key, generation, f, 1, limit).await?;
             return Ok(rows
                 .into_iter()
                 .map(|row| KeyedRow {
-                    sort_int: date(&row).flatten(),
+                    sort_int: date(&row),
                     sort_text: None,
                     row,
                 })
