@@ -174,6 +174,20 @@ fn text(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }
 
+/// Markdown's code marks left out, for a page that shows the text as it is.
+fn plain(text: &str) -> String {
+    text.replace('`', "")
+}
+
+/// `text` starting with a capital, as a sentence on its own.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// A schema's type in a few characters: `string (date-time)`, `ActivationsAnswer`,
 /// `array of Activation`, `integer or null`.
 fn kind(schema: &Value) -> String {
@@ -237,7 +251,7 @@ fn operations(doc: &Value) -> Vec<OperationView> {
                             place: text(&p["in"]),
                             kind: kind(&p["schema"]),
                             required: p["required"].as_bool().unwrap_or(false),
-                            description: text(&p["description"]),
+                            description: plain(&text(&p["description"])),
                         })
                         .collect()
                 })
@@ -251,7 +265,7 @@ fn operations(doc: &Value) -> Vec<OperationView> {
                             let schema = r.pointer("/content/application~1json/schema");
                             ResponseView {
                                 status: status.clone(),
-                                description: text(&r["description"]),
+                                description: plain(&text(&r["description"])),
                                 body: schema.map(kind).unwrap_or_default(),
                                 link: schema
                                     .and_then(|s| s.get("$ref"))
@@ -271,8 +285,15 @@ fn operations(doc: &Value) -> Vec<OperationView> {
                 .map(|s| s.iter().map(text).collect::<Vec<_>>().join(", "))
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "activations:read".to_owned());
-            let mut lines = text(&op["description"]);
+            let mut lines = plain(&text(&op["description"]));
+            // The handlers' first doc line reads "`GET /path`: what it does"; the page shows
+            // the method and path as the heading already.
             let summary = text(&op["summary"]);
+            let summary = sentence(&plain(
+                summary
+                    .strip_prefix(&format!("`{} {path}`: ", method.to_uppercase()))
+                    .unwrap_or(&summary),
+            ));
             if lines == summary {
                 lines.clear();
             }
@@ -315,7 +336,7 @@ fn schemas(doc: &Value) -> Vec<SchemaView> {
                 .unwrap_or_default();
             SchemaView {
                 name: name.clone(),
-                description: text(&s["description"]),
+                description: plain(&text(&s["description"])),
                 fields: s
                     .get("properties")
                     .and_then(Value::as_object)
@@ -329,7 +350,7 @@ fn schemas(doc: &Value) -> Vec<SchemaView> {
                                     format!("{field} (optional)")
                                 },
                                 kind: kind(p),
-                                description: text(&p["description"]),
+                                description: plain(&text(&p["description"])),
                             })
                             .collect()
                     })
@@ -364,7 +385,7 @@ async fn api_page(
     let page = ApiPage {
         layout,
         title: text(&doc["info"]["title"]),
-        description: text(&doc["info"]["description"]),
+        description: plain(&text(&doc["info"]["description"])),
         version: text(&doc["info"]["version"]),
         operations: operations(&doc),
         schemas: schemas(&doc),
