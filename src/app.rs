@@ -285,6 +285,24 @@ impl Application {
         let team = Team::new(db.clone(), config.sealer(), config.team_file.clone());
         let token_limiter = Arc::new(RateLimiter::new(config.api_rate_per_minute));
         let tokens = Tokens::new(db.clone());
+        let mailer =
+            crate::notify::Mailer::new(config.smtp.as_ref(), &config.mail_from, config.demo)
+                .map_err(|e| anyhow::anyhow!("PORTAL_SMTP_URL: {e}"))?;
+        let notify = crate::notify::Notifier::new(crate::notify::Inner {
+            db: db.clone(),
+            team: team.clone(),
+            index: index.clone(),
+            wpcom: wpcom.clone(),
+            sealer: config.sealer(),
+            clock: clock.clone(),
+            mailer,
+            webhooks: config.webhooks.clone(),
+            public_url: config.base_path_url().trim_end_matches('/').to_owned(),
+            demo: config.demo,
+            link_key: crate::notify::link_key(config.session_key.expose()),
+            wake: tokio::sync::Notify::new(),
+            invoice_every: i64::try_from(config.connection_check.as_secs()).unwrap_or(600),
+        });
         let state = AppState::new(crate::state::Shared {
             config: Arc::new(config),
             wpcom,
@@ -299,6 +317,7 @@ impl Application {
             exports,
             team,
             clock,
+            notify,
         });
         Ok(Self { listener, state })
     }
@@ -327,12 +346,25 @@ impl Application {
             clock: self.state.clock.clone(),
             check_every: self.state.config.connection_check,
             retention: self.state.config.audit_retention,
+            notifier: Some(self.state.notify.clone()),
         }
         .spawn(Duration::from_secs(30));
         // On SQLite, the one process using the database frees a dead predecessor's leases, so
         // its copies resume at once; then copies that stopped are resumed, and tables no one
         // needs dropped, with nobody looking.
-        self.state.index.claim_sole_use().await;
+        if self.state.index.claim_sole_use().await {
+            match self.state.notify.free_leases().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    notifications = n,
+                    "freed the notification leases of a process that stopped; they are sent now"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not free the notification leases of a stopped process")
+                }
+            }
+        }
+        let sender = self.state.notify.clone().spawn_sender();
         // After a rotation of PORTAL_SESSION_KEY, what the previous key sealed at rest (the
         // team connections, stopped copies' tokens) is sealed again with the current one.
         // Sessions are sealed again when they are next saved.
@@ -378,6 +410,7 @@ impl Application {
         cleanup.abort();
         sweep.abort();
         watch.abort();
+        sender.abort();
         if let Some(task) = metrics_task {
             task.abort();
         }

@@ -210,6 +210,39 @@ pub struct PortalArgs {
     /// How often team connections are checked with WordPress.com.
     #[arg(long, env = "PORTAL_CONNECTION_CHECK", value_name = "PORTAL_CONNECTION_CHECK", default_value = "10m", value_parser = parse_duration)]
     pub connection_check: Duration,
+    /// SMTP server for email notifications: `smtp://host:25` (plain, trusted network),
+    /// `smtp://host:587?tls=required` (STARTTLS) or `smtps://host:465` (implicit TLS).
+    #[arg(long, env = "PORTAL_SMTP_URL", value_name = "PORTAL_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// SMTP user name, when the server wants one.
+    #[arg(
+        long,
+        env = "PORTAL_SMTP_USERNAME",
+        value_name = "PORTAL_SMTP_USERNAME"
+    )]
+    pub smtp_username: Option<String>,
+    /// File holding the SMTP password.
+    #[arg(
+        long,
+        env = "PORTAL_SMTP_PASSWORD_FILE",
+        value_name = "PORTAL_SMTP_PASSWORD_FILE"
+    )]
+    pub smtp_password_file: Option<PathBuf>,
+    /// From address of notification mail (default: `partner-portal@` the public URL's host).
+    #[arg(long, env = "PORTAL_MAIL_FROM", value_name = "PORTAL_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Networks (comma-separated addresses or CIDRs) webhooks may reach although they are
+    /// loopback or private; others are refused.
+    #[arg(
+        long,
+        env = "PORTAL_WEBHOOK_ALLOW",
+        value_name = "PORTAL_WEBHOOK_ALLOW",
+        default_value = ""
+    )]
+    pub webhook_allow: String,
+    /// Allow webhooks to plain http URLs (https only otherwise).
+    #[arg(long, env = "PORTAL_WEBHOOK_ALLOW_HTTP", value_name = "PORTAL_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_http: bool,
     /// Key (32 bytes, base64 or hex) that encrypts session data at rest; required by `serve`.
     #[arg(
         long,
@@ -474,6 +507,17 @@ impl PortalArgs {
             (None, None) => None,
         };
         let session_key_previous = self.previous_keys()?;
+        let smtp = match &self.smtp_url {
+            Some(url) if !url.trim().is_empty() => Some(crate::notify::SmtpSettings {
+                url: url.trim().to_owned(),
+                username: self.smtp_username.clone().filter(|u| !u.is_empty()),
+                password: match &self.smtp_password_file {
+                    Some(path) => Some(Secret::new(read_file("PORTAL_SMTP_PASSWORD_FILE", path)?)),
+                    None => None,
+                },
+            }),
+            _ => None,
+        };
         let defaults = ConfigBuilder::default();
         ConfigBuilder {
             listen: self.listen,
@@ -494,6 +538,10 @@ impl PortalArgs {
             team_file: self.team_file.clone(),
             audit_retention: self.audit_retention,
             connection_check: self.connection_check,
+            smtp,
+            mail_from: self.mail_from.clone(),
+            webhook_allow: self.webhook_allow.clone(),
+            webhook_allow_http: self.webhook_allow_http,
             session_key,
             session_key_previous,
             trusted_proxies: self.trusted_proxies.clone(),

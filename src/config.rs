@@ -91,6 +91,12 @@ pub struct Config {
     pub audit_retention: Duration,
     /// How often team connections are checked with WordPress.com (`PORTAL_CONNECTION_CHECK`).
     pub connection_check: Duration,
+    /// The SMTP server for email notifications (`PORTAL_SMTP_URL`), when there is one.
+    pub smtp: Option<crate::notify::SmtpSettings>,
+    /// The From address of notification mail (`PORTAL_MAIL_FROM`).
+    pub mail_from: String,
+    /// Which webhook targets are allowed (`PORTAL_WEBHOOK_ALLOW`, `PORTAL_WEBHOOK_ALLOW_HTTP`).
+    pub webhooks: crate::notify::WebhookPolicy,
     /// Whether pages say the data comes from the sandbox.
     pub demo: bool,
     /// Key encrypting session data at rest.
@@ -216,6 +222,14 @@ pub struct ConfigBuilder {
     pub audit_retention: Duration,
     /// `PORTAL_CONNECTION_CHECK`.
     pub connection_check: Duration,
+    /// `PORTAL_SMTP_URL`, `PORTAL_SMTP_USERNAME` and `PORTAL_SMTP_PASSWORD_FILE`.
+    pub smtp: Option<crate::notify::SmtpSettings>,
+    /// `PORTAL_MAIL_FROM` (default: `partner-portal@` the public URL's host).
+    pub mail_from: Option<String>,
+    /// `PORTAL_WEBHOOK_ALLOW`: networks webhooks may reach although internal.
+    pub webhook_allow: String,
+    /// `PORTAL_WEBHOOK_ALLOW_HTTP`.
+    pub webhook_allow_http: bool,
     /// `PORTAL_SESSION_KEY` (required unless `demo`, which makes a throwaway one).
     pub session_key: Option<Secret<[u8; 32]>>,
     /// `PORTAL_SESSION_KEY_PREVIOUS`.
@@ -270,6 +284,10 @@ impl Default for ConfigBuilder {
             team_file: None,
             audit_retention: Duration::from_secs(180 * 86_400),
             connection_check: Duration::from_secs(600),
+            smtp: None,
+            mail_from: None,
+            webhook_allow: String::new(),
+            webhook_allow_http: false,
             session_key: None,
             session_key_previous: Vec::new(),
             trusted_proxies: String::new(),
@@ -308,6 +326,15 @@ impl ConfigBuilder {
         let session_key = session_key_or_throwaway(self.session_key.clone(), self.demo)?;
         let trusted_proxies = parse_trusted_proxies(&self.trusted_proxies)?;
         let metrics = parse_metrics(&self.metrics)?;
+        let webhooks = crate::notify::WebhookPolicy {
+            allow: parse_networks("PORTAL_WEBHOOK_ALLOW", &self.webhook_allow)?,
+            allow_http: self.webhook_allow_http,
+        };
+        let mail_from = self.mail_from(&public_url)?;
+        if let Some(smtp) = &self.smtp {
+            crate::notify::Mailer::new(Some(smtp), &mail_from, false)
+                .map_err(|e| ConfigError::new("PORTAL_SMTP_URL", e.to_string()))?;
+        }
         let limits = Limits {
             header_read_timeout: self.header_read_timeout,
             request_timeout: self.request_timeout,
@@ -351,6 +378,9 @@ impl ConfigBuilder {
             team_file,
             audit_retention: self.audit_retention,
             connection_check: self.connection_check,
+            smtp: self.smtp.clone(),
+            mail_from,
+            webhooks,
             demo: self.demo,
         })
     }
@@ -446,15 +476,45 @@ fn session_key_or_throwaway(
 
 /// `PORTAL_TRUSTED_PROXIES`: addresses or networks, comma-separated.
 fn parse_trusted_proxies(text: &str) -> Result<Vec<IpNet>, ConfigError> {
+    parse_networks("PORTAL_TRUSTED_PROXIES", text)
+}
+
+impl ConfigBuilder {
+    /// `PORTAL_MAIL_FROM`, or `partner-portal@` the public URL's host.
+    fn mail_from(&self, public_url: &Url) -> Result<String, ConfigError> {
+        let from = match &self.mail_from {
+            Some(f) if !f.trim().is_empty() => f.trim().to_owned(),
+            _ => {
+                let host = public_url.host_str().unwrap_or("localhost");
+                let host = if host.contains('.') {
+                    host
+                } else {
+                    "localhost.localdomain"
+                };
+                format!(
+                    "partner-portal <partner-portal@{}>",
+                    host.trim_matches(['[', ']'])
+                )
+            }
+        };
+        from.parse::<lettre::message::Mailbox>().map_err(|e| {
+            ConfigError::new(
+                "PORTAL_MAIL_FROM",
+                format!("{from:?} is not a mail address: {e}"),
+            )
+        })?;
+        Ok(from)
+    }
+}
+
+/// Addresses or networks, comma-separated; errors name `variable`.
+fn parse_networks(variable: &'static str, text: &str) -> Result<Vec<IpNet>, ConfigError> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
             IpNet::parse(s).ok_or_else(|| {
-                ConfigError::new(
-                    "PORTAL_TRUSTED_PROXIES",
-                    format!("{s:?} is not an address or network"),
-                )
+                ConfigError::new(variable, format!("{s:?} is not an address or network"))
             })
         })
         .collect()

@@ -19,6 +19,7 @@ pub mod export;
 mod fuzzing;
 pub mod index;
 pub mod metrics;
+pub mod notify;
 pub mod pages;
 pub mod products;
 pub mod ratelimit;

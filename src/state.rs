@@ -4,8 +4,8 @@ use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
     cache::UpstreamCache, clock::Clock, config::Config, db::Db, export::ExportSlots, index::Index,
-    ratelimit::RateLimiter, session_store::SqlSessionStore, team::Team, tokens::Tokens,
-    upstream::WpClient,
+    notify::Notifier, ratelimit::RateLimiter, session_store::SqlSessionStore, team::Team,
+    tokens::Tokens, upstream::WpClient,
 };
 
 /// State shared by every handler: one `Arc`, so that a clone (axum makes one for every
@@ -59,4 +59,6 @@ pub struct Shared {
     pub team: Team,
     /// The wall clock (tests move it).
     pub clock: Clock,
+    /// Notification channels, rules and the outbox.
+    pub notify: Notifier,
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod index_ready;
 pub mod invoices;
 pub mod join;
+pub mod notifications;
 pub mod overview;
 pub mod panel;
 pub mod team;
@@ -24,6 +25,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(audit::router(state))
         .merge(join::router(state))
         .merge(tokens::router())
+        .merge(notifications::router())
 }
 
 /// Unknown paths. The login is looked up (when there is one) so that the page keeps the header,

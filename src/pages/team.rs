@@ -41,6 +41,41 @@ pub fn router(state: &AppState) -> Router<AppState> {
         ))
 }
 
+/// Where a signed-in person stands with the team, for what reads with nobody signed in
+/// (API tokens, notifications): they act as a member through the team connection.
+pub(crate) enum Standing {
+    /// A member (or the connection's owner).
+    Member,
+    /// The partner has no team connection.
+    NoConnection,
+    /// The partner is connected, by `owner`, and this login is not a member.
+    NotMember {
+        /// Who connected it.
+        owner: String,
+    },
+}
+
+/// Where `authed` stands with their partner's team.
+pub(crate) async fn team_standing(state: &AppState, authed: &Authed) -> Result<Standing, AppError> {
+    let access = authed.access()?;
+    let Some(connection) = state.team.connection(access.partner.id).await? else {
+        return Ok(Standing::NoConnection);
+    };
+    let user = &authed.data.user;
+    Ok(
+        match state
+            .team
+            .acting_role(&connection, user.id, &user.username)
+            .await?
+        {
+            Some(_) => Standing::Member,
+            None => Standing::NotMember {
+                owner: connection.owner_name,
+            },
+        },
+    )
+}
+
 /// `1 Dec 2026, 14:05 UTC` of unix seconds.
 pub fn when(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
@@ -222,10 +257,32 @@ async fn connect_post(
         });
     };
     let now = state.clock.now();
+    let was_broken = state
+        .team
+        .connection(access.partner.id)
+        .await?
+        .is_some_and(|c| !c.is_live());
     let replaced = state
         .team
         .connect(&access.partner, token, &authed.data.user, now)
         .await?;
+    if was_broken {
+        let fact = crate::notify::Fact::ConnectionRestored {
+            by: authed.data.user.display_name.clone(),
+            at: now,
+        };
+        if let Err(e) = state
+            .notify
+            .connection_changed(
+                access.partner.id,
+                &format!("connection_restored:{now}"),
+                &fact,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not write the connection's restored notifications");
+        }
+    }
     let action = if replaced {
         "connection_replaced"
     } else {

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::{
     auth::{check_csrf, csrf::CsrfForm, session::Authed},
     error::AppError,
-    pages::team::when,
+    pages::team::{Standing, team_standing, when},
     state::AppState,
     tokens::{
         ApiToken, DEFAULT_EXPIRY_DAYS, EXPIRY_DAYS, MAX_NAME, NewToken, Scope, Scopes, TokenStatus,
@@ -115,25 +115,15 @@ struct TokensPage {
 /// Why `authed` cannot make a token, if they cannot: tokens read through the team connection,
 /// as their owner (the connection's owner, or a member).
 async fn cannot_make(state: &AppState, authed: &Authed) -> Result<Option<String>, AppError> {
-    let access = authed.access()?;
-    let Some(connection) = state.team.connection(access.partner.id).await? else {
-        return Ok(Some(
+    Ok(match team_standing(state, authed).await? {
+        Standing::Member => None,
+        Standing::NoConnection => Some(
             "API tokens read through the partner's team connection, and there is none yet. An admin whose own WordPress.com account lists the partner's keys connects it on the Team page.".to_owned(),
-        ));
-    };
-    let user = &authed.data.user;
-    if state
-        .team
-        .acting_role(&connection, user.id, &user.username)
-        .await?
-        .is_some()
-    {
-        return Ok(None);
-    }
-    Ok(Some(format!(
-        "API tokens act for a member of the team, and your login is not one: the team connection was made by {}. Ask them to make the token, or invite your account on the Team page.",
-        connection.owner_name
-    )))
+        ),
+        Standing::NotMember { owner } => Some(format!(
+            "API tokens act for a member of the team, and your login is not one: the team connection was made by {owner}. Ask them to make the token, or invite your account on the Team page."
+        )),
+    })
 }
 
 async fn tokens_page(

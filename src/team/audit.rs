@@ -25,6 +25,17 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("api_token_revoked", "API token revoked"),
     ("api_token_refused", "Expired API token refused"),
     ("api_token_used", "API token used"),
+    ("notification_channel_added", "Notification channel added"),
+    (
+        "notification_channel_changed",
+        "Notification channel changed",
+    ),
+    (
+        "notification_channel_removed",
+        "Notification channel removed",
+    ),
+    ("notification_unsubscribed", "Unsubscribed from a mail"),
+    ("notification_failed", "Notification failed"),
 ];
 
 /// The label of an action.

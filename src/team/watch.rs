@@ -30,6 +30,8 @@ pub struct Watch {
     pub check_every: Duration,
     /// How long audit entries are kept.
     pub retention: Duration,
+    /// Evaluates the notification rules after each connection's round (none: rules wait).
+    pub notifier: Option<crate::notify::Notifier>,
 }
 
 /// What one round did (tests and the log read it).
@@ -43,6 +45,8 @@ pub struct Round {
     pub syncs_started: usize,
     /// Audit entries purged.
     pub purged: u64,
+    /// Notifications written to the outbox.
+    pub notifications: usize,
 }
 
 impl Watch {
@@ -78,6 +82,16 @@ impl Watch {
                 if let Some(reason) = broken {
                     if self.team.mark_broken(pid, reason, now).await? {
                         round.broken += 1;
+                        if let Some(notifier) = &self.notifier {
+                            let fact = crate::notify::Fact::ConnectionBroken {
+                                reason: reason.to_owned(),
+                                at: now,
+                                owner: c.owner_name.clone(),
+                            };
+                            round.notifications += notifier
+                                .connection_changed(pid, &format!("connection_broken:{now}"), &fact)
+                                .await?;
+                        }
                         tracing::warn!(partner_id = pid, reason, "team connection broken");
                         self.team
                             .audit(
@@ -102,6 +116,17 @@ impl Watch {
                     .await?
                 {
                     round.syncs_started += 1;
+                }
+            }
+        }
+        if let Some(notifier) = &self.notifier {
+            // After the checks and the copies started above: each connection as it is now.
+            for c in self.team.connections().await? {
+                match notifier.evaluate(&c).await {
+                    Ok(n) => round.notifications += n,
+                    Err(e) => {
+                        tracing::warn!(partner_id = c.partner.id, error = %e, "notification rules could not be evaluated; will try again")
+                    }
                 }
             }
         }

@@ -84,6 +84,11 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("invoices", "/invoices", "Back to the invoices"),
     ("team", "/team", "Back to the team"),
     ("audit", "/audit", "Back to the audit log"),
+    (
+        "notifications",
+        "/notifications",
+        "Back to the notifications",
+    ),
 ];
 /// Every other path belongs to the overview.
 const OVERVIEW: (&str, &str, &str) = ("overview", "/", "Back to the overview");

@@ -123,8 +123,8 @@ pub async fn finish_response(
     response.map(|body| super::panics::GuardedBody::wrap(body, &request_id))
 }
 
-/// `path` as it may be logged or shown: every segment after a `join` segment is redacted, so an
-/// invite link's secret stays out of the log however the path is spelled (`//join/…`,
+/// `path` as it may be logged or shown: every segment after a `join` or `unsubscribe` segment
+/// is redacted, so an invite link's secret (or an unsubscribe link's proof) stays out of the log however the path is spelled (`//join/…`,
 /// `/./join/…`, `/%6Aoin/…`, `/JOIN/…`, under a sub-path).
 pub fn loggable_path(path: &str) -> String {
     let mut redacting = false;
@@ -139,7 +139,8 @@ pub fn loggable_path(path: &str) -> String {
         }
         out.push_str(segment);
         let decoded = percent_decoded(segment);
-        redacting |= decoded.eq_ignore_ascii_case("join");
+        redacting |=
+            decoded.eq_ignore_ascii_case("join") || decoded.eq_ignore_ascii_case("unsubscribe");
     }
     out
 }
@@ -279,6 +280,7 @@ mod tests {
             ("/JOIN/s3cret", "/JOIN/[redacted]"),
             ("/partners/join/s3cret", "/partners/join/[redacted]"),
             ("/join", "/join"),
+            ("/unsubscribe/ch_1.weekly.abc", "/unsubscribe/[redacted]"),
             ("/activations/100005", "/activations/100005"),
             ("/joined/x", "/joined/x"),
         ] {

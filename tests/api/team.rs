@@ -748,6 +748,7 @@ async fn the_scheduled_check_finds_a_broken_connection_and_refreshes_copies() {
         clock: app.state.clock.clone(),
         check_every: Duration::from_secs(600),
         retention: Duration::from_secs(180 * 86_400),
+        notifier: None,
     };
     // Just connected: nothing to check yet.
     app.wait_for_index(70).await;
