@@ -88,7 +88,9 @@ impl Notifier {
                 .invoice_rules(connection.partner.id, &listeners, &invoices)
                 .await?;
         }
-        written += self.reports(&listeners, &states, &invoices).await?;
+        written += self
+            .reports(connection, &listeners, &states, &mut invoices)
+            .await?;
         Ok(written)
     }
 
@@ -195,6 +197,18 @@ impl Notifier {
         if now - last < self.invoice_every {
             return Ok(None);
         }
+        self.read_invoices(connection, key).await
+    }
+
+    /// The key's past invoices from WordPress.com now; `None` when it fails (logged).
+    async fn read_invoices(
+        &self,
+        connection: &Connection,
+        key: &PartnerKey,
+    ) -> Result<Option<InvoiceList>, sqlx::Error> {
+        let pid = connection.partner.id;
+        let now = self.clock.now();
+        let stamp = format!("invoices_at:{}", key.id);
         match self.wpcom.invoices(&connection.token, pid, key.id).await {
             Ok(list) => {
                 self.remember(pid, &stamp, &now.to_string()).await?;
@@ -292,9 +306,10 @@ impl Notifier {
     /// that existed before the period ended, once each.
     async fn reports(
         &self,
+        connection: &Connection,
         listeners: &[Listener],
         states: &[(PartnerKey, SyncState)],
-        invoices: &[(PartnerKey, InvoiceList)],
+        invoices: &mut Vec<(PartnerKey, InvoiceList)>,
     ) -> Result<usize, sqlx::Error> {
         let now = self.clock.now();
         let (week, week_name) = schedule::last_week(now);
@@ -324,7 +339,18 @@ impl Notifier {
                 continue;
             }
             let mut report = self.report(kind, &name, period, before, states).await?;
-            if rule == Rule::Monthly {
+            if rule == Rule::Monthly && due.iter().any(|l| l.role.sees_money()) {
+                // The summary names the month's invoice: read the list now unless this round
+                // already did.
+                if connection.is_live() {
+                    for (key, _) in states {
+                        if !invoices.iter().any(|(k, _)| k.id == key.id)
+                            && let Some(list) = self.read_invoices(connection, key).await?
+                        {
+                            invoices.push((key.clone(), list));
+                        }
+                    }
+                }
                 report.invoices = self.month_invoices(period, states, invoices).await;
             }
             let fact = Fact::Report(report);

@@ -536,10 +536,13 @@ fn report_message(r: &Report, base: &str, intro: Option<String>) -> Message {
         signed(net),
         fmt_int(active)
     );
-    let mut paragraphs: Vec<String> = intro.into_iter().collect();
-    paragraphs.push(format!(
+    let headline = match intro {
+        Some(intro) => format!("{intro} {headline}"),
+        None => headline,
+    };
+    let mut paragraphs = vec![format!(
         "Compared like for like with {before}, as the overview compares."
-    ));
+    )];
     let mut tables = Vec::new();
     let (from, to) = (r.from, r.to);
     for k in &r.keys {

@@ -109,6 +109,104 @@ pub(super) fn router() -> Router<Sandbox> {
         .route("/__sandbox/reset", post(reset))
         .route("/__sandbox/chaos", post(set_chaos))
         .route("/__sandbox/partner/keys", post(hide_keys))
+        .route("/__sandbox/invoices", post(change_invoices))
+        .route("/__sandbox/activations/cancel", post(cancel_activations))
+}
+
+/// What WordPress.com does over time to a key's invoices: issue a new one (open, for the
+/// month after the newest), or change one's fields (`{"status": "open", "due_date": …}`).
+#[derive(Debug, Deserialize)]
+struct ChangeInvoices {
+    key: u64,
+    #[serde(default)]
+    issue: bool,
+    id: Option<String>,
+    #[serde(default)]
+    set: serde_json::Map<String, Value>,
+}
+
+async fn change_invoices(
+    State(sb): State<Sandbox>,
+    Json(c): Json<ChangeInvoices>,
+) -> (StatusCode, Json<Value>) {
+    let mut data = sb.data_mut();
+    let Some(list) = data.invoices.get_mut(&c.key) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such key" })),
+        );
+    };
+    if c.issue {
+        let Some(mut next) = list.first().cloned() else {
+            return (
+                StatusCode::CONFLICT,
+                Json(json!({ "error": "the key has no invoice to follow" })),
+            );
+        };
+        let n = list.len() + 1;
+        let month = 31 * 86_400;
+        let shift = |v: &Value| v.as_i64().map(|t| json!(t + month));
+        let id = format!("in_1Fake{n:04}K{}", c.key);
+        if let Some(obj) = next.as_object_mut() {
+            for field in ["created", "period_start", "period_end"] {
+                if let Some(v) = obj.get(field).and_then(shift) {
+                    obj.insert(field.into(), v);
+                }
+            }
+            obj.insert("id".into(), json!(id));
+            obj.insert("number".into(), json!(format!("EXHOST-{n:04}")));
+            obj.insert("status".into(), json!("open"));
+            obj.insert("paid".into(), json!(false));
+            obj.insert("amount_paid".into(), json!(0));
+            // Just finalised: Stripe has not tried the card yet.
+            obj.insert("attempted".into(), json!(false));
+            obj.insert("attempt_count".into(), json!(0));
+            obj.insert(
+                "amount_remaining".into(),
+                obj.get("total").cloned().unwrap_or(json!(0)),
+            );
+        }
+        list.insert(0, next);
+        return (StatusCode::OK, Json(json!({ "id": id })));
+    }
+    let Some(invoice) = list
+        .iter_mut()
+        .find(|i| i["id"].as_str() == c.id.as_deref())
+        .and_then(Value::as_object_mut)
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such invoice" })),
+        );
+    };
+    for (k, v) in c.set {
+        invoice.insert(k, v);
+    }
+    (StatusCode::OK, Json(json!({ "id": c.id })))
+}
+
+/// Cancels `count` of the key's active activations now (a day of many cancellations).
+#[derive(Debug, Deserialize)]
+struct Cancel {
+    key: u64,
+    count: usize,
+}
+
+async fn cancel_activations(State(sb): State<Sandbox>, Json(c): Json<Cancel>) -> Json<Value> {
+    let now = chrono::Utc::now();
+    let mut data = sb.data_mut();
+    let mut cancelled = 0;
+    for a in data
+        .seed
+        .activations
+        .iter_mut()
+        .filter(|a| a.key_id == c.key && a.cancelled_on.is_none() && a.activated_on < now)
+        .take(c.count)
+    {
+        a.cancelled_on = Some(now);
+        cancelled += 1;
+    }
+    Json(json!({ "cancelled": cancelled }))
 }
 
 async fn add_fault(State(sb): State<Sandbox>, Json(fault): Json<Fault>) -> StatusCode {

@@ -102,6 +102,12 @@ pub struct Options {
     pub max_connections: Option<usize>,
     /// The text of a `PORTAL_TEAM_FILE`.
     pub team_file: Option<String>,
+    /// `PORTAL_SMTP_URL`.
+    pub smtp_url: Option<String>,
+    /// `PORTAL_WEBHOOK_ALLOW`.
+    pub webhook_allow: String,
+    /// `PORTAL_WEBHOOK_ALLOW_HTTP`.
+    pub webhook_allow_http: bool,
 }
 
 impl Default for Options {
@@ -140,6 +146,9 @@ impl Default for Options {
             write_stall_timeout: Duration::from_secs(30),
             max_connections: None,
             team_file: None,
+            smtp_url: None,
+            webhook_allow: String::new(),
+            webhook_allow_http: false,
         }
     }
 }
@@ -225,6 +234,16 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         idle_connection_timeout: opts.idle_connection_timeout,
         write_stall_timeout: opts.write_stall_timeout,
         max_connections: opts.max_connections,
+        smtp: opts
+            .smtp_url
+            .as_ref()
+            .map(|url| partner_portal::notify::SmtpSettings {
+                url: url.clone(),
+                username: None,
+                password: None,
+            }),
+        webhook_allow: opts.webhook_allow.clone(),
+        webhook_allow_http: opts.webhook_allow_http,
         ..Config::builder()
     }
     .build()

@@ -20,6 +20,7 @@ mod helpers;
 mod index;
 mod login;
 mod matches;
+mod notify;
 mod numbers;
 mod ops;
 mod pages;
