@@ -346,7 +346,7 @@ impl Application {
             clock: self.state.clock.clone(),
             check_every: self.state.config.connection_check,
             retention: self.state.config.audit_retention,
-            notifier: Some(self.state.notify.clone()),
+            observer: Some(Arc::new(self.state.notify.clone())),
         }
         .spawn(Duration::from_secs(30));
         // On SQLite, the one process using the database frees a dead predecessor's leases, so

@@ -508,7 +508,7 @@ impl PortalArgs {
         };
         let session_key_previous = self.previous_keys()?;
         let smtp = match &self.smtp_url {
-            Some(url) if !url.trim().is_empty() => Some(crate::notify::SmtpSettings {
+            Some(url) if !url.trim().is_empty() => Some(crate::config::SmtpSettings {
                 url: url.trim().to_owned(),
                 username: self.smtp_username.clone().filter(|u| !u.is_empty()),
                 password: match &self.smtp_password_file {

@@ -15,6 +15,10 @@ use crate::{
     server::{IpNet, Limits},
 };
 
+pub(crate) mod mail;
+
+pub use mail::{SmtpSettings, WebhookPolicy};
+
 /// WordPress.com's API, the default upstream.
 pub const WPCOM_URL: &str = "https://public-api.wordpress.com";
 
@@ -92,11 +96,11 @@ pub struct Config {
     /// How often team connections are checked with WordPress.com (`PORTAL_CONNECTION_CHECK`).
     pub connection_check: Duration,
     /// The SMTP server for email notifications (`PORTAL_SMTP_URL`), when there is one.
-    pub smtp: Option<crate::notify::SmtpSettings>,
+    pub smtp: Option<SmtpSettings>,
     /// The From address of notification mail (`PORTAL_MAIL_FROM`).
     pub mail_from: String,
     /// Which webhook targets are allowed (`PORTAL_WEBHOOK_ALLOW`, `PORTAL_WEBHOOK_ALLOW_HTTP`).
-    pub webhooks: crate::notify::WebhookPolicy,
+    pub webhooks: WebhookPolicy,
     /// Whether pages say the data comes from the sandbox.
     pub demo: bool,
     /// Key encrypting session data at rest.
@@ -223,7 +227,7 @@ pub struct ConfigBuilder {
     /// `PORTAL_CONNECTION_CHECK`.
     pub connection_check: Duration,
     /// `PORTAL_SMTP_URL`, `PORTAL_SMTP_USERNAME` and `PORTAL_SMTP_PASSWORD_FILE`.
-    pub smtp: Option<crate::notify::SmtpSettings>,
+    pub smtp: Option<SmtpSettings>,
     /// `PORTAL_MAIL_FROM` (default: `partner-portal@` the public URL's host).
     pub mail_from: Option<String>,
     /// `PORTAL_WEBHOOK_ALLOW`: networks webhooks may reach although internal.
@@ -326,14 +330,13 @@ impl ConfigBuilder {
         let session_key = session_key_or_throwaway(self.session_key.clone(), self.demo)?;
         let trusted_proxies = parse_trusted_proxies(&self.trusted_proxies)?;
         let metrics = parse_metrics(&self.metrics)?;
-        let webhooks = crate::notify::WebhookPolicy {
+        let webhooks = WebhookPolicy {
             allow: parse_networks("PORTAL_WEBHOOK_ALLOW", &self.webhook_allow)?,
             allow_http: self.webhook_allow_http,
         };
-        let mail_from = self.mail_from(&public_url)?;
+        let mail_from = mail::from_address(self.mail_from.as_deref(), &public_url)?;
         if let Some(smtp) = &self.smtp {
-            crate::notify::Mailer::new(Some(smtp), &mail_from, false)
-                .map_err(|e| ConfigError::new("PORTAL_SMTP_URL", e.to_string()))?;
+            mail::check_smtp_url(&smtp.url)?;
         }
         let limits = Limits {
             header_read_timeout: self.header_read_timeout,
@@ -479,36 +482,11 @@ fn parse_trusted_proxies(text: &str) -> Result<Vec<IpNet>, ConfigError> {
     parse_networks("PORTAL_TRUSTED_PROXIES", text)
 }
 
-impl ConfigBuilder {
-    /// `PORTAL_MAIL_FROM`, or `partner-portal@` the public URL's host.
-    fn mail_from(&self, public_url: &Url) -> Result<String, ConfigError> {
-        let from = match &self.mail_from {
-            Some(f) if !f.trim().is_empty() => f.trim().to_owned(),
-            _ => {
-                let host = public_url.host_str().unwrap_or("localhost");
-                let host = if host.contains('.') {
-                    host
-                } else {
-                    "localhost.localdomain"
-                };
-                format!(
-                    "partner-portal <partner-portal@{}>",
-                    host.trim_matches(['[', ']'])
-                )
-            }
-        };
-        from.parse::<lettre::message::Mailbox>().map_err(|e| {
-            ConfigError::new(
-                "PORTAL_MAIL_FROM",
-                format!("{from:?} is not a mail address: {e}"),
-            )
-        })?;
-        Ok(from)
-    }
-}
-
 /// Addresses or networks, comma-separated; errors name `variable`.
-fn parse_networks(variable: &'static str, text: &str) -> Result<Vec<IpNet>, ConfigError> {
+pub(crate) fn parse_networks(
+    variable: &'static str,
+    text: &str,
+) -> Result<Vec<IpNet>, ConfigError> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod billing;
 pub mod cache;
 pub mod cli;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod format;
 #[cfg(test)]
 mod fuzzing;
 pub mod index;

@@ -202,6 +202,10 @@ async fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
         }
     });
     let public = config.public_url.clone();
+    let mail = match &config.smtp {
+        Some(smtp) => format!("to the SMTP server at {}", smtp.url),
+        None => format!("to the demo's mailbox at {public}demo/mail"),
+    };
     let app = Application::build(config, portal_listener).await?;
     #[allow(
         clippy::print_stdout,
@@ -210,6 +214,7 @@ async fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
     {
         println!("partner-portal demo is running.");
         println!("  Open {public} and log in (the WordPress.com sandbox is at {sandbox_url}).");
+        println!("  Notification mail goes {mail}.");
         println!("  All data is generated sandbox data. Stop with Ctrl-C.");
     }
     app.run_until_stopped().await?;

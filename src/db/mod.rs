@@ -319,6 +319,17 @@ impl Sql {
         self
     }
 
+    /// Appends `$a, $b, ...` for each string.
+    pub fn bind_texts<S: AsRef<str>>(&mut self, values: &[S]) -> &mut Self {
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(Bind::Text(v.as_ref().to_owned()));
+        }
+        self
+    }
+
     /// Appends `$a, $b, ...` for each integer.
     pub fn bind_list(&mut self, values: &[i64]) -> &mut Self {
         for (i, v) in values.iter().enumerate() {

@@ -159,6 +159,9 @@ pub struct Index {
     sole: Arc<Mutex<Option<std::fs::File>>>,
     /// The portal's clock.
     clock: Clock,
+    /// Signalled when one of this process's copies became visible: the notification rules
+    /// run on the new copy at once ([`crate::team::watch`]).
+    copied: Arc<tokio::sync::Notify>,
     /// Keys this process is syncing (saves a database round trip per view), with each copy's
     /// first page once it is back (see [`head`]).
     local: Arc<Mutex<HashMap<u64, Option<Arc<head::Head>>>>>,
@@ -272,6 +275,7 @@ impl Index {
             clock,
             sealer,
             sole: Arc::default(),
+            copied: Arc::default(),
             owner: random_token(12),
             local: Arc::default(),
             facets: facets_cache(AGGREGATE_TTL),
@@ -281,6 +285,11 @@ impl Index {
             sorts_checked: aggregate_cache(),
             match_lists: matches::match_lists(),
         }
+    }
+
+    /// Resolves when one of this process's copies has become visible since the last call.
+    pub async fn copy_finished(&self) {
+        self.copied.notified().await;
     }
 
     /// The copies this process is making, by key.

@@ -412,6 +412,7 @@ impl Index {
             );
         fence.push_guard(&mut switch);
         if self.db.execute(&switch).await? == 1 {
+            self.copied.notify_one();
             if report.fetched_again > 0 {
                 tracing::info!(
                     key = fence.key,

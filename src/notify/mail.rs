@@ -19,25 +19,14 @@ use lettre::{
     transport::smtp::authentication::Credentials,
 };
 
-use super::facts::Rendered;
-use crate::secret::Secret;
+use super::render::Rendered;
+pub use crate::config::SmtpSettings;
 
 /// How long one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How many messages the demo's mailbox keeps.
 const MAILBOX_SIZE: usize = 50;
-
-/// The SMTP settings.
-#[derive(Debug, Clone)]
-pub struct SmtpSettings {
-    /// `smtp://…` or `smtps://…` (credentials in it are refused: they go in the file).
-    pub url: String,
-    /// The user name, when the server wants one.
-    pub username: Option<String>,
-    /// The password (from `PORTAL_SMTP_PASSWORD_FILE`).
-    pub password: Option<Secret<String>>,
-}
 
 /// A message the demo's mailbox caught.
 #[derive(Debug, Clone)]
@@ -115,18 +104,8 @@ impl Mailer {
                 Self::Off
             });
         };
-        let url = url::Url::parse(&smtp.url)
-            .map_err(|e| MailerError::Settings(format!("PORTAL_SMTP_URL: {e}")))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(MailerError::Settings(
-                "PORTAL_SMTP_URL: put the user name in PORTAL_SMTP_USERNAME and the password in PORTAL_SMTP_PASSWORD_FILE, not in the URL".into(),
-            ));
-        }
-        if !matches!(url.scheme(), "smtp" | "smtps") {
-            return Err(MailerError::Settings(
-                "PORTAL_SMTP_URL: must start with smtp:// or smtps://".into(),
-            ));
-        }
+        crate::config::mail::check_smtp_url(&smtp.url)
+            .map_err(|e| MailerError::Settings(e.to_string()))?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp.url)
             .map_err(|e| MailerError::Settings(format!("PORTAL_SMTP_URL: {e}")))?
             .timeout(Some(SMTP_TIMEOUT));

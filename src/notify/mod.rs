@@ -18,9 +18,12 @@
 //!   channel the role its admin chose.
 
 pub mod deliver;
+mod deliveries;
 pub mod evaluate;
 pub mod facts;
 pub mod mail;
+mod render;
+mod reports;
 pub mod schedule;
 pub mod store;
 pub mod webhook;
@@ -30,9 +33,10 @@ use std::sync::Arc;
 use crate::{clock::Clock, db::Db, index::Index, secret::Sealer, team::Team, upstream::WpClient};
 
 pub use self::{
+    deliveries::Delivery,
     facts::Fact,
     mail::{Mailer, MailerError, SmtpSettings},
-    store::{Channel, ChannelDraft, Delivery, RuleSetting},
+    store::{Channel, ChannelDraft, RuleSetting},
     webhook::WebhookPolicy,
 };
 

@@ -15,20 +15,15 @@ use std::{
 use hmac::{Hmac, Mac as _};
 use url::Url;
 
-use super::facts::Rendered;
-use crate::{secret::Secret, server::IpNet};
+use super::render::Rendered;
+use crate::secret::Secret;
+#[cfg(test)]
+use crate::server::IpNet;
 
 /// How long one webhook request may take.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Which targets webhooks may reach.
-#[derive(Debug, Clone, Default)]
-pub struct WebhookPolicy {
-    /// Networks allowed although private (`PORTAL_WEBHOOK_ALLOW`).
-    pub allow: Vec<IpNet>,
-    /// Whether plain http is allowed (`PORTAL_WEBHOOK_ALLOW_HTTP`).
-    pub allow_http: bool,
-}
+pub use crate::config::WebhookPolicy;
 
 /// Whether `ip` is an address a webhook must not reach unless allowed.
 pub fn is_internal(ip: IpAddr) -> bool {

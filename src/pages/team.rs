@@ -78,8 +78,7 @@ pub(crate) async fn team_standing(state: &AppState, authed: &Authed) -> Result<S
 
 /// `1 Dec 2026, 14:05 UTC` of unix seconds.
 pub fn when(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map_or_else(String::new, |d| crate::web::fmt_datetime(&d))
+    crate::web::fmt_unix(t)
 }
 
 struct ConnectionView {

@@ -1,14 +1,15 @@
 //! The team's background work, on every replica: confirm each connection with WordPress.com
 //! every `PORTAL_CONNECTION_CHECK` (a 401, or a listing without the partner, marks it broken and
 //! is logged, audited and counted), keep each connected key's activations copy fresh even when
-//! nobody is looking (the index's lease makes one replica do each copy), and purge audit
-//! entries older than `PORTAL_AUDIT_RETENTION`.
+//! nobody is looking (the index's lease makes one replica do each copy), evaluate the
+//! notification rules on what changed ([`crate::notify`]; also at once after each copy), and
+//! purge audit entries older than `PORTAL_AUDIT_RETENTION`.
 //!
 //! `checked_at` lives in the database, so replicas share the schedule instead of each checking.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use super::{Team, audit::Actor};
+use super::{Connection, Team, audit::Actor};
 use crate::{
     clock::Clock,
     index::Index,
@@ -30,8 +31,25 @@ pub struct Watch {
     pub check_every: Duration,
     /// How long audit entries are kept.
     pub retention: Duration,
-    /// Evaluates the notification rules after each connection's round (none: rules wait).
-    pub notifier: Option<crate::notify::Notifier>,
+    /// What runs with each round: the notification rules (none: they wait).
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// What runs with the round and sees what it found. `crate::notify` implements it: this module
+/// only tells, it does not know what is done with it.
+#[async_trait::async_trait]
+pub trait Observer: std::fmt::Debug + Send + Sync {
+    /// This round found `connection` broken, for `reason`, at `at`; the messages written.
+    async fn connection_broke(
+        &self,
+        connection: &Connection,
+        reason: &str,
+        at: i64,
+    ) -> Result<usize, sqlx::Error>;
+
+    /// After the round's checks and the copies it started, `connection` as it is now; the
+    /// messages written.
+    async fn after_round(&self, connection: &Connection) -> Result<usize, sqlx::Error>;
 }
 
 /// What one round did (tests and the log read it).
@@ -82,15 +100,9 @@ impl Watch {
                 if let Some(reason) = broken {
                     if self.team.mark_broken(pid, reason, now).await? {
                         round.broken += 1;
-                        if let Some(notifier) = &self.notifier {
-                            let fact = crate::notify::Fact::ConnectionBroken {
-                                reason: reason.to_owned(),
-                                at: now,
-                                owner: c.owner_name.clone(),
-                            };
-                            round.notifications += notifier
-                                .connection_changed(pid, &format!("connection_broken:{now}"), &fact)
-                                .await?;
+                        if let Some(observer) = &self.observer {
+                            round.notifications +=
+                                observer.connection_broke(&c, reason, now).await?;
                         }
                         tracing::warn!(partner_id = pid, reason, "team connection broken");
                         self.team
@@ -119,10 +131,10 @@ impl Watch {
                 }
             }
         }
-        if let Some(notifier) = &self.notifier {
+        if let Some(observer) = &self.observer {
             // After the checks and the copies started above: each connection as it is now.
             for c in self.team.connections().await? {
-                match notifier.evaluate(&c).await {
+                match observer.after_round(&c).await {
                     Ok(n) => round.notifications += n,
                     Err(e) => {
                         tracing::warn!(partner_id = c.partner.id, error = %e, "notification rules could not be evaluated; will try again")
@@ -141,7 +153,12 @@ impl Watch {
             let mut interval = tokio::time::interval(tick);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                interval.tick().await;
+                // Every tick, and at once after a copy of this process became visible, so that
+                // the notification rules see each copy as it lands.
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    () = self.index.copy_finished(), if self.observer.is_some() => {}
+                }
                 match self.round().await {
                     Ok(r) if r != Round::default() => tracing::info!(?r, "team watch round"),
                     Ok(_) => {}

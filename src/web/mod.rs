@@ -5,7 +5,6 @@
 //! assets ([`assets`]).
 
 pub mod assets;
-pub mod format;
 pub mod layout;
 pub mod middleware;
 pub mod panics;
@@ -14,8 +13,10 @@ pub mod query;
 pub use self::{
     format::{
         fmt_age, fmt_as_of, fmt_date, fmt_datetime, fmt_days, fmt_duration, fmt_int, fmt_money,
-        fmt_opt_date, fmt_period, safe_href,
+        fmt_opt_date, fmt_period, fmt_unix, safe_href,
     },
     layout::{KeyChoice, Layout, Viewer, ViewerSlot, render, section_of},
     middleware::{REQUEST_ID, finish_response},
 };
+/// Formatting for people, shared with the modules below the web layer.
+pub use crate::format;

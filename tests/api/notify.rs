@@ -195,6 +195,8 @@ pub struct Got {
     pub id: String,
     pub body: Value,
     pub signed: bool,
+    pub raw: Vec<u8>,
+    pub signature: String,
 }
 
 #[derive(Default)]
@@ -265,6 +267,8 @@ async fn receive(
         id: header("portal-event-id"),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         signed,
+        raw: body.to_vec(),
+        signature: header("portal-signature"),
     };
     rx.got.push(got);
     AxumStatus::OK
@@ -366,7 +370,7 @@ pub fn watch(app: &TestApp) -> partner_portal::team::watch::Watch {
         clock: app.state.clock.clone(),
         check_every: Duration::from_secs(600),
         retention: Duration::from_secs(180 * DAY),
-        notifier: Some(app.state.notify.clone()),
+        observer: Some(Arc::new(app.state.notify.clone())),
     }
 }
 
@@ -1535,4 +1539,95 @@ async fn the_pages_hold_roles_and_say_what_is_missing() {
             .unwrap()
             .is_some()
     );
+}
+
+/// The README's code block that starts with `first_line`.
+fn readme_block(lang: &str, first_line: &str) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    readme
+        .split(&format!("```{lang}\n"))
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().to_owned())
+        .find(|b| b.starts_with(first_line))
+        .unwrap_or_else(|| panic!("README has no {lang} block starting {first_line:?}"))
+}
+
+#[tokio::test]
+async fn the_readmes_verification_recipes_accept_a_real_delivery_and_refuse_a_forged_one() {
+    let python = python_with_aiosmtpd().unwrap_or("python3");
+    let receiver = Receiver::start().await;
+    let app = spawn_with(Options {
+        webhook_allow: "127.0.0.1".into(),
+        webhook_allow_http: true,
+        ..Options::default()
+    })
+    .await;
+    let csrf = connect(&app).await;
+    add_webhook(
+        &app.addr,
+        &app.client,
+        &csrf,
+        &receiver,
+        "r",
+        &[("rule", "weekly")],
+    )
+    .await;
+    let channel = app
+        .state
+        .notify
+        .channels(partner_id(&app).await)
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    post(
+        &app.addr,
+        &app.client,
+        &format!("/notifications/{channel}/test"),
+        &csrf,
+        &[],
+    )
+    .await;
+    let got = receiver.wait_for(1).await.remove(0);
+    assert!(got.signed);
+    let secret = receiver.inner.lock().unwrap().secrets["r"].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let shell = readme_block("sh", "# body.json");
+    let python_code = format!(
+        "{}\nimport os, sys\nprint(verify(os.environ['WEBHOOK_SECRET'], os.environ['HEADER'], open('body.json', 'rb').read()))\n",
+        readme_block("python", "import hashlib")
+    );
+    for (body, want_shell, want_python) in [
+        (got.raw.clone(), "valid", "True"),
+        ([got.raw.as_slice(), b" "].concat(), "", "False"),
+    ] {
+        std::fs::write(dir.path().join("body.json"), &body).unwrap();
+        let out = std::process::Command::new("bash")
+            .args(["-c", &shell])
+            .current_dir(dir.path())
+            .env("HEADER", &got.signature)
+            .env("WEBHOOK_SECRET", &secret)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            want_shell,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = std::process::Command::new(python)
+            .args(["-c", &python_code])
+            .current_dir(dir.path())
+            .env("HEADER", &got.signature)
+            .env("WEBHOOK_SECRET", &secret)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            want_python,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -261,7 +261,8 @@ async fn the_key_selector_lists_keys_marks_disabled_ones_and_refuses_unknown_key
             "/invoices?key=71",
             "/team",
             "/audit",
-            "/tokens"
+            "/tokens",
+            "/notifications"
         ]
     );
     let r = app.get("/activations?key=99").await;

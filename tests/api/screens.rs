@@ -317,6 +317,17 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
             "/tokens",
             vec![("csrf", csrf.as_str()), ("name", "support script")],
         ),
+        (
+            "/notifications",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("kind", "email"),
+                ("target", "owner@example.com"),
+                ("rule", "weekly"),
+                ("rule", "invoice_due"),
+                ("rule", "connection"),
+            ],
+        ),
     ] {
         let r = browser
             .post(app.url(path))
@@ -330,6 +341,40 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
             "{path}"
         );
     }
+
+    // A test message through the demo's mailbox, so that the Deliveries and mailbox pages
+    // have a row, and the unsubscribe page its link.
+    let partner = app.state.team.connections().await.unwrap()[0].partner.id;
+    let channel = app.state.notify.channels(partner).await.unwrap()[0]
+        .id
+        .clone();
+    let r = browser
+        .post(app.url(&format!("/notifications/{channel}/test")))
+        .header("origin", &app.addr)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    for _ in 0..100 {
+        if app
+            .state
+            .notify
+            .mailer
+            .caught()
+            .is_some_and(|m| !m.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let unsubscribe = app
+        .state
+        .notify
+        .unsubscribe_url(&channel, partner_portal::notify::Rule::Weekly)
+        .strip_prefix(&app.addr)
+        .unwrap()
+        .to_owned();
 
     pages = vec![
         get("overview", "/", 200),
@@ -373,6 +418,10 @@ async fn every_page_type_is_clean_on_a_phone_and_a_laptop_in_light_and_dark() {
         get("audit", "/audit", 200),
         get("tokens", "/tokens", 200),
         get("api", "/api", 200),
+        get("notifications", "/notifications", 200),
+        get("deliveries", "/notifications/deliveries", 200),
+        get("demo-mailbox", "/demo/mail", 200),
+        get("unsubscribe", unsubscribe, 200),
         get("error-404", "/activations/999999999", 404),
         get("error-404-path", "/no-such-page", 404),
         get("error-400", "/?scale=fortnight", 400),

@@ -195,7 +195,8 @@ async fn a_proxy_that_strips_the_prefix_works_as_well() {
             "/partners/invoices?key=70",
             "/partners/team",
             "/partners/audit",
-            "/partners/tokens"
+            "/partners/tokens",
+            "/partners/notifications"
         ]
     );
     // Probes answer at the root and under the prefix.

@@ -218,7 +218,13 @@ async fn members_see_exactly_what_their_role_allows() {
         .unwrap();
     assert_eq!(
         nav(&home),
-        ["Overview", "Activations", "Invoices", "API tokens"]
+        [
+            "Overview",
+            "Activations",
+            "Invoices",
+            "API tokens",
+            "Notifications"
+        ]
     );
     assert!(home.contains("Example Hosting"));
     assert_eq!(status(&app.addr, &fiona, "/invoices").await, StatusCode::OK);
@@ -248,7 +254,10 @@ async fn members_see_exactly_what_their_role_allows() {
         .text()
         .await
         .unwrap();
-    assert_eq!(nav(&home), ["Overview", "Activations", "API tokens"]);
+    assert_eq!(
+        nav(&home),
+        ["Overview", "Activations", "API tokens", "Notifications"]
+    );
     assert!(
         !home.contains("/invoices"),
         "no invoice link anywhere on the overview"
@@ -579,7 +588,8 @@ async fn the_last_admin_stays() {
             "Invoices",
             "Team",
             "Audit",
-            "API tokens"
+            "API tokens",
+            "Notifications"
         ]
     );
     let team = admin
@@ -748,7 +758,7 @@ async fn the_scheduled_check_finds_a_broken_connection_and_refreshes_copies() {
         clock: app.state.clock.clone(),
         check_every: Duration::from_secs(600),
         retention: Duration::from_secs(180 * 86_400),
-        notifier: None,
+        observer: None,
     };
     // Just connected: nothing to check yet.
     app.wait_for_index(70).await;
@@ -943,7 +953,13 @@ async fn an_invite_is_accepted_in_a_second_browser_profile() {
         .await;
     assert_eq!(
         nav,
-        json!(["Overview", "Activations", "Invoices", "API tokens"])
+        json!([
+            "Overview",
+            "Activations",
+            "Invoices",
+            "API tokens",
+            "Notifications"
+        ])
     );
     assert!(second.source().await.contains("Fiona Finance"));
     second.goto(&app.url("/team")).await;

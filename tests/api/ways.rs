@@ -19,9 +19,10 @@ fn title(doc: &scraper::Html) -> String {
 /// The header a logged-in page carries: navigation, key selector, Log out.
 fn assert_header(doc: &scraper::Html, what: &str) {
     assert_eq!(
-        // The owner is an admin: Overview, Activations, Invoices, Team, Audit, API tokens.
+        // The owner is an admin: Overview, Activations, Invoices, Team, Audit, API tokens,
+        // Notifications.
         texts(doc, "header nav[aria-label=Main] a").len(),
-        6,
+        7,
         "{what}: navigation"
     );
     assert_eq!(

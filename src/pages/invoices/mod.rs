@@ -42,11 +42,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         >(state.clone()))
 }
 
-/// The path of invoice `id`'s page here, or of a file under it (`rest` is "" or "/lines.csv").
-pub fn invoice_href(id: &str, key: u64, rest: &str) -> String {
-    let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    format!("/invoices/{id}{rest}?key={key}")
-}
+pub use crate::billing::invoice_href;
 
 /// How a stale invoice answer is described ("…; showing what it said 3 minutes ago").
 const SHOWING: &str = "showing what it said";

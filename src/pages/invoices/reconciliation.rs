@@ -5,95 +5,15 @@
 
 use chrono::Utc;
 
-use super::view::line_description;
+pub use crate::billing::{OtherKind, OtherLine, Reconciled, family_ids, family_of};
 use crate::{
     auth::scope::KeyScope,
+    billing,
     pages::index_ready::{CopyNotice, NotReady, index_copy},
-    products,
     state::AppState,
-    upstream::{Invoice, InvoiceLine},
+    upstream::Invoice,
     web::{fmt_int, fmt_money},
 };
-
-/// One reconciliation row: an invoiced product family beside what the copy says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reconciled {
-    /// Product family as shown ("Jetpack Personal").
-    pub product: String,
-    /// Product ids of the family.
-    pub ids: Vec<i64>,
-    /// Quantity on the invoice's lines for this family.
-    pub invoiced: i64,
-    /// Sites of the family active at some moment of the period, per the copy.
-    pub indexed: Option<i64>,
-}
-
-impl Reconciled {
-    /// `indexed - invoiced`, when both are known: negative means more billed than active.
-    pub fn difference(&self) -> Option<i64> {
-        self.indexed.map(|n| n - self.invoiced)
-    }
-
-    /// "Billed for 537 Jetpack Premium sites; 536 were active in the period: 1 more billed
-    /// than active."
-    pub fn sentence(&self) -> String {
-        let billed = format!(
-            "Billed for {} {} site{}",
-            fmt_int(self.invoiced),
-            self.product,
-            if self.invoiced == 1 { "" } else { "s" }
-        );
-        let Some(active) = self.indexed else {
-            return format!("{billed}.");
-        };
-        let were = if active == 1 { "was" } else { "were" };
-        let head = format!("{billed}; {} {were} active in the period", fmt_int(active));
-        match active - self.invoiced {
-            0 => format!("{head}."),
-            d if d < 0 => format!("{head}: {} more billed than active.", fmt_int(-d)),
-            d => format!(
-                "{head}: {} active site{} not billed.",
-                fmt_int(d),
-                if d == 1 { " was" } else { "s were" }
-            ),
-        }
-    }
-}
-
-/// What a line that bills no product family is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OtherKind {
-    /// A credit or discount.
-    Credit,
-    /// A proration (a change within a period).
-    Proration,
-    /// A charge whose product the portal could not tell.
-    Unmatched,
-}
-
-impl OtherKind {
-    /// How the page and the CSV name it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Credit => "credit",
-            Self::Proration => "proration",
-            Self::Unmatched => "not matched to a product",
-        }
-    }
-}
-
-/// A line reported apart from the product families.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OtherLine {
-    /// What it is.
-    pub kind: OtherKind,
-    /// Its description (untrusted text).
-    pub description: String,
-    /// Its quantity.
-    pub quantity: Option<i64>,
-    /// Its amount in minor units.
-    pub amount: i64,
-}
 
 /// An invoice's lines split into product families and everything else.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,88 +26,15 @@ pub struct Reconciliation {
     pub copy: Option<CopyNotice>,
 }
 
-/// The product family a line bills, matched by name in its plan nickname and description.
-/// This is a best guess: WordPress.com does not say which product a Stripe line is for.
-pub fn family_of(line: &InvoiceLine) -> Option<&'static str> {
-    let text = format!(
-        "{} {}",
-        line.plan.as_deref().unwrap_or(""),
-        line.description.as_deref().unwrap_or("")
-    )
-    .to_lowercase();
-    family_names()
-        .iter()
-        .find(|(_, lower)| has_word(&text, lower))
-        .map(|(name, _)| *name)
-}
-
-/// The product family names, longest first (so "Security Daily" wins over "Security"), each
-/// with its lower-case form: sorted once, as every invoice line of every page asks.
-fn family_names() -> &'static [(&'static str, String)] {
-    static NAMES: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
-    NAMES.get_or_init(|| {
-        let mut names: Vec<&'static str> = products::PRODUCTS.iter().map(|p| p.name).collect();
-        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        names.dedup();
-        names.into_iter().map(|n| (n, n.to_lowercase())).collect()
-    })
-}
-
-/// Whether `word` stands in `text` as a whole word.
-fn has_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + word.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
-}
-
-/// What a line is, when it is not a charge for a product family.
-fn other_kind(line: &InvoiceLine) -> Option<OtherKind> {
-    let text = line_description(line).to_lowercase();
-    if line.proration {
-        Some(OtherKind::Proration)
-    } else if line.amount < 0 || has_word(&text, "credit") || has_word(&text, "discount") {
-        Some(OtherKind::Credit)
-    } else if family_of(line).is_some() {
-        None
-    } else if line.amount != 0 || line.quantity.unwrap_or(0) != 0 {
-        Some(OtherKind::Unmatched)
-    } else {
-        None
-    }
-}
-
 /// Groups an invoice's lines by product family; credits, prorations and lines naming no
 /// product go apart.
 pub fn split_lines(invoice: &Invoice) -> Reconciliation {
-    let mut out = Reconciliation::default();
-    for line in &invoice.lines {
-        if let Some(kind) = other_kind(line) {
-            out.other.push(OtherLine {
-                kind,
-                description: line_description(line),
-                quantity: line.quantity,
-                amount: line.amount,
-            });
-            continue;
-        }
-        let Some(name) = family_of(line) else {
-            continue;
-        };
-        let qty = line.quantity.unwrap_or(0);
-        let product = products::family_name(name);
-        match out.rows.iter_mut().find(|r| r.product == product) {
-            Some(r) => r.invoiced += qty,
-            None => out.rows.push(Reconciled {
-                product,
-                ids: family_ids(name),
-                invoiced: qty,
-                indexed: None,
-            }),
-        }
+    let (rows, other) = billing::split(invoice);
+    Reconciliation {
+        rows,
+        other,
+        copy: None,
     }
-    out
 }
 
 /// A reconciliation row for display.
@@ -254,15 +101,6 @@ pub(crate) async fn reconcile(
     Ok(recon)
 }
 
-/// The ids of the products of `family` (a name of [`products::PRODUCTS`]).
-pub fn family_ids(family: &str) -> Vec<i64> {
-    products::PRODUCTS
-        .iter()
-        .filter(|p| p.name == family)
-        .map(|p| p.id as i64)
-        .collect()
-}
-
 /// The list of the sites whose current product is one of `ids` and that were active at any
 /// moment of the invoice's period: the sites a line of that family bills.
 pub fn sites_href(key: u64, ids: &[i64], invoice: &Invoice) -> String {
@@ -325,6 +163,7 @@ pub(super) fn other_view(recon: &Reconciliation, currency: &str) -> Vec<OtherVie
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::InvoiceLine;
 
     fn line(plan: Option<&str>, description: &str, qty: i64) -> InvoiceLine {
         InvoiceLine {

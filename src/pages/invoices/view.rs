@@ -3,8 +3,9 @@
 use chrono::Utc;
 
 use super::reconciliation::{family_ids, family_of, sites_href};
+pub(super) use crate::billing::line_description;
 use crate::{
-    upstream::{Invoice, InvoiceLine},
+    upstream::Invoice,
     web::{fmt_date, fmt_int, fmt_money, fmt_opt_date, fmt_period, safe_href},
 };
 
@@ -108,13 +109,6 @@ fn period_text(
         (Some(s), Some(e)) => fmt_period(s, e),
         _ => "–".into(),
     }
-}
-
-pub(super) fn line_description(l: &InvoiceLine) -> String {
-    l.description
-        .clone()
-        .or_else(|| l.plan.clone())
-        .unwrap_or_else(|| "–".into())
 }
 
 /// The lines of `i`, each linking to the sites it bills.

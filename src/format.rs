@@ -77,6 +77,11 @@ pub fn fmt_as_of(unix: i64) -> String {
     fmt_age(chrono::Utc::now().timestamp() - unix)
 }
 
+/// `1 Dec 2026, 14:05 UTC` of Unix seconds.
+pub fn fmt_unix(t: i64) -> String {
+    DateTime::from_timestamp(t, 0).map_or_else(String::new, |d| fmt_datetime(&d))
+}
+
 /// `1 Mar 2024`.
 pub fn fmt_date(d: &DateTime<Utc>) -> String {
     d.format("%-d %b %Y").to_string()

@@ -30,6 +30,14 @@ use crate::{
     web::{Layout, render},
 };
 
+mod deliveries;
+mod links;
+
+use self::{
+    deliveries::deliveries_get,
+    links::{mailbox_get, unsubscribe_get, unsubscribe_post},
+};
+
 /// The notification routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -383,6 +391,57 @@ async fn create_post(
     } else {
         access.role
     };
+    let (kind, target, format) = read_target(&state, &form).await?;
+    let rules = read_rules(&form, audience)?;
+    let user = &authed.data.user;
+    let draft = ChannelDraft {
+        partner_id: access.partner.id,
+        user_id: (!form.shared).then_some(user.id),
+        username: user.username.clone(),
+        created_by: user.display_name.clone(),
+        audience,
+        kind,
+        target,
+        format,
+        rules,
+    };
+    let (channel, secret) = state.notify.create_channel(&draft).await?;
+    authed
+        .audit(
+            &state,
+            "notification_channel_added",
+            format!(
+                "{} {} {} ({}), following: {}",
+                if form.shared { "shared" } else { "personal" },
+                channel.kind.as_str(),
+                channel.target,
+                channel.id,
+                rule_names(&channel.rules)
+            ) + &if form.shared {
+                format!(", as {}", audience.label())
+            } else {
+                String::new()
+            },
+        )
+        .await;
+    match secret {
+        Some(secret) => {
+            let shown = NewSecret {
+                target: channel.target.clone(),
+                secret: secret.expose().clone(),
+            };
+            let p = page(&state, &authed, None, Some(shown)).await?;
+            render(StatusCode::CREATED, &p)
+        }
+        None => Ok(Redirect::to("/notifications?done=added").into_response()),
+    }
+}
+
+/// The channel's kind, its checked address or URL, and its format.
+async fn read_target(
+    state: &AppState,
+    form: &ChannelForm,
+) -> Result<(Kind, String, Format), AppError> {
     let kind = form
         .kind
         .as_deref()
@@ -422,49 +481,7 @@ async fn create_post(
             (url.to_string(), format)
         }
     };
-    let rules = read_rules(&form, audience)?;
-    let user = &authed.data.user;
-    let draft = ChannelDraft {
-        partner_id: access.partner.id,
-        user_id: (!form.shared).then_some(user.id),
-        username: user.username.clone(),
-        created_by: user.display_name.clone(),
-        audience,
-        kind,
-        target,
-        format,
-        rules,
-    };
-    let (channel, secret) = state.notify.create_channel(&draft).await?;
-    authed
-        .audit(
-            &state,
-            "notification_channel_added",
-            format!(
-                "{} {} {}({}), following: {}",
-                if form.shared { "shared" } else { "personal" },
-                channel.kind.as_str(),
-                channel.target,
-                channel.id,
-                rule_names(&channel.rules)
-            ) + &if form.shared {
-                format!(", as {}", audience.label())
-            } else {
-                String::new()
-            },
-        )
-        .await;
-    match secret {
-        Some(secret) => {
-            let shown = NewSecret {
-                target: channel.target.clone(),
-                secret: secret.expose().clone(),
-            };
-            let p = page(&state, &authed, None, Some(shown)).await?;
-            render(StatusCode::CREATED, &p)
-        }
-        None => Ok(Redirect::to("/notifications?done=added").into_response()),
-    }
+    Ok((kind, target, format))
 }
 
 fn rule_names(rules: &[RuleSetting]) -> String {
@@ -569,239 +586,6 @@ async fn remove_post(
         )
         .await;
     Ok(Redirect::to("/notifications?done=removed").into_response())
-}
-
-struct DeliveryView {
-    id: String,
-    created: String,
-    rule: &'static str,
-    summary: String,
-    channel: String,
-    status: &'static str,
-    status_class: &'static str,
-    attempts: i64,
-    answer: String,
-    next: String,
-    tries: Vec<(String, bool, String)>,
-}
-
-#[derive(Template)]
-#[template(path = "deliveries.html")]
-struct DeliveriesPage {
-    layout: Layout,
-    admin: bool,
-    rows: Vec<DeliveryView>,
-    failed: i64,
-}
-
-async fn deliveries_get(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> Result<Response, AppError> {
-    let access = authed.access()?;
-    let channels = state.notify.channels(access.partner.id).await?;
-    let mine: Vec<String> = channels
-        .iter()
-        .filter(|c| c.user_id == Some(authed.data.user.id))
-        .map(|c| c.id.clone())
-        .collect();
-    let only = (!access.role.is_admin()).then_some(mine.as_slice());
-    let rows = state
-        .notify
-        .deliveries(access.partner.id, only, 200)
-        .await?;
-    let now = state.clock.now();
-    let rows = rows
-        .into_iter()
-        .map(|d| {
-            let channel = channels.iter().find(|c| c.id == d.channel_id).map_or_else(
-                || format!("a removed channel ({})", d.channel_id),
-                |c| format!("{} {}", c.kind.as_str(), c.target),
-            );
-            let (status, status_class) = match d.status.as_str() {
-                "sent" => ("Sent", "ok"),
-                "pending" if d.attempts == 0 => ("Waiting to be sent", "wait"),
-                "pending" => ("Retrying", "warn"),
-                "failed" => ("Failed", "bad"),
-                "damped" => ("Not sent (damped)", "muted"),
-                _ => ("Not sent", "muted"),
-            };
-            DeliveryView {
-                created: when(d.created_at),
-                rule: Rule::parse(&d.rule).map_or("", Rule::label),
-                summary: if access.role.sees_money()
-                    || !matches!(d.rule.as_str(), "invoice_new" | "invoice_due")
-                {
-                    d.summary.clone()
-                } else {
-                    String::new()
-                },
-                channel,
-                status,
-                status_class,
-                attempts: d.attempts,
-                answer: d.last_answer.clone().unwrap_or_default(),
-                next: if d.status == "pending" {
-                    if d.next_at <= now {
-                        "now".to_owned()
-                    } else {
-                        when(d.next_at)
-                    }
-                } else if let Some(at) = d.sent_at {
-                    format!("sent {}", when(at))
-                } else {
-                    String::new()
-                },
-                tries: d
-                    .tries
-                    .iter()
-                    .map(|(at, ok, a)| (when(*at), *ok, a.clone()))
-                    .collect(),
-                id: d.id,
-            }
-        })
-        .collect();
-    let failed = if access.role.is_admin() {
-        state.notify.failed_count(access.partner.id).await?
-    } else {
-        0
-    };
-    let mut layout = Layout::for_user(
-        &state,
-        authed.viewer(),
-        "Deliveries",
-        "notifications",
-        "/notifications/deliveries",
-        None,
-    );
-    layout.here = "/notifications/deliveries".to_owned();
-    render(
-        StatusCode::OK,
-        &DeliveriesPage {
-            layout,
-            admin: access.role.is_admin(),
-            rows,
-            failed,
-        },
-    )
-}
-
-#[derive(Template)]
-#[template(path = "unsubscribe.html")]
-struct UnsubscribePage {
-    layout: Layout,
-    token: String,
-    what: String,
-    target: String,
-    done: bool,
-}
-
-async fn unsubscribe_target(state: &AppState, token: &str) -> Result<(Channel, Rule), AppError> {
-    let gone = || {
-        AppError::not_found(
-            "Link not valid",
-            "This unsubscribe link is not valid, or its channel was removed: nothing more is sent to it.",
-        )
-    };
-    let (channel, rule) = state.notify.read_unsubscribe(token).ok_or_else(gone)?;
-    let channel = state.notify.channel(&channel).await?.ok_or_else(gone)?;
-    Ok((channel, rule))
-}
-
-async fn unsubscribe_get(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-) -> Result<Response, AppError> {
-    let (channel, rule) = unsubscribe_target(&state, &token).await?;
-    let page = UnsubscribePage {
-        layout: Layout::anonymous(&state, "Unsubscribe"),
-        what: rule.label().to_owned(),
-        target: channel.target.clone(),
-        done: channel.rule(rule).is_none(),
-        token,
-    };
-    render(StatusCode::OK, &page)
-}
-
-/// RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click` to the link, without cookies;
-/// the page's own button POSTs the same. The link itself is the proof; no login.
-async fn unsubscribe_post(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-) -> Result<Response, AppError> {
-    let (channel, rule) = unsubscribe_target(&state, &token).await?;
-    if state.notify.unsubscribe(&channel.id, rule).await? {
-        state
-            .team
-            .audit(
-                state.clock.now(),
-                Some(channel.partner_id),
-                &crate::team::audit::Actor {
-                    id: channel.user_id,
-                    name: channel.target.clone(),
-                },
-                "notification_unsubscribed",
-                format!(
-                    "{} ({}) stopped “{}” with the mail's one-click link",
-                    channel.target,
-                    channel.id,
-                    rule.label()
-                ),
-            )
-            .await;
-    }
-    let page = UnsubscribePage {
-        layout: Layout::anonymous(&state, "Unsubscribed"),
-        what: rule.label().to_owned(),
-        target: channel.target.clone(),
-        done: true,
-        token,
-    };
-    render(StatusCode::OK, &page)
-}
-
-struct CaughtView {
-    at: String,
-    to: String,
-    subject: String,
-    text: String,
-    raw: String,
-}
-
-#[derive(Template)]
-#[template(path = "mailbox.html")]
-struct MailboxPage {
-    layout: Layout,
-    mails: Vec<CaughtView>,
-}
-
-async fn mailbox_get(State(state): State<AppState>, authed: Authed) -> Result<Response, AppError> {
-    let Some(caught) = state.notify.mailer.caught() else {
-        return Err(AppError::not_found(
-            "No demo mailbox",
-            "Mail goes to the SMTP server this portal is configured with; the demo's mailbox exists only in the demo without one.",
-        ));
-    };
-    let mut layout = Layout::for_user(
-        &state,
-        authed.viewer(),
-        "Demo mailbox",
-        "notifications",
-        "/demo/mail",
-        None,
-    );
-    layout.here = "/demo/mail".to_owned();
-    let mails = caught
-        .into_iter()
-        .map(|c| CaughtView {
-            at: when(c.at),
-            to: c.to,
-            subject: c.subject,
-            text: c.text,
-            raw: c.raw,
-        })
-        .collect();
-    render(StatusCode::OK, &MailboxPage { layout, mails })
 }
 
 #[cfg(test)]
