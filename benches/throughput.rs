@@ -1,10 +1,13 @@
 //! The throughput command (`scripts/throughput`, or `cargo bench --bench throughput -- [options]`):
 //! the release `partner-portal serve` binary against the sandbox (both child processes) with
 //! 100,000 activations, one logged-in session, every page warm; Debian's `wrk` loads each page
-//! in turn and the command prints requests per second, the ratio to `/healthz` (the framework's
-//! own floor on this machine), p50 and p99, the page weight plain and compressed, and the
-//! proxy overhead (page p50 ÷ upstream latency with latency injected, cold and warm). It prints
-//! figures and never fails on them.
+//! three times, each run right after a run of `/healthz`, and the command prints for each path
+//! the medians and spread (lowest–highest) of its requests per second, of its ratio to the
+//! `/healthz` run beside it (the framework's own floor on this machine), and of the portal's CPU
+//! time per request (user + system time from `/proc/PID/stat` over the run ÷ requests: the
+//! figure that survives a change of machine); then p50 and p99, the page weight plain and
+//! compressed, and the proxy overhead (page p50 ÷ upstream latency with latency injected, cold
+//! and warm). It prints figures and never fails on them.
 
 #![allow(clippy::print_stdout, reason = "the command's output is its figures")]
 #![allow(
@@ -31,9 +34,12 @@ struct Args {
     /// Activations the sandbox generates.
     #[arg(long, default_value_t = 100_000)]
     activations: usize,
-    /// Seconds of load per path.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds of load per run (each path runs three times, each after a run of /healthz).
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Runs per path, each after a run of /healthz.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
     /// Open connections (`wrk -c`).
     #[arg(long, default_value_t = 64)]
     connections: u32,
@@ -83,12 +89,53 @@ const PATHS: &[(&str, &str)] = &[
     ),
 ];
 
-/// What `wrk` reported for one path.
+/// What `wrk` reported for one run, with the portal's CPU time per request over it.
+#[derive(Clone, Copy)]
 struct WrkRun {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
+    requests: u64,
+    cpu_ms: f64,
+}
+
+/// The process's user + system CPU time in seconds (`/proc/PID/stat` fields 14 and 15).
+fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / ticks_per_second)
+}
+
+/// `getconf CLK_TCK` (100 on Linux almost everywhere).
+fn ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The median and the spread (lowest, highest) of `values`.
+fn median_spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.get(v.len() / 2).copied().unwrap_or(0.0);
+    (
+        mid,
+        v.first().copied().unwrap_or(0.0),
+        v.last().copied().unwrap_or(0.0),
+    )
+}
+
+/// `1.23 (1.20–1.31)`.
+fn with_spread(values: &[f64], digits: usize) -> String {
+    let (m, lo, hi) = median_spread(values);
+    format!("{m:.digits$} ({lo:.digits$}–{hi:.digits$})")
 }
 
 /// `1.10ms`, `92.93us`, `1.02s` in milliseconds.
@@ -119,7 +166,15 @@ fn parse_wrk(out: &str) -> Option<WrkRun> {
         .and_then(|l| l.split(':').nth(1))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
+    let requests = out
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     Some(WrkRun {
+        requests,
+        cpu_ms: 0.0,
         rps: out
             .lines()
             .find(|l| l.starts_with("Requests/sec:"))?
@@ -194,22 +249,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     );
     println!();
-    println!("| path | req/s | ÷ /healthz | ÷ /activations | p50 ms | p99 ms | HTML KB | br KB |");
-    println!("|---|---|---|---|---|---|---|---|");
-    let mut floor = None;
-    let mut list = None;
-    for (label, path) in PATHS {
+    println!(
+        "each path: {} runs, each right after a run of /healthz; medians, with the spread (lowest–highest) in brackets; CPU ms/request = the portal's user + system time over the run ÷ requests",
+        args.runs
+    );
+    println!();
+    println!(
+        "| path | req/s | ÷ /healthz | ÷ /activations | CPU ms/request | p50 ms | p99 ms | HTML KB | br KB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let ticks = ticks_per_second();
+    let load = |path: &str| -> anyhow::Result<WrkRun> {
         let url = format!("{portal}{path}");
-        // Warm: every cache this page uses is filled before the load.
-        let plain = http.get(&url).send().await?.bytes().await?.len();
-        let br = http
-            .get(&url)
-            .header("accept-encoding", "br")
-            .send()
-            .await?
-            .bytes()
-            .await?
-            .len();
         let mut cmd = std::process::Command::new("wrk");
         cmd.arg(format!("-t{}", args.threads))
             .arg(format!("-c{}", args.connections))
@@ -224,35 +275,75 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if args.compressed {
             cmd.args(["-H", "Accept-Encoding: br, gzip"]);
         }
+        let before = cpu_seconds(pid, ticks).unwrap_or(0.0);
         let out = cmd.arg(&url).output().context("running wrk")?;
+        let after = cpu_seconds(pid, ticks).unwrap_or(0.0);
         let text = String::from_utf8_lossy(&out.stdout);
-        let Some(run) = parse_wrk(&text) else {
+        let Some(mut run) = parse_wrk(&text) else {
             bail!("could not read wrk's output for {path}: {text}");
         };
-        if run.non_2xx > 0 {
-            println!("  ({label}: {} answers were not 2xx)", run.non_2xx);
+        run.cpu_ms = (after - before) * 1000.0 / run.requests.max(1) as f64;
+        Ok(run)
+    };
+    let mut floors: Vec<WrkRun> = Vec::new();
+    let mut list_rps = None;
+    for (label, path) in PATHS.iter().skip(1) {
+        let url = format!("{portal}{path}");
+        // Warm: every cache this page uses is filled before the load.
+        let plain = http.get(&url).send().await?.bytes().await?.len();
+        let br = http
+            .get(&url)
+            .header("accept-encoding", "br")
+            .send()
+            .await?
+            .bytes()
+            .await?
+            .len();
+        let mut runs = Vec::new();
+        let mut ratios = Vec::new();
+        for _ in 0..args.runs.max(1) {
+            let floor = load("/healthz")?;
+            let run = load(path)?;
+            ratios.push(run.rps / floor.rps);
+            floors.push(floor);
+            runs.push(run);
         }
-        let floor_rps = *floor.get_or_insert(run.rps);
+        let non_2xx: u64 = runs.iter().map(|r| r.non_2xx).sum();
+        if non_2xx > 0 {
+            println!("  ({label}: {non_2xx} answers were not 2xx)");
+        }
+        let rps: Vec<f64> = runs.iter().map(|r| r.rps).collect();
+        let (median_rps, _, _) = median_spread(&rps);
         if *path == "/activations" {
-            list = Some(run.rps);
+            list_rps = Some(median_rps);
         }
         let vs_list = match (
-            list,
+            list_rps,
             path.starts_with("/activations?") || path.starts_with("/api/"),
         ) {
-            (Some(l), true) => format!("{:.2}", run.rps / l),
+            (Some(l), true) => format!("{:.2}", median_rps / l),
             _ => String::new(),
         };
+        let pick = |f: fn(&WrkRun) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
         println!(
-            "| {label} | {:.0} | {:.3} | {vs_list} | {:.1} | {:.1} | {:.1} | {:.1} |",
-            run.rps,
-            run.rps / floor_rps,
-            run.p50_ms,
-            run.p99_ms,
+            "| {label} | {} | {} | {vs_list} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            with_spread(&rps, 0),
+            with_spread(&ratios, 3),
+            with_spread(&pick(|r| r.cpu_ms), 3),
+            median_spread(&pick(|r| r.p50_ms)).0,
+            median_spread(&pick(|r| r.p99_ms)).0,
             plain as f64 / 1024.0,
             br as f64 / 1024.0
         );
     }
+    let pick = |f: fn(&WrkRun) -> f64| floors.iter().map(f).collect::<Vec<f64>>();
+    println!(
+        "| /healthz (every run above) | {} | 1 | | {} | {:.1} | {:.1} | | |",
+        with_spread(&pick(|r| r.rps), 0),
+        with_spread(&pick(|r| r.cpu_ms), 3),
+        median_spread(&pick(|r| r.p50_ms)).0,
+        median_spread(&pick(|r| r.p99_ms)).0,
+    );
     println!();
     println!(
         "peak memory of the portal: {:.1} MB",

@@ -1631,3 +1631,75 @@ async fn the_readmes_verification_recipes_accept_a_real_delivery_and_refuse_a_fo
         );
     }
 }
+
+#[tokio::test]
+async fn the_monthly_summary_names_the_months_invoice_and_its_reconciliation() {
+    let receiver = Receiver::start().await;
+    let app = spawn_with(Options {
+        webhook_allow: "127.0.0.1".into(),
+        webhook_allow_http: true,
+        ..Options::default()
+    })
+    .await;
+    let csrf = connect(&app).await;
+    app.wait_for_index(70).await;
+    add_webhook(
+        &app.addr,
+        &app.client,
+        &csrf,
+        &receiver,
+        "owner",
+        &[("rule", "monthly")],
+    )
+    .await;
+    add_webhook(
+        &app.addr,
+        &app.client,
+        &csrf,
+        &receiver,
+        "support-room",
+        &[
+            ("shared", "1"),
+            ("audience", "support"),
+            ("rule", "monthly"),
+        ],
+    )
+    .await;
+    // Both channels existed before the month the sandbox last invoiced ended.
+    let forty_days = 40 * 86_400;
+    app.state
+        .db
+        .execute(&partner_portal::db::Sql::new(&format!(
+            "UPDATE notify_channels SET created_at = created_at - {forty_days}"
+        )))
+        .await
+        .unwrap();
+    settle(&app).await;
+    let got = receiver.wait_for(2).await;
+    let owner = got.iter().find(|g| g.hook == "owner").unwrap();
+    assert_eq!(owner.body["type"], "report.monthly");
+    let invoice = &owner.body["data"]["invoices"][0];
+    assert_eq!(invoice["key"], 70);
+    assert_eq!(invoice["invoice"]["number"], "EXHOST-0012", "{invoice}");
+    assert!(invoice["invoice"]["total"].as_i64().unwrap() > 0);
+    let recon = invoice["reconciliation"].as_str().unwrap();
+    assert!(recon.starts_with("Reconciliation: billed for "), "{recon}");
+    // The support room's copy of the same summary has no invoice and no amount.
+    let support = got.iter().find(|g| g.hook == "support-room").unwrap();
+    assert_eq!(support.body["type"], "report.monthly");
+    assert!(
+        support.body["data"].get("invoices").is_none(),
+        "{}",
+        support.body
+    );
+    let text = support.body.to_string();
+    assert!(!text.contains("EXHOST") && !text.contains('$'), "{text}");
+    // The owner's summary names the month's invoice in its first sentences.
+    let page = app
+        .get("/notifications/deliveries")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Monthly summary"), "{page}");
+}
