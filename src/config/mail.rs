@@ -1,5 +1,5 @@
 //! The notification settings: the SMTP server, the From address, and which webhook targets are
-//! allowed. `crate::notify` uses them; here they are only read and checked.
+//! allowed. The notifications use them; here they are only read and checked.
 
 use url::Url;
 

@@ -160,7 +160,7 @@ pub struct Index {
     /// The portal's clock.
     clock: Clock,
     /// Signalled when one of this process's copies became visible: the notification rules
-    /// run on the new copy at once ([`crate::team::watch`]).
+    /// run on the new copy at once (the team's background round waits on it).
     copied: Arc<tokio::sync::Notify>,
     /// Keys this process is syncing (saves a database round trip per view), with each copy's
     /// first page once it is back (see [`head`]).

@@ -2,7 +2,7 @@
 //! every `PORTAL_CONNECTION_CHECK` (a 401, or a listing without the partner, marks it broken and
 //! is logged, audited and counted), keep each connected key's activations copy fresh even when
 //! nobody is looking (the index's lease makes one replica do each copy), evaluate the
-//! notification rules on what changed ([`crate::notify`]; also at once after each copy), and
+//! notification rules on what changed (through an [`Observer`]; also at once after each copy), and
 //! purge audit entries older than `PORTAL_AUDIT_RETENTION`.
 //!
 //! `checked_at` lives in the database, so replicas share the schedule instead of each checking.
@@ -35,7 +35,7 @@ pub struct Watch {
     pub observer: Option<Arc<dyn Observer>>,
 }
 
-/// What runs with the round and sees what it found. `crate::notify` implements it: this module
+/// What runs with the round and sees what it found. The notifications implement it: this module
 /// only tells, it does not know what is done with it.
 #[async_trait::async_trait]
 pub trait Observer: std::fmt::Debug + Send + Sync {
