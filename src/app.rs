@@ -263,7 +263,10 @@ impl Application {
             config.redirect_uri(),
             config.upstream_deadline,
         )?;
-        let sessions = SqlSessionStore::new(session_db, config.sealer());
+        // The newest state versions read: what keeps the membership, connection and copy
+        // state of a warm page in memory exact (`crate::versions`).
+        let versions = crate::versions::Versions::default();
+        let sessions = SqlSessionStore::new(session_db, config.sealer(), versions.clone());
         let settings = IndexSettings {
             max_age: config.index_max_age,
             page_size: config.index_page_size,
@@ -278,13 +281,19 @@ impl Application {
             settings,
             clock.clone(),
             config.sealer(),
+            versions.clone(),
         );
         let cache = UpstreamCache::new(config.cache_ttl);
         let login_limiter = Arc::new(RateLimiter::new(config.login_rate_per_minute));
         let exports = ExportSlots::new(config.max_exports, config.max_exports_per_session);
-        let team = Team::new(db.clone(), config.sealer(), config.team_file.clone());
+        let team = Team::new(
+            db.clone(),
+            config.sealer(),
+            config.team_file.clone(),
+            versions.clone(),
+        );
         let token_limiter = Arc::new(RateLimiter::new(config.api_rate_per_minute));
-        let tokens = Tokens::new(db.clone());
+        let tokens = Tokens::new(db.clone(), versions);
         let mailer =
             crate::notify::Mailer::new(config.smtp.as_ref(), &config.mail_from, config.demo)
                 .map_err(|e| anyhow::anyhow!("PORTAL_SMTP_URL: {e}"))?;

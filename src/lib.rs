@@ -34,4 +34,5 @@ pub mod team;
 pub mod telemetry;
 pub mod tokens;
 pub mod upstream;
+pub mod versions;
 pub mod web;

@@ -19,6 +19,7 @@ use tower_sessions::{
 use crate::{
     db::{Bind, Db, Sql},
     secret::Sealer,
+    versions::Versions,
 };
 
 /// Sessions persisted in the portal's database.
@@ -26,6 +27,8 @@ use crate::{
 pub struct SqlSessionStore {
     db: Db,
     sealer: Sealer,
+    /// Takes in the versions each session read carries (see [`crate::versions`]).
+    versions: Versions,
 }
 
 impl std::fmt::Debug for SqlSessionStore {
@@ -39,8 +42,13 @@ impl std::fmt::Debug for SqlSessionStore {
 impl SqlSessionStore {
     /// A store on `db` (the migrations must have run) encrypting with `sealer`. A session
     /// sealed with a previous key opens, and is sealed with the current one when next saved.
-    pub fn new(db: Db, sealer: Sealer) -> Self {
-        Self { db, sealer }
+    /// Each read of a session also reads the state versions, into `versions`.
+    pub fn new(db: Db, sealer: Sealer, versions: Versions) -> Self {
+        Self {
+            db,
+            sealer,
+            versions,
+        }
     }
 
     fn encode(&self, record: &Record) -> session_store::Result<String> {
@@ -158,12 +166,25 @@ impl SessionStore for SqlSessionStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let mut sql = Sql::new("SELECT data, expires_at FROM sessions WHERE id = ");
+        // One round trip: the session, and the versions of what the portal keeps in memory
+        // (the request then reads its membership, connection and copy state from there).
+        let mut sql = Sql::new(&format!(
+            "SELECT s.data, s.expires_at, {} FROM (SELECT 1 AS one) AS one \
+             LEFT JOIN sessions s ON s.id = ",
+            Versions::select(self.db.dialect())
+        ));
         sql.bind(Bind::Text(row_key(id)))
-            .push(" AND expires_at >= ")
+            .push(" AND s.expires_at >= ")
             .bind(Bind::Int(now));
-        let row: Option<(String, i64)> = self.db.fetch_optional(&sql).await.map_err(backend)?;
-        let Some((data, expires_at)) = row else {
+        let row: Option<(Option<String>, Option<i64>, Option<String>)> =
+            self.db.fetch_optional(&sql).await.map_err(backend)?;
+        let Some((data, expires_at, versions)) = row else {
+            return Ok(None);
+        };
+        if let Some(versions) = versions {
+            self.versions.observe(&versions);
+        }
+        let (Some(data), Some(expires_at)) = (data, expires_at) else {
             return Ok(None);
         };
         // A row that does not decrypt (the key was changed) is a session that no longer exists:

@@ -102,7 +102,7 @@ async fn authenticate(
         return Err(AppError::ApiRateLimited(wait.as_secs().max(1)));
     }
     let now = state.clock.now();
-    let Some(token) = state.tokens.by_hash(&hash).await? else {
+    let Some(token) = state.tokens.for_request(&hash).await? else {
         return Err(refused("This token is not known to this portal."));
     };
     match token.status(now) {
@@ -128,12 +128,12 @@ async fn authenticate(
             ));
         }
     }
-    let Some(connection) = state.team.connection(token.partner_id).await? else {
+    let Some(connection) = state.team.request_connection(token.partner_id).await? else {
         return Err(AppError::NotConnected);
     };
     let Some(role) = state
         .team
-        .acting_role(&connection, token.user_id, &token.username)
+        .request_acting_role(&connection, token.user_id, &token.username)
         .await?
     else {
         return Err(refused(

@@ -254,7 +254,7 @@ async fn resolve(
         };
         let Some((role, _)) = app
             .team
-            .role_of(partner_id, data.user.id, &data.user.username)
+            .request_role_of(partner_id, data.user.id, &data.user.username)
             .await?
         else {
             session.flush().await?;
@@ -265,7 +265,7 @@ async fn resolve(
             );
             return Err(ended("removed"));
         };
-        let Some(connection) = app.team.connection(partner_id).await? else {
+        let Some(connection) = app.team.request_connection(partner_id).await? else {
             session.flush().await?;
             tracing::info!(
                 user_id = data.user.id,
@@ -295,7 +295,7 @@ async fn resolve(
     let (Some(partner), Some(token)) = (&data.partner, &data.token) else {
         return Ok((None, None));
     };
-    let banner = match app.team.connection(partner.id).await? {
+    let banner = match app.team.request_connection(partner.id).await? {
         Some(c) if !c.is_live() => Some(format!(
             "The team connection made by {} is broken: WordPress.com no longer accepts its token, so your team's reports are paused. Reconnect it on the Team page.",
             c.owner_name

@@ -96,9 +96,23 @@ pub fn cut_off(e: &sqlx::Error) -> bool {
 #[derive(Debug, Default)]
 pub struct Health {
     trouble: Mutex<Option<(ErrorKind, std::time::Instant)>>,
+    /// Statements sent to the database (each a round trip), for the tests that hold a page to
+    /// its count.
+    statements: std::sync::atomic::AtomicU64,
 }
 
 impl Health {
+    /// One more statement is on its way to the database.
+    pub fn sent(&self) {
+        self.statements
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Statements sent through this pool since it opened.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Notes `e` when it is trouble worth saying; passes it on.
     pub fn note(&self, e: sqlx::Error) -> sqlx::Error {
         let k = kind(&e);

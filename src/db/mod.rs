@@ -215,6 +215,7 @@ impl Db {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        self.health.sent();
         let result = match &self.pool {
             Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
             Pool::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
@@ -381,6 +382,7 @@ impl<T> AnyRow for T where
 impl Db {
     /// Runs a statement; returns the rows affected.
     pub async fn execute(&self, sql: &Sql) -> Result<u64, sqlx::Error> {
+        self.health.sent();
         let result = match &self.pool {
             Pool::Sqlite(p) => bound!(sqlx::query(&sql.text), &sql.binds)
                 .execute(p)
@@ -406,6 +408,7 @@ impl Db {
     }
 
     async fn fetch_all_once<T: AnyRow>(&self, sql: &Sql) -> Result<Vec<T>, sqlx::Error> {
+        self.health.sent();
         match &self.pool {
             Pool::Sqlite(p) => {
                 bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
@@ -426,6 +429,7 @@ impl Db {
     }
 
     async fn fetch_optional_once<T: AnyRow>(&self, sql: &Sql) -> Result<Option<T>, sqlx::Error> {
+        self.health.sent();
         match &self.pool {
             Pool::Sqlite(p) => {
                 bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
@@ -447,6 +451,7 @@ impl Db {
     }
 
     async fn fetch_ints_once(&self, sql: &Sql, n: usize) -> Result<Vec<i64>, sqlx::Error> {
+        self.health.sent();
         use sqlx::Row as _;
         match &self.pool {
             Pool::Sqlite(p) => bound!(sqlx::query(&sql.text), &sql.binds)
@@ -485,6 +490,7 @@ impl Db {
         tx: tokio::sync::mpsc::Sender<Result<T, sqlx::Error>>,
     ) {
         use futures_util::StreamExt as _;
+        self.health.sent();
         match &self.pool {
             Pool::Sqlite(p) => {
                 let mut rows = bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds).fetch(p);

@@ -79,6 +79,7 @@ impl Tx {
     // every lifetime, and a `tokio::spawn` far away fails with "not general enough".
     fn raw(&mut self, text: &'static str) -> BoxFuture<'_, Result<(), sqlx::Error>> {
         Box::pin(async move {
+            self.health.sent();
             let result = match &mut self.conn {
                 Conn::Sqlite(c) => sqlx::query(text).execute(&mut **c).await.map(drop),
                 Conn::Postgres(c) => sqlx::query(text).execute(&mut **c).await.map(drop),
@@ -90,6 +91,7 @@ impl Tx {
     /// Runs a statement; returns the rows it changed.
     pub fn execute<'a>(&'a mut self, sql: &'a Sql) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
         Box::pin(async move {
+            self.health.sent();
             let result = match &mut self.conn {
                 Conn::Sqlite(c) => bound!(sqlx::query(&sql.text), &sql.binds)
                     .execute(&mut **c)
@@ -110,6 +112,7 @@ impl Tx {
         sql: &'a Sql,
     ) -> BoxFuture<'a, Result<Option<T>, sqlx::Error>> {
         Box::pin(async move {
+            self.health.sent();
             let result = match &mut self.conn {
                 Conn::Sqlite(c) => {
                     bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
@@ -132,6 +135,7 @@ impl Tx {
         sql: &'a Sql,
     ) -> BoxFuture<'a, Result<Vec<T>, sqlx::Error>> {
         Box::pin(async move {
+            self.health.sent();
             let result = match &mut self.conn {
                 Conn::Sqlite(c) => {
                     bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)

@@ -141,11 +141,11 @@ impl Index {
         if let (None, Some(date)) = (after, date) {
             let rows = self.rows(key, generation, f, 1, limit).await?;
             return Ok(rows
-                .into_iter()
+                .iter()
                 .map(|row| KeyedRow {
-                    sort_int: date(&row),
+                    sort_int: date(row),
                     sort_text: None,
-                    row,
+                    row: row.clone(),
                 })
                 .collect());
         }

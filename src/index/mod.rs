@@ -43,6 +43,7 @@ use crate::{
     db::{Bind, Db, Sql},
     secret::{Sealer, random_token},
     upstream::WpClient,
+    versions::{Kept, Of, Versions},
 };
 
 /// The state of one key's copy.
@@ -178,10 +179,17 @@ pub struct Index {
     sorts_checked: moka::future::Cache<String, bool>,
     /// Each narrowed view's matches in its order, per key, generation and filter.
     match_lists: matches::MatchLists,
+    /// Pages of rows, per key, generation, filter, page and size: a copy never changes, so a
+    /// page read once is that page for as long as the copy is visible.
+    pages: moka::future::Cache<String, Arc<Vec<query::Row>>>,
+    /// The newest state versions read (see [`crate::versions`]).
+    versions: Versions,
+    /// Requests' copy states, by key, while the key's version stands.
+    states: Kept<u64, Option<Arc<StateRow>>>,
 }
 
 /// `key_syncs` as [`Index::state`] reads it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 struct StateRow {
     generation: i64,
     synced_at: Option<i64>,
@@ -258,6 +266,21 @@ fn facets_cache(ttl: Duration) -> moka::future::Cache<String, Arc<query::Facets>
         .build()
 }
 
+/// Rows of pages kept at most: 50 pages of 100, about 4 MB.
+const KEPT_ROWS: u64 = 5_000;
+
+/// The pages cache: weighed by rows, and an idle page goes after [`AGGREGATE_TTL`] (a replaced
+/// copy's pages are never asked for again).
+fn pages_cache() -> moka::future::Cache<String, Arc<Vec<query::Row>>> {
+    moka::future::Cache::builder()
+        .max_capacity(KEPT_ROWS)
+        .weigher(|_, rows: &Arc<Vec<query::Row>>| {
+            u32::try_from(rows.len()).unwrap_or(u32::MAX).max(1)
+        })
+        .time_to_idle(AGGREGATE_TTL)
+        .build()
+}
+
 impl Index {
     /// An index on `db`, syncing through `wpcom`; `sealer` seals the tokens of copies that
     /// may have to be resumed.
@@ -267,6 +290,7 @@ impl Index {
         settings: IndexSettings,
         clock: Clock,
         sealer: Sealer,
+        versions: Versions,
     ) -> Self {
         Self {
             db,
@@ -284,6 +308,9 @@ impl Index {
             during: aggregate_cache(),
             sorts_checked: aggregate_cache(),
             match_lists: matches::match_lists(),
+            pages: pages_cache(),
+            versions,
+            states: Kept::default(),
         }
     }
 
@@ -311,6 +338,27 @@ impl Index {
 
     /// The state of `key`'s copy.
     pub async fn state(&self, key: u64) -> Result<SyncState, sqlx::Error> {
+        let row = self.state_row(key).await?;
+        Ok(self.state_of(key, row.as_ref()))
+    }
+
+    /// [`Self::state`] for a request whose session (or token) read carried the state
+    /// versions: kept in memory while the key's version stands, so a warm page does not read it.
+    pub async fn request_state(&self, key: u64) -> Result<SyncState, sqlx::Error> {
+        let version = self.versions.of(Of::Key(key));
+        let row = match self.states.get(&key, version) {
+            Some(row) => row,
+            None => {
+                let row = self.state_row(key).await?.map(Arc::new);
+                self.states.put(key, version, row.clone());
+                row
+            }
+        };
+        Ok(self.state_of(key, row.as_deref()))
+    }
+
+    /// `key_syncs`' row of `key`.
+    async fn state_row(&self, key: u64) -> Result<Option<StateRow>, sqlx::Error> {
         let mut sql = Sql::new(
             "SELECT generation, synced_at, lease_until, started_at, pages_done, pages_total, rows_done, \
              rows_total, last_error, failed_at, reported_total, copied_rows, copy_note, \
@@ -318,16 +366,21 @@ impl Index {
              FROM key_syncs WHERE key_id = ",
         );
         sql.bind(Bind::Int(key as i64));
-        let row: Option<StateRow> = self.db.fetch_optional(&sql).await?;
-        let Some(r) = row else {
-            return Ok(SyncState::default());
+        self.db.fetch_optional(&sql).await
+    }
+
+    /// The state `key`'s row says now: whether a copy runs depends on the clock and on this
+    /// process's own copies, so it is worked out at each use.
+    fn state_of(&self, key: u64, row: Option<&StateRow>) -> SyncState {
+        let Some(r) = row.cloned() else {
+            return SyncState::default();
         };
         let mine = r.lease_owner.as_deref() == Some(self.owner.as_str());
         // This process's own attempt runs only while it is in the local map: a lease row that
         // names this process otherwise belongs to an attempt that already ended here.
         let alive = !mine || self.local_copies().contains_key(&key);
         let running = alive && r.lease_until.is_some_and(|until| until >= self.clock.now());
-        Ok(SyncState {
+        SyncState {
             generation: r.generation,
             synced_at: r.synced_at,
             running,
@@ -347,7 +400,7 @@ impl Index {
             paused: r.resume_generation.is_some() && !running,
             resume_after: r.resume_after,
             retry_note: r.retry_note.filter(|_| running),
-        })
+        }
     }
 }
 

@@ -96,8 +96,26 @@ pub struct PeriodStats {
 }
 
 impl Index {
-    /// One page of rows.
+    /// One page of rows, read once per copy (see `Index::pages`).
     pub async fn rows(
+        &self,
+        key: u64,
+        generation: i64,
+        f: &Filter,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Arc<Vec<Row>>, sqlx::Error> {
+        let cache_key = format!("{key}:{generation}:{f:?}:{page}:{per_page}");
+        if let Some(rows) = self.pages.get(&cache_key).await {
+            return Ok(rows);
+        }
+        let rows = Arc::new(self.read_rows(key, generation, f, page, per_page).await?);
+        self.pages.insert(cache_key, rows.clone()).await;
+        Ok(rows)
+    }
+
+    /// One page of rows, from the database.
+    async fn read_rows(
         &self,
         key: u64,
         generation: i64,
@@ -229,9 +247,10 @@ impl Index {
         if !trigram_lists(f, matcher) {
             return matcher;
         }
-        let (Ok(facets), Ok(state)) =
-            (self.facets(key, generation, f).await, self.state(key).await)
-        else {
+        let (Ok(facets), Ok(state)) = (
+            self.facets(key, generation, f).await,
+            self.request_state(key).await,
+        ) else {
             return matcher;
         };
         let matches = facets.total(f.status);

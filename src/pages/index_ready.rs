@@ -199,11 +199,21 @@ pub async fn index_copy(
     scope: &KeyScope,
     what: &str,
 ) -> Result<SyncState, NotReady> {
-    let sync = match state
-        .index
-        .ensure_fresh(scope.token(), scope.partner.id, scope.key.id, false)
-        .await
-    {
+    let index = &state.index;
+    let fresh = async {
+        let current = index.request_state(scope.key.id).await?;
+        index
+            .refresh_if_due(
+                current,
+                scope.token(),
+                scope.partner.id,
+                scope.key.id,
+                false,
+                None,
+            )
+            .await
+    };
+    let sync = match fresh.await {
         Ok((sync, _)) => sync,
         Err(e) => return Err(NotReady::unreadable(&e)),
     };
@@ -250,7 +260,7 @@ pub async fn copy_status_get(
     axum::extract::State(state): axum::extract::State<AppState>,
     scope: KeyScope,
 ) -> Result<axum::Json<CopyStatus>, AppError> {
-    let sync = state.index.state(scope.key.id).await?;
+    let sync = state.index.request_state(scope.key.id).await?;
     Ok(axum::Json(CopyStatus {
         ready: sync.has_copy(),
         running: sync.running,
@@ -268,7 +278,7 @@ pub async fn copy_status_get(
 
 /// The key's copy state, starting a sync when there is none or it is old.
 pub async fn ensure_copy(state: &AppState, scope: &KeyScope) -> Result<SyncState, AppError> {
-    let current = state.index.state(scope.key.id).await?;
+    let current = state.index.request_state(scope.key.id).await?;
     ensure_copy_from(state, scope, current, None).await
 }
 

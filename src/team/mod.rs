@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod file;
 mod invites;
+mod kept;
 mod store;
 pub mod watch;
 
@@ -22,7 +23,11 @@ pub use self::{
     invites::{AcceptError, Invite, InviteStatus},
     store::{Connection, Member, MemberSource, TeamError},
 };
-use crate::{db::Db, secret::Sealer};
+use crate::{
+    db::Db,
+    secret::Sealer,
+    versions::{Kept, Versions},
+};
 
 /// What a member may see and do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,16 +102,26 @@ pub struct Team {
     db: Db,
     sealer: Sealer,
     file: Arc<Vec<FileMember>>,
+    /// The newest state versions read (see [`crate::versions`]).
+    versions: Versions,
+    /// Requests' memberships, by partner and user, while the team's version stands.
+    roles: Kept<(u64, u64), Option<(Role, MemberSource)>>,
+    /// Requests' team connections, by partner, while the team's version stands.
+    connections: Kept<u64, Option<Connection>>,
 }
 
 impl Team {
     /// The team store on `db`, sealing connection tokens with `sealer`, with the allow-list
-    /// file's entries (`PORTAL_TEAM_FILE`, read at start-up).
-    pub fn new(db: Db, sealer: Sealer, file: Vec<FileMember>) -> Self {
+    /// file's entries (`PORTAL_TEAM_FILE`, read at start-up); requests' memberships and
+    /// connections are kept while `versions` says they stand.
+    pub fn new(db: Db, sealer: Sealer, file: Vec<FileMember>, versions: Versions) -> Self {
         Self {
             db,
             sealer,
             file: Arc::new(file),
+            versions,
+            roles: Kept::default(),
+            connections: Kept::default(),
         }
     }
 

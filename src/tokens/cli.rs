@@ -34,8 +34,15 @@ pub async fn open(
     let db = Db::open(database_url, 2, Purpose::Index)
         .await
         .map_err(|e| anyhow!("PORTAL_DATABASE_URL: {e}"))?;
-    let team = Team::new(db.clone(), team.sealer(), team.team_file.clone());
-    Ok((Tokens::new(db), team))
+    // A command reads the database afresh each time: nothing is kept between its requests.
+    let versions = crate::versions::Versions::default();
+    let team = Team::new(
+        db.clone(),
+        team.sealer(),
+        team.team_file.clone(),
+        versions.clone(),
+    );
+    Ok((Tokens::new(db, versions), team))
 }
 
 /// Who `user` (a WordPress.com user id or username) is, per partner: members of a team and

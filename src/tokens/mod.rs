@@ -15,6 +15,7 @@ use crate::{
     db::{Bind, Db, Sql},
     secret::{Secret, random_token},
     team::Role,
+    versions::Versions,
 };
 
 /// The token in `Authorization`, when it is a portal API token (`Bearer ppt_…`). Other bearer
@@ -289,16 +290,39 @@ fn from_row(r: TokenRow) -> ApiToken {
     }
 }
 
+/// A [`TokenRow`] and the state versions read with it.
+type TokenRowAndVersions = (
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
 /// The token store: cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Tokens {
     db: Db,
+    /// Takes in the versions a request's token read carries (see [`crate::versions`]).
+    versions: Versions,
 }
 
 impl Tokens {
-    /// The store on `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// The store on `db`; a request's token read also reads the state versions, into
+    /// `versions`.
+    pub fn new(db: Db, versions: Versions) -> Self {
+        Self { db, versions }
     }
 
     /// Makes a token; returns it and its secret, which is shown once and never stored.
@@ -361,6 +385,25 @@ impl Tokens {
         sql.bind(Bind::Text(hash.to_owned()));
         let row: Option<TokenRow> = self.db.fetch_optional(&sql).await?;
         Ok(row.map(from_row))
+    }
+
+    /// [`Self::by_hash`] for a request: the same round trip reads the state versions, so the
+    /// request's membership and connection can come from memory.
+    pub async fn for_request(&self, hash: &str) -> Result<Option<ApiToken>, sqlx::Error> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS}, {} FROM api_tokens WHERE token_hash = ",
+            Versions::select(self.db.dialect())
+        ));
+        sql.bind(Bind::Text(hash.to_owned()));
+        let row: Option<TokenRowAndVersions> = self.db.fetch_optional(&sql).await?;
+        Ok(row.map(|r| {
+            if let Some(versions) = &r.15 {
+                self.versions.observe(versions);
+            }
+            from_row((
+                r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14,
+            ))
+        }))
     }
 
     /// A partner's tokens (all of them, or `user`'s only), newest first.

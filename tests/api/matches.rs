@@ -81,7 +81,7 @@ pub async fn every_listed_page_is_the_walks_page(state: &AppState) {
                             .rows(70, generation, &f, page, 7)
                             .await
                             .unwrap()
-                            .into_iter()
+                            .iter()
                             .map(|r| r.id)
                             .collect();
                         let want =

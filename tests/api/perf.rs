@@ -493,3 +493,77 @@ async fn sqlites_connections_keep_page_caches_of_their_own() {
         "SQLite was built with ENABLE_MEMORY_MANAGEMENT (is LIBSQLITE3_FLAGS in .cargo/config.toml?): {options:?}"
     );
 }
+
+/// Statements sent to the database so far, through both of the portal's pools.
+fn statements(app: &TestApp) -> u64 {
+    app.state.db.health().statements() + app.state.sessions.db().health().statements()
+}
+
+/// The statements each warm view of `paths` sends, in order: the most any of three views sent.
+async fn statements_per_view(app: &TestApp, paths: &[&str]) -> Vec<(String, u64)> {
+    let mut counts = Vec::new();
+    for path in paths {
+        // The first view fills whatever this view's rows are kept in.
+        assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
+        let mut most = 0;
+        for _ in 0..3 {
+            let before = statements(app);
+            assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
+            most = most.max(statements(app) - before);
+        }
+        counts.push(((*path).to_owned(), most));
+    }
+    counts
+}
+
+/// The pages a person opens all day, warm: one statement at most (the session with the
+/// versions of what the portal keeps in memory), and none for rows kept per copy.
+async fn warm_pages_send_one_statement(app: &TestApp) {
+    app.login().await;
+    app.wait_for_index(70).await;
+    for path in ["/", "/activations", "/invoices"] {
+        assert_eq!(app.get(path).await.status(), StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counts = statements_per_view(
+        app,
+        &[
+            "/",
+            "/activations",
+            "/activations?page=2",
+            "/activations?sort=site&dir=asc",
+            "/activations?status=cancelled",
+            "/activations?q=baker",
+            "/invoices",
+        ],
+    )
+    .await;
+    println!("statements per warm view: {counts:?}");
+    for (path, n) in &counts {
+        assert!(*n <= 1, "{path}: {n} statements per warm view ({counts:?})");
+    }
+}
+
+#[tokio::test]
+async fn a_warm_page_sends_one_statement_on_sqlite() {
+    let app = spawn_with(Options {
+        access_recheck: Duration::from_secs(3600),
+        ..Options::default()
+    })
+    .await;
+    warm_pages_send_one_statement(&app).await;
+}
+
+#[tokio::test]
+async fn a_warm_page_sends_one_statement_on_postgres() {
+    let Some(db) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        access_recheck: Duration::from_secs(3600),
+        database_url: Some(db),
+        ..Options::default()
+    })
+    .await;
+    warm_pages_send_one_statement(&app).await;
+}

@@ -35,7 +35,7 @@ async fn walked(
         .fetch_all(&page_sql(70, generation, f, page, per_page, Matcher::Like))
         .await
         .unwrap();
-    rows.into_iter().map(|r| r.id).collect()
+    rows.iter().map(|r| r.id).collect()
 }
 
 /// The page as the list gets it.
@@ -51,7 +51,7 @@ async fn listed(
         .rows(70, generation, f, page, per_page)
         .await
         .unwrap();
-    rows.into_iter().map(|r| r.id).collect()
+    rows.iter().map(|r| r.id).collect()
 }
 
 /// The filters the check runs: none, the two largest products as a plan filter, cancelled

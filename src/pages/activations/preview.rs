@@ -46,7 +46,7 @@ pub(super) async fn copy_or_interim(
     scope: &KeyScope,
     view: &View,
 ) -> Result<Result<SyncState, Response>, AppError> {
-    let current = state.index.state(scope.key.id).await?;
+    let current = state.index.request_state(scope.key.id).await?;
     if !current.has_copy()
         && let Some(answer) = state
             .index

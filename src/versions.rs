@@ -1,0 +1,186 @@
+//! What the portal keeps in memory between requests, and how it knows it is still true.
+//!
+//! A warm page needs the login's membership and team connection and its key's copy state. These
+//! change rarely, but when they change on another replica (or through the `token` command beside
+//! a running portal) the next request must see it. So every change moves a row of
+//! `state_versions` in its own transaction (database triggers do it, whoever writes), and every
+//! request reads those rows in the one statement that reads its session or its API token. What
+//! is kept in memory is kept with the version it was read under, and used only while that is
+//! still the version: a removed member, a revoked connection or a finished copy is seen at the
+//! next request on every replica, and a warm page reads nothing else but its rows.
+//!
+//! Why this is exact: a kept value's version is taken *before* the value is read, and the
+//! versions a request compares with are at least those it read itself. A change committed
+//! before the request's first statement moved its row past the version of anything read before
+//! that change, so that value is not used.
+
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use crate::db::Dialect;
+
+/// How many values one [`Kept`] holds at most; past it, it starts over.
+const MOST_KEPT: usize = 10_000;
+
+/// The newest versions this process has read. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Versions(Arc<Mutex<Seen>>);
+
+/// The versions themselves.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Memberships and team connections.
+    team: i64,
+    /// Each key's copy state.
+    keys: HashMap<u64, i64>,
+}
+
+/// Which state a version is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Of {
+    /// Memberships and team connections.
+    Team,
+    /// One key's copy state.
+    Key(u64),
+}
+
+impl Versions {
+    /// The expression that reads every version as one text (`team=4,key:70=12`), for the
+    /// statement that reads a session or a token to carry.
+    pub fn select(dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Sqlite => "(SELECT group_concat(name || '=' || n, ',') FROM state_versions)",
+            Dialect::Postgres => {
+                "(SELECT string_agg(name || '=' || n::text, ',') FROM state_versions)"
+            }
+        }
+    }
+
+    fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes in the versions a statement read (the text of [`Self::select`]). Versions only
+    /// grow, so each keeps the larger of what this process knew and what was read: a request
+    /// that read earlier and finishes later never takes a version back.
+    pub fn observe(&self, text: &str) {
+        let mut seen = self.seen();
+        for part in text.split(',') {
+            let Some((name, n)) = part.split_once('=') else {
+                continue;
+            };
+            let Ok(n) = n.trim().parse::<i64>() else {
+                continue;
+            };
+            if name == "team" {
+                seen.team = seen.team.max(n);
+            } else if let Some(key) = name.strip_prefix("key:").and_then(|k| k.parse().ok()) {
+                let v = seen.keys.entry(key).or_insert(n);
+                *v = (*v).max(n);
+            }
+        }
+    }
+
+    /// The newest version of `of` this process has read (0 before any).
+    pub fn of(&self, of: Of) -> i64 {
+        let seen = self.seen();
+        match of {
+            Of::Team => seen.team,
+            Of::Key(key) => seen.keys.get(&key).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// Values read from the database, each with the version it was read under. Cheap to clone.
+#[derive(Debug)]
+pub struct Kept<K, V> {
+    values: Arc<Mutex<HashMap<K, (i64, V)>>>,
+}
+
+impl<K, V> Clone for Kept<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            values: self.values.clone(),
+        }
+    }
+}
+
+impl<K, V> Default for Kept<K, V> {
+    fn default() -> Self {
+        Self {
+            values: Arc::default(),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Kept<K, V> {
+    fn values(&self) -> MutexGuard<'_, HashMap<K, (i64, V)>> {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value of `key`, if it was read under `version`.
+    pub fn get(&self, key: &K, version: i64) -> Option<V> {
+        self.values()
+            .get(key)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Keeps `value`, read under `version` (taken before it was read). A value read under an
+    /// older version than the one kept does not replace it.
+    pub fn put(&self, key: K, version: i64, value: V) {
+        let mut values = self.values();
+        if values.get(&key).is_some_and(|(v, _)| *v > version) {
+            return;
+        }
+        if values.len() >= MOST_KEPT && !values.contains_key(&key) {
+            values.clear();
+        }
+        values.insert(key, (version, value));
+    }
+
+    /// Forgets `key` (its row changed here, or is gone).
+    pub fn forget(&self, key: &K) {
+        self.values().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_only_grow_and_unknown_ones_are_zero() {
+        let v = Versions::default();
+        assert_eq!(v.of(Of::Team), 0);
+        v.observe("team=4,key:70=12,key:71=1");
+        v.observe("team=3,key:70=13,bogus,key:x=9,other=5");
+        assert_eq!(v.of(Of::Team), 4, "an older reading takes nothing back");
+        assert_eq!(v.of(Of::Key(70)), 13);
+        assert_eq!(v.of(Of::Key(71)), 1);
+        assert_eq!(v.of(Of::Key(72)), 0);
+        v.observe("");
+        assert_eq!(v.of(Of::Team), 4);
+    }
+
+    #[test]
+    fn a_value_is_used_only_under_the_version_it_was_read_under() {
+        let kept: Kept<u64, &str> = Kept::default();
+        kept.put(1, 5, "five");
+        assert_eq!(kept.get(&1, 5), Some("five"));
+        assert_eq!(kept.get(&1, 6), None, "the row moved since");
+        kept.put(1, 4, "four");
+        assert_eq!(
+            kept.get(&1, 5),
+            Some("five"),
+            "an older reading does not replace it"
+        );
+        kept.put(1, 6, "six");
+        assert_eq!(kept.get(&1, 6), Some("six"));
+        kept.forget(&1);
+        assert_eq!(kept.get(&1, 6), None);
+    }
+}
