@@ -538,7 +538,6 @@ async fn warm_pages_send_one_statement(app: &TestApp) {
         ],
     )
     .await;
-    println!("statements per warm view: {counts:?}");
     for (path, n) in &counts {
         assert!(*n <= 1, "{path}: {n} statements per warm view ({counts:?})");
     }
