@@ -343,6 +343,9 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // First, before anything here writes: on SQLite, whether this is the one process using
+        // the database (what it may then keep in memory depends on it, `crate::versions`).
+        let sole = self.state.index.claim_sole_use().await;
         let cleanup = self
             .state
             .sessions
@@ -361,7 +364,7 @@ impl Application {
         // On SQLite, the one process using the database frees a dead predecessor's leases, so
         // its copies resume at once; then copies that stopped are resumed, and tables no one
         // needs dropped, with nobody looking.
-        if self.state.index.claim_sole_use().await {
+        if sole {
             match self.state.notify.free_leases().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(

@@ -9,6 +9,11 @@
 //! the database nor a row moved to another id yields a usable token. Rows are keyed by a SHA-256
 //! of the session id, never the id itself, so reading the table gives no usable cookie.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tower_sessions::{
@@ -29,7 +34,22 @@ pub struct SqlSessionStore {
     sealer: Sealer,
     /// Takes in the versions each session read carries (see [`crate::versions`]).
     versions: Versions,
+    /// Sessions as this process last read or wrote them: used only while
+    /// [`Versions::current`] says nothing else can have written them.
+    records: Arc<Mutex<Records>>,
 }
+
+/// The sessions kept in memory.
+#[derive(Debug, Default)]
+struct Records {
+    /// Moves when a write of any session starts: a read or write that began before it keeps
+    /// nothing, so a session logged out while a request was reading it is never kept again.
+    epoch: u64,
+    by_id: HashMap<Id, Record>,
+}
+
+/// Sessions kept in memory at most; past it, the cache starts over.
+const MOST_RECORDS: usize = 10_000;
 
 impl std::fmt::Debug for SqlSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,7 +68,52 @@ impl SqlSessionStore {
             db,
             sealer,
             versions,
+            records: Arc::default(),
         }
+    }
+
+    fn records(&self) -> MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where the epoch stands, before a read.
+    fn epoch(&self) -> u64 {
+        self.records().epoch
+    }
+
+    /// A write of session `id` starts: it is forgotten, and the epoch moves. Returns the new
+    /// epoch.
+    fn writing(&self, id: &Id) -> u64 {
+        let mut records = self.records();
+        records.epoch += 1;
+        records.by_id.remove(id);
+        records.epoch
+    }
+
+    /// Keeps `record` as read or written when the epoch stood at `epoch`, unless a write of
+    /// any session started since (then it is forgotten instead).
+    fn remember(&self, epoch: u64, record: &Record) {
+        let mut records = self.records();
+        if records.epoch != epoch {
+            records.by_id.remove(&record.id);
+            return;
+        }
+        if records.by_id.len() >= MOST_RECORDS && !records.by_id.contains_key(&record.id) {
+            records.by_id.clear();
+        }
+        records.by_id.insert(record.id, record.clone());
+    }
+
+    /// The session `id` from memory, when nothing but this process can have changed it since.
+    fn remembered(&self, id: &Id, now: i64) -> Option<Record> {
+        if !self.versions.current(|| self.records().by_id.clear()) {
+            return None;
+        }
+        self.records()
+            .by_id
+            .get(id)
+            .filter(|r| r.expiry_date.unix_timestamp() >= now)
+            .cloned()
     }
 
     fn encode(&self, record: &Record) -> session_store::Result<String> {
@@ -132,6 +197,7 @@ fn backend(e: sqlx::Error) -> session_store::Error {
 impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let expires = record.expiry_date.unix_timestamp();
+        let epoch = self.writing(&record.id);
         // A collision of two 128-bit random ids is astronomically unlikely; retry anyway.
         for _ in 0..8 {
             let mut sql = Sql::new("INSERT INTO sessions (id, data, expires_at) VALUES (");
@@ -143,6 +209,7 @@ impl SessionStore for SqlSessionStore {
                 .push(") ON CONFLICT (id) DO NOTHING");
             let inserted = self.db.execute(&sql).await.map_err(backend)?;
             if inserted == 1 {
+                self.remember(epoch, record);
                 return Ok(());
             }
             record.id = Id::default();
@@ -154,18 +221,26 @@ impl SessionStore for SqlSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         // Update only: a row deleted by logout or expiry stays deleted.
+        let epoch = self.writing(&record.id);
         let mut sql = Sql::new("UPDATE sessions SET data = ");
         sql.bind(Bind::Text(self.encode(record)?))
             .push(", expires_at = ")
             .bind(Bind::Int(record.expiry_date.unix_timestamp()))
             .push(" WHERE id = ")
             .bind(Bind::Text(row_key(&record.id)));
-        self.db.execute(&sql).await.map_err(backend)?;
+        if self.db.execute(&sql).await.map_err(backend)? == 1 {
+            self.remember(epoch, record);
+        }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
+        if let Some(record) = self.remembered(id, now) {
+            return Ok(Some(record));
+        }
+        let before = crate::db::writes();
+        let epoch = self.epoch();
         // One round trip: the session, and the versions of what the portal keeps in memory
         // (the request then reads its membership, connection and copy state from there).
         let mut sql = Sql::new(&format!(
@@ -183,6 +258,7 @@ impl SessionStore for SqlSessionStore {
         };
         if let Some(versions) = versions {
             self.versions.observe(&versions);
+            self.versions.synced(before);
         }
         let (Some(data), Some(expires_at)) = (data, expires_at) else {
             return Ok(None);
@@ -198,14 +274,18 @@ impl SessionStore for SqlSessionStore {
         };
         let expiry_date = OffsetDateTime::from_unix_timestamp(expires_at)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record {
+        let record = Record {
             id: *id,
             data,
             expiry_date,
-        }))
+        };
+        self.remember(epoch, &record);
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        // Forgotten first, and the epoch moved: a read in flight keeps nothing.
+        self.writing(id);
         let mut sql = Sql::new("DELETE FROM sessions WHERE id = ");
         sql.bind(Bind::Text(row_key(id)));
         self.db.execute(&sql).await.map_err(backend)?;

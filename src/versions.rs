@@ -25,9 +25,33 @@ use crate::db::Dialect;
 /// How many values one [`Kept`] holds at most; past it, it starts over.
 const MOST_KEPT: usize = 10_000;
 
-/// The newest versions this process has read. Cheap to clone.
+/// The newest versions this process has read, and whether it may trust them without reading
+/// again. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Versions(Arc<Mutex<Seen>>);
+pub struct Versions(Arc<Shared>);
+
+/// What [`Versions`] holds.
+#[derive(Debug, Default)]
+struct Shared {
+    seen: Mutex<Seen>,
+    alone: Mutex<Alone>,
+}
+
+/// Whether this process is the only one using its SQLite database, so that nothing can change
+/// there but through it.
+#[derive(Debug, Default)]
+struct Alone {
+    /// `<database>.others`, when this process holds SQLite's lock file: every other process
+    /// using the database holds a shared lock on it for as long as it runs.
+    others: Option<std::fs::File>,
+    /// This process's own shared lock on it, when another holds the lock file.
+    mine: Option<std::fs::File>,
+    /// [`crate::db::writes`] before the last read of the versions that nothing wrote after.
+    synced: Option<u64>,
+    /// Another process was seen using the database since: whatever was kept then is dropped
+    /// before memory is trusted again.
+    shared_since: bool,
+}
 
 /// The versions themselves.
 #[derive(Debug, Default)]
@@ -60,7 +84,61 @@ impl Versions {
     }
 
     fn seen(&self) -> MutexGuard<'_, Seen> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn alone(&self) -> MutexGuard<'_, Alone> {
+        self.0.alone.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// This process holds SQLite's lock file: `others` is `<database>.others`, whose shared
+    /// locks say another process uses the database anyway.
+    pub fn held_alone(&self, others: std::fs::File) {
+        self.alone().others = Some(others);
+    }
+
+    /// This process uses a SQLite database another holds the lock file of: it holds a shared
+    /// lock on `others` (`<database>.others`) while it runs, so the holder trusts nothing it
+    /// kept in memory. Waits for the holder's momentary check to end.
+    pub fn held_beside(&self, others: std::fs::File) -> std::io::Result<()> {
+        others.lock_shared()?;
+        self.alone().mine = Some(others);
+        Ok(())
+    }
+
+    /// Whether what the versions and the session cache hold is what the database holds now,
+    /// without reading it: this process is the only one using the database, and none of its
+    /// statements since the last reading of the versions wrote. Answers `false` otherwise (and,
+    /// when another process is using the database, or was, forgets what the caller kept: see
+    /// `forget`).
+    pub fn current(&self, forget: impl FnOnce()) -> bool {
+        let mut alone = self.alone();
+        let Some(others) = &alone.others else {
+            return false;
+        };
+        // A momentary exclusive lock: it is free only while no other process holds its
+        // shared one.
+        let shared = match others.try_lock() {
+            Ok(()) => {
+                let _ = others.unlock();
+                false
+            }
+            Err(_) => true,
+        };
+        if shared || alone.shared_since {
+            alone.shared_since = shared;
+            alone.synced = None;
+            drop(alone);
+            forget();
+            return false;
+        }
+        alone.synced == Some(crate::db::writes())
+    }
+
+    /// The versions were read (and taken in) by a statement sent when
+    /// [`crate::db::writes`] was `before`.
+    pub fn synced(&self, before: u64) {
+        self.alone().synced = Some(before);
     }
 
     /// Takes in the versions a statement read (the text of [`Self::select`]). Versions only

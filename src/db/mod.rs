@@ -26,6 +26,34 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 mod health;
 pub use health::{ErrorKind, Health, free_bytes, kind};
 
+/// Statements that may have written, finished by this process on any pool (see [`writes`]).
+static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many statements that may have written this process has finished, through any pool: a
+/// process that is the only one using its database knows nothing changed while this stands.
+pub fn writes() -> u64 {
+    WRITES.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Counts a finished statement that may have written: anything but a plain `SELECT`, unless
+/// it is known to have changed no row (`touched`: rows affected or returned, `None` after an
+/// error). A statement that changed no row fired no trigger either.
+fn finished(text: &str, touched: Option<usize>) {
+    let read = text
+        .trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"));
+    if !read && touched != Some(0) {
+        wrote();
+    }
+}
+
+/// Counts a finished statement that may have written (a transaction's count when they finish,
+/// its `COMMIT` included).
+fn wrote() {
+    WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// A connection pool to one of the supported databases, and what it has been through lately.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -393,6 +421,13 @@ impl Db {
                 .await
                 .map(|r| r.rows_affected()),
         };
+        finished(
+            &sql.text,
+            result
+                .as_ref()
+                .ok()
+                .map(|n| usize::try_from(*n).unwrap_or(1)),
+        );
         match result {
             Ok(n) => {
                 self.health.clear();
@@ -409,7 +444,7 @@ impl Db {
 
     async fn fetch_all_once<T: AnyRow>(&self, sql: &Sql) -> Result<Vec<T>, sqlx::Error> {
         self.health.sent();
-        match &self.pool {
+        let result = match &self.pool {
             Pool::Sqlite(p) => {
                 bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
                     .fetch_all(p)
@@ -420,7 +455,9 @@ impl Db {
                     .fetch_all(p)
                     .await
             }
-        }
+        };
+        finished(&sql.text, result.as_ref().ok().map(Vec::len));
+        result
     }
 
     /// At most one row.
@@ -430,7 +467,7 @@ impl Db {
 
     async fn fetch_optional_once<T: AnyRow>(&self, sql: &Sql) -> Result<Option<T>, sqlx::Error> {
         self.health.sent();
-        match &self.pool {
+        let result = match &self.pool {
             Pool::Sqlite(p) => {
                 bound!(sqlx::query_as::<_, T>(&sql.text), &sql.binds)
                     .fetch_optional(p)
@@ -441,7 +478,12 @@ impl Db {
                     .fetch_optional(p)
                     .await
             }
-        }
+        };
+        finished(
+            &sql.text,
+            result.as_ref().ok().map(|r| usize::from(r.is_some())),
+        );
+        result
     }
 
     /// One row of `n` integer columns. For statements whose column count is only known at run

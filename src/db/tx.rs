@@ -84,6 +84,7 @@ impl Tx {
                 Conn::Sqlite(c) => sqlx::query(text).execute(&mut **c).await.map(drop),
                 Conn::Postgres(c) => sqlx::query(text).execute(&mut **c).await.map(drop),
             };
+            super::wrote();
             result.map_err(|e| self.failed(e))
         })
     }
@@ -102,6 +103,7 @@ impl Tx {
                     .await
                     .map(|r| r.rows_affected()),
             };
+            super::wrote();
             result.map_err(|e| self.failed(e))
         })
     }
@@ -125,6 +127,7 @@ impl Tx {
                         .await
                 }
             };
+            super::wrote();
             result.map_err(|e| self.failed(e))
         })
     }
@@ -148,6 +151,7 @@ impl Tx {
                         .await
                 }
             };
+            super::wrote();
             result.map_err(|e| self.failed(e))
         })
     }

@@ -38,10 +38,28 @@ impl Index {
         else {
             return false;
         };
+        let mut others = file.as_os_str().to_owned();
+        others.push(".others");
+        let others = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&others);
         if lock.try_lock().is_err() {
             // Another process uses this database file (a second replica on SQLite): leases
-            // are left to run out as on PostgreSQL.
+            // are left to run out as on PostgreSQL, and the holder is told, through a shared
+            // lock held while this process runs, to keep nothing in memory it cannot check.
+            match others.and_then(|o| self.versions.held_beside(o)) {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not mark this process as a second user of the SQLite file")
+                }
+            }
             return false;
+        }
+        // Without the marker file, memory is never trusted: every request reads the versions.
+        if let Ok(others) = others {
+            self.versions.held_alone(others);
         }
         *self
             .sole

@@ -366,3 +366,73 @@ async fn check_config_validates_and_reaches_the_database() {
     let stderr = String::from_utf8(bad.stderr).unwrap();
     assert!(stderr.contains("PORTAL_DATABASE_URL"), "{stderr}");
 }
+
+/// Two `serve` processes on one SQLite file: the one holding the lock file keeps sessions and
+/// state in memory only while no other process uses the file, so a logout through the second
+/// takes effect on the first at its next request (as on PostgreSQL).
+#[tokio::test]
+async fn a_logout_through_a_second_process_on_the_sqlite_file_ends_the_session_on_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("portal.db").display());
+    let (port, port_b) = (free_port(), free_port());
+    let (_sandbox, sandbox_url) = sandbox(port).await;
+    let first = format!("http://127.0.0.1:{port}");
+    let _first = serve(port, port, &sandbox_url, &database).await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    login(&client, &first).await;
+    // The session's cookie, to send again after the logout clears it in the browser.
+    let cookie = {
+        use reqwest::cookie::CookieStore as _;
+        jar.cookies(&first.parse().unwrap()).unwrap()
+    };
+    // The key's copy (started by the overview) done, and its writes over: the first process
+    // answers from memory now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..3 {
+        let r = client
+            .get(format!("{first}/invoices"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let _second = serve(port_b, port, &sandbox_url, &database).await;
+    let body = client
+        .get(format!("{first}/invoices"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&body);
+    let sel = scraper::Selector::parse("form.logout input[name=csrf]").unwrap();
+    let csrf = doc
+        .select(&sel)
+        .next()
+        .and_then(|e| e.value().attr("value"))
+        .expect("logout form")
+        .to_owned();
+    let r = client
+        .post(format!("http://127.0.0.1:{port_b}/logout"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = browser()
+        .get(format!("{first}/invoices"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.url().path(),
+        "/login",
+        "the session logged out through the second process still opens pages on the first"
+    );
+}
