@@ -84,6 +84,8 @@ struct Tally {
     lost_sessions: u64,
     local_over_2s: u64,
     local_max: Duration,
+    /// Which page that was, and when (seconds into the run).
+    local_max_at: (&'static str, f64),
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -152,7 +154,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     login(&victim, &portal).await?;
     let tally = Arc::new(Mutex::new(Tally::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
 
     // Faults on WordPress.com from now on.
     probe
@@ -295,7 +298,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                     tally.lost_sessions += 1;
                 }
                 if LOCAL.contains(&name) {
-                    tally.local_max = tally.local_max.max(took);
+                    if took > tally.local_max {
+                        tally.local_max = took;
+                        tally.local_max_at = (name, (t - started).as_secs_f64());
+                    }
                     if took > Duration::from_secs(2) {
                         tally.local_over_2s += 1;
                     }
@@ -389,8 +395,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         if victim_logged_out { "yes" } else { "NO" }
     );
     println!(
-        "  pages from the local copy: slowest {:.0} ms; over 2 s: {}",
+        "  pages from the local copy: slowest {:.0} ms ({}, {:.1} s into the run); over 2 s: {}",
         tally.local_max.as_secs_f64() * 1000.0,
+        tally.local_max_at.0,
+        tally.local_max_at.1,
         tally.local_over_2s
     );
     for own in tally.own_5xx.iter().take(10) {

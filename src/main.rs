@@ -72,9 +72,25 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Connections the kernel holds for the portal before it accepts them. Tokio's default of 1,024
+/// overflowed when a thousand idle clients reconnected at once (each closed at the header-read
+/// timeout together): the kernel dropped the SYNs of others arriving then, which connected
+/// only at their third retransmission, 7 s later. The kernel caps this at
+/// `net.core.somaxconn` (4,096 on current kernels).
+const BACKLOG: u32 = 4096;
+
 async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    };
+    socket
+        .and_then(|s| {
+            // As `TcpListener::bind` does: a restarted portal may listen at once.
+            s.set_reuseaddr(true)?;
+            s.bind(addr)?;
+            s.listen(BACKLOG)
+        })
         .map_err(|e| anyhow::anyhow!("{what}: cannot listen on {addr}: {e}"))
 }
 

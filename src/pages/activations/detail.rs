@@ -253,6 +253,10 @@ fn history(r: &Row) -> Vec<String> {
     out
 }
 
+/// How long an activation's page waits for WordPress.com's invoices before it is shown without
+/// them.
+const BILLED_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// The invoices with a line for the site's current product family whose period overlaps the
 /// time the site was active: the invoices that billed it, as far as matching lines to
 /// products by name can tell. Only for people who see money.
@@ -267,9 +271,21 @@ async fn billed(
     let family = products::by_id(r.current_product_id.or(r.product_id)? as u64)?.name;
     let from = ts(r.activated_on)?;
     let until = ts(r.cancelled_on);
-    let list = match past_invoice_list(state, scope).await {
-        Ok(fetched) => fetched,
+    // The activation is the page; which invoices billed it is a panel beside it, and is not
+    // worth a wait on WordPress.com (a call that hangs takes up to 8 s). The fetch goes on in
+    // the background and fills the cache for the next view.
+    let fetch = tokio::spawn({
+        let (state, scope) = (state.clone(), scope.clone());
+        async move { past_invoice_list(&state, &scope).await }
+    });
+    let list = match tokio::time::timeout(BILLED_WAIT, fetch).await {
+        Ok(Ok(Ok(fetched))) => fetched,
         Err(_) => {
+            return Some(Err(
+                "WordPress.com's invoices did not answer in time. Reload the page in a moment to see them.".into(),
+            ));
+        }
+        Ok(_) => {
             return Some(Err(
                 "WordPress.com's invoices could not be read just now.".into()
             ));
