@@ -401,22 +401,7 @@ async fn a_logout_through_a_second_process_on_the_sqlite_file_ends_the_session_o
         assert_eq!(r.status(), StatusCode::OK);
     }
     let _second = serve(port_b, port, &sandbox_url, &database).await;
-    let body = client
-        .get(format!("{first}/invoices"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let doc = scraper::Html::parse_document(&body);
-    let sel = scraper::Selector::parse("form.logout input[name=csrf]").unwrap();
-    let csrf = doc
-        .select(&sel)
-        .next()
-        .and_then(|e| e.value().attr("value"))
-        .expect("logout form")
-        .to_owned();
+    let csrf = crate::team::csrf_of(&first, &client, "/invoices").await;
     let r = client
         .post(format!("http://127.0.0.1:{port_b}/logout"))
         .form(&[("csrf", csrf)])
