@@ -18,7 +18,7 @@ use crate::{
     secret::Secret,
     state::AppState,
     team::{Role, audit::Actor},
-    upstream::{BearerToken, Me, Partner, UpstreamError},
+    upstream::{ASIDE_WAIT, BearerToken, Me, Partner, UpstreamError},
     web::Viewer,
 };
 
@@ -355,13 +355,18 @@ where
             changed = true;
         }
         // Which keys this token may see is WordPress.com's decision; confirm it regularly so a
-        // user who lost access to a key stops seeing its indexed data.
+        // user who lost access to a key stops seeing its indexed data. The page does not wait
+        // on a call that hangs: past `ASIDE_WAIT` the last known keys stand until the next
+        // re-check, as when the call fails.
         if let Some(token) = data
             .token
             .clone()
             .filter(|_| now - data.partner_checked_at >= app.config.access_recheck.as_secs() as i64)
         {
-            match app.wpcom.partner(&token).await {
+            let answer = tokio::time::timeout(ASIDE_WAIT, app.wpcom.partner(&token))
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout));
+            match answer {
                 Ok(partner) => data.partner = partner,
                 Err(UpstreamError::Forbidden { .. }) => data.partner = None,
                 Err(UpstreamError::Unauthorized) => {

@@ -36,6 +36,11 @@ pub type BearerToken = Secret<String>;
 pub const MAX_BODY: usize = 5 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const CALL_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// How long a page waits on WordPress.com for a call that is not the page's own content (an
+/// activation's invoices beside it, the periodic re-check of a session's keys): a call that
+/// hangs takes up to 8 s, and no one should wait that long for something beside the page.
+pub const ASIDE_WAIT: Duration = Duration::from_millis(1500);
 const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(2);

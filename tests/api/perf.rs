@@ -608,3 +608,36 @@ async fn an_activation_page_does_not_wait_on_a_hanging_invoice_list() {
         .unwrap();
     assert!(!body.contains("did not answer in time"), "{body}");
 }
+
+/// A page does not wait on a WordPress.com that hangs for the periodic re-check of the
+/// session's keys: the re-check gives up after 1.5 s and the last known keys stand, as when it
+/// fails. The call alone would hold the page for its 8 s timeout; the test's client gives up
+/// at 7.5 s, five times the bound.
+#[tokio::test]
+async fn a_page_does_not_wait_on_a_hanging_access_recheck() {
+    let app = spawn_with(Options {
+        access_recheck: Duration::ZERO,
+        ..Options::default()
+    })
+    .await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    app.control(
+        "latency",
+        serde_json::json!({"path_prefix": "/wpcom/v2/jetpack-partners", "ms": 60_000}),
+    )
+    .await;
+    let r = app
+        .client
+        .get(app.url("/activations?key=70"))
+        .timeout(Duration::from_millis(7_500))
+        .send()
+        .await
+        .expect("the page answers before the call's own timeout");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("id=\"activations\""),
+        "the list is shown: {body}"
+    );
+}

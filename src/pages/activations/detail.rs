@@ -253,10 +253,6 @@ fn history(r: &Row) -> Vec<String> {
     out
 }
 
-/// How long an activation's page waits for WordPress.com's invoices before it is shown without
-/// them.
-const BILLED_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
-
 /// The invoices with a line for the site's current product family whose period overlaps the
 /// time the site was active: the invoices that billed it, as far as matching lines to
 /// products by name can tell. Only for people who see money.
@@ -278,7 +274,7 @@ async fn billed(
         let (state, scope) = (state.clone(), scope.clone());
         async move { past_invoice_list(&state, &scope).await }
     });
-    let list = match tokio::time::timeout(BILLED_WAIT, fetch).await {
+    let list = match tokio::time::timeout(crate::upstream::ASIDE_WAIT, fetch).await {
         Ok(Ok(Ok(fetched))) => fetched,
         Err(_) => {
             return Some(Err(
