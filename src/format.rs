@@ -1,7 +1,9 @@
 //! Formatting for people: thousands separators, money in its currency's minor units, dates,
 //! ages, and the one rule for which upstream URLs may become links (absolute http or https).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike as _, NaiveDate, Timelike as _, Utc};
 
 use crate::upstream::models::currency_exponent;
 
@@ -82,14 +84,42 @@ pub fn fmt_unix(t: i64) -> String {
     DateTime::from_timestamp(t, 0).map_or_else(String::new, |d| fmt_datetime(&d))
 }
 
+/// English month abbreviations, as chrono's `%b` writes them.
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `%b` of `d`: `Mar`. Dates are written out by hand rather than with chrono's `format`,
+/// which parses its pattern again for every date: a list page writes a hundred of them.
+pub fn month_abbr(d: &impl chrono::Datelike) -> &'static str {
+    MONTHS.get(d.month0() as usize).copied().unwrap_or("")
+}
+
+/// `1 Mar` (`%-d %b`).
+pub fn fmt_day_month(d: &impl chrono::Datelike) -> String {
+    format!("{} {}", d.day(), month_abbr(d))
+}
+
+/// `1 Mar 2024` (`%-d %b %Y`) of a day.
+pub fn fmt_day(d: &impl chrono::Datelike) -> String {
+    format!("{} {} {}", d.day(), month_abbr(d), d.year())
+}
+
+/// `Mar 2024` (`%b %Y`).
+pub fn fmt_month(d: &impl chrono::Datelike) -> String {
+    format!("{} {}", month_abbr(d), d.year())
+}
+
 /// `1 Mar 2024`.
 pub fn fmt_date(d: &DateTime<Utc>) -> String {
-    d.format("%-d %b %Y").to_string()
+    fmt_day(d)
 }
 
 /// `1 Mar 2024, 12:05 UTC`.
 pub fn fmt_datetime(d: &DateTime<Utc>) -> String {
-    d.format("%-d %b %Y, %H:%M UTC").to_string()
+    let mut out = fmt_day(d);
+    let _ = write!(out, ", {:02}:{:02} UTC", d.hour(), d.minute());
+    out
 }
 
 /// A billing period whose end is exclusive (Stripe's `period_end` is the start of the next
@@ -109,7 +139,6 @@ pub fn fmt_period(start: &DateTime<Utc>, end_exclusive: &DateTime<Utc>) -> Strin
 /// `1–31 Jul 2026`, `15 Jun – 14 Jul 2026`, `1 Dec 2025 – 31 Jan 2026`. Without `with_year`
 /// (a range in the current year) the year is left out: `1–15 Nov`, `15 Jun – 14 Jul`.
 pub fn fmt_days(first: NaiveDate, last: NaiveDate, with_year: bool) -> String {
-    use chrono::Datelike as _;
     let year = |d: NaiveDate| {
         if with_year {
             format!(" {}", d.year())
@@ -117,7 +146,7 @@ pub fn fmt_days(first: NaiveDate, last: NaiveDate, with_year: bool) -> String {
             String::new()
         }
     };
-    let day_month = |d: NaiveDate| d.format("%-d %b").to_string();
+    let day_month = |d: NaiveDate| fmt_day_month(&d);
     if first == last {
         format!("{}{}", day_month(last), year(last))
     } else if (first.year(), first.month()) == (last.year(), last.month()) {
@@ -151,6 +180,22 @@ pub fn safe_href(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_written_by_hand_match_chrono_patterns() {
+        let mut at = DateTime::from_timestamp(946_684_800 - 86_400 * 400, 0).unwrap_or_default();
+        for _ in 0..12_000 {
+            assert_eq!(fmt_date(&at), at.format("%-d %b %Y").to_string());
+            assert_eq!(
+                fmt_datetime(&at),
+                at.format("%-d %b %Y, %H:%M UTC").to_string()
+            );
+            let day = at.date_naive();
+            assert_eq!(fmt_day_month(&day), day.format("%-d %b").to_string());
+            assert_eq!(fmt_month(&day), day.format("%b %Y").to_string());
+            at += chrono::Duration::seconds(86_400 + 3_671);
+        }
+    }
 
     #[test]
     fn numbers_get_thousands_separators() {

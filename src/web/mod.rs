@@ -12,8 +12,8 @@ pub mod query;
 
 pub use self::{
     format::{
-        fmt_age, fmt_as_of, fmt_date, fmt_datetime, fmt_days, fmt_duration, fmt_int, fmt_money,
-        fmt_opt_date, fmt_period, fmt_unix, safe_href,
+        fmt_age, fmt_as_of, fmt_date, fmt_datetime, fmt_day, fmt_day_month, fmt_days, fmt_duration,
+        fmt_int, fmt_money, fmt_month, fmt_opt_date, fmt_period, fmt_unix, month_abbr, safe_href,
     },
     layout::{KeyChoice, Layout, Viewer, ViewerSlot, render, section_of},
     middleware::{REQUEST_ID, finish_response},

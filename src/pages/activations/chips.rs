@@ -4,7 +4,10 @@
 use chrono::NaiveDate;
 
 use super::view::{PRESETS, View};
-use crate::{products, web::fmt_days};
+use crate::{
+    products,
+    web::{fmt_day, fmt_days},
+};
 
 /// One filter in effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +23,8 @@ pub struct Chip {
 fn days(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Option<String> {
     Some(match (from, to) {
         (Some(a), Some(b)) => fmt_days(a, b, true),
-        (Some(a), None) => format!("since {}", a.format("%-d %b %Y")),
-        (None, Some(b)) => format!("until {}", b.format("%-d %b %Y")),
+        (Some(a), None) => format!("since {}", fmt_day(&a)),
+        (None, Some(b)) => format!("until {}", fmt_day(&b)),
         (None, None) => return None,
     })
 }

@@ -7,7 +7,7 @@ use crate::{
     error::AppError,
     index::query::{Filter, SortBy, Status},
     products,
-    web::query::Pairs,
+    web::{fmt_day, query::Pairs},
 };
 
 /// Page sizes offered.
@@ -145,8 +145,8 @@ impl View {
         {
             problems.push(format!(
                 "The start date ({}) is after the end date ({}), so the dates are not applied. Swap them, or pick a preset.",
-                f.format("%-d %b %Y"),
-                t.format("%-d %b %Y")
+                fmt_day(&f),
+                fmt_day(&t)
             ));
         }
         let cancelled_from = noted(q.date("cancelled_from"), None, &mut problems);
@@ -156,8 +156,8 @@ impl View {
         {
             problems.push(format!(
                 "The first cancellation date ({}) is after the last ({}), so those dates are not applied.",
-                f.format("%-d %b %Y"),
-                t.format("%-d %b %Y")
+                fmt_day(&f),
+                fmt_day(&t)
             ));
         }
         // Dates, when given, decide; a preset beside them is not in effect and is not shown.
@@ -357,14 +357,14 @@ impl View {
                 format!(" in {}", a.format("%B %Y"))
             }
             (Some(a), Some(b)) => format!(" in {}", crate::web::fmt_days(a, b, true)),
-            (Some(a), None) => format!(" since {}", a.format("%-d %b %Y")),
-            (None, Some(b)) => format!(" until {}", b.format("%-d %b %Y")),
+            (Some(a), None) => format!(" since {}", fmt_day(&a)),
+            (None, Some(b)) => format!(" until {}", fmt_day(&b)),
             (None, None) => String::new(),
         };
         let cancelled = match self.cancelled_range() {
             (Some(a), Some(b)) => format!(" cancelled {}", crate::web::fmt_days(a, b, true)),
-            (Some(a), None) => format!(" cancelled since {}", a.format("%-d %b %Y")),
-            (None, Some(b)) => format!(" cancelled by {}", b.format("%-d %b %Y")),
+            (Some(a), None) => format!(" cancelled since {}", fmt_day(&a)),
+            (None, Some(b)) => format!(" cancelled by {}", fmt_day(&b)),
             (None, None) => String::new(),
         };
         let search = if view.q.is_empty() {

@@ -9,7 +9,7 @@ use chrono::{Datelike as _, NaiveDate};
 use super::{cards::signed, periods::Step};
 use crate::{
     index::{Change, DaySpan},
-    web::{fmt_days, fmt_int},
+    web::{fmt_day, fmt_day_month, fmt_days, fmt_int, fmt_month, month_abbr},
 };
 
 /// A rectangle, its numbers written for SVG.
@@ -116,16 +116,16 @@ const CHANGE_H: f64 = 100.0;
 
 fn slot_label(step: Step, (first, end): DaySpan) -> String {
     match step {
-        Step::Day => first.format("%-d %b %Y").to_string(),
-        Step::Month if end.day() == 1 => first.format("%b %Y").to_string(),
+        Step::Day => fmt_day(&first),
+        Step::Month if end.day() == 1 => fmt_month(&first),
         Step::Month => fmt_days(first, end.pred_opt().unwrap_or(first), true),
     }
 }
 
 fn short_label(step: Step, first: NaiveDate) -> String {
     match step {
-        Step::Day => first.format("%-d %b").to_string(),
-        Step::Month => first.format("%b %y").to_string(),
+        Step::Day => fmt_day_month(&first),
+        Step::Month => format!("{} {:02}", month_abbr(&first), first.year().rem_euclid(100)),
     }
 }
 

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     index::{Change, Changes},
     products,
-    web::fmt_int,
+    web::{fmt_int, fmt_month},
 };
 
 /// A row of the product table.
@@ -205,7 +205,7 @@ pub fn month_rows(
         .map(|((start, end), c)| {
             let last = end.pred_opt().unwrap_or(*start);
             MonthRow {
-                month: start.format("%b %Y").to_string(),
+                month: fmt_month(start),
                 new: fmt_int(c.new),
                 new_href: links.activations(
                     ids,
