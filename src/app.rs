@@ -327,6 +327,7 @@ impl Application {
             team,
             clock,
             notify,
+            rendered: crate::rendered::Rendered::default(),
         });
         Ok(Self { listener, state })
     }

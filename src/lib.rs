@@ -25,6 +25,7 @@ pub mod notify;
 pub mod pages;
 pub mod products;
 pub mod ratelimit;
+pub mod rendered;
 pub mod sandbox;
 pub mod secret;
 pub mod server;

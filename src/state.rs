@@ -4,8 +4,8 @@ use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
     cache::UpstreamCache, clock::Clock, config::Config, db::Db, export::ExportSlots, index::Index,
-    notify::Notifier, ratelimit::RateLimiter, session_store::SqlSessionStore, team::Team,
-    tokens::Tokens, upstream::WpClient,
+    notify::Notifier, ratelimit::RateLimiter, rendered::Rendered, session_store::SqlSessionStore,
+    team::Team, tokens::Tokens, upstream::WpClient,
 };
 
 /// State shared by every handler: one `Arc`, so that a clone (axum makes one for every
@@ -61,4 +61,6 @@ pub struct Shared {
     pub clock: Clock,
     /// Notification channels, rules and the outbox.
     pub notify: Notifier,
+    /// Parts of pages kept rendered per copy generation.
+    pub rendered: Rendered,
 }

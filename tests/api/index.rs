@@ -606,3 +606,43 @@ async fn a_list_view_while_the_copy_runs_shows_the_copys_first_page_without_a_ca
     // Once the copy is visible, the first page it kept is gone with it.
     assert!(app.state.index.head_page(70, 1, 20).is_none());
 }
+
+/// The list and the overview are kept rendered per copy: a new copy shows at the very address
+/// that showed the old one, on the next view.
+#[tokio::test]
+async fn a_new_copy_shows_at_the_same_address_at_once() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let cancelled = |body: &str| -> String {
+        texts(&html(body), "#tabs a .count")
+            .get(2)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let list = "/activations?key=70&status=cancelled";
+    let before = app.get(list).await.text().await.unwrap();
+    let overview_before = app.get("/?key=70").await.text().await.unwrap();
+    // The same address again: the same list (from what is kept).
+    assert_eq!(
+        cancelled(&app.get(list).await.text().await.unwrap()),
+        cancelled(&before)
+    );
+    new_client()
+        .post(format!("{}/__sandbox/activations/cancel", app.sandbox_url))
+        .json(&json!({ "key": 70, "count": 40 }))
+        .send()
+        .await
+        .unwrap();
+    let csrf = attrs(&html(&before), "#freshness input[name=csrf]", "value").remove(0);
+    let r = app.refresh_now(&csrf, list).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let generation = wait_until_idle(&app, 70).await.generation;
+    assert_eq!(generation, 2, "the refresh made a new copy");
+    let after = app.get(list).await.text().await.unwrap();
+    let n = |s: String| s.replace(',', "").parse::<i64>().unwrap();
+    assert_eq!(n(cancelled(&after)), n(cancelled(&before)) + 40, "{after}");
+    let cards = |body: &str| texts(&html(body), "#index-cards .value");
+    let overview_after = app.get("/?key=70").await.text().await.unwrap();
+    assert_ne!(cards(&overview_after), cards(&overview_before));
+}

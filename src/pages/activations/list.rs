@@ -17,6 +17,7 @@ use crate::{
     },
     pages::index_ready::{Freshness, indexed},
     products,
+    rendered::Part,
     state::AppState,
     web::{Layout, fmt_int, query::Pairs, render},
 };
@@ -104,11 +105,26 @@ pub struct PlanChoice {
     pub checked: bool,
 }
 
+/// The page: its layout and freshness line around the list, which is kept rendered.
 #[derive(Template)]
 #[template(path = "activations.html")]
-struct ActivationsPage {
+struct ActivationsPage<'a> {
     layout: Layout,
     fresh: Freshness,
+    /// The rendered [`ListPart`].
+    list: &'a str,
+}
+
+/// What the page shows under its freshness line: decided by the key's copy, the address and
+/// the day alone, so it is rendered once per copy generation and kept (see
+/// [`crate::rendered`]). Nothing of the viewer or the session goes in it.
+#[derive(Template)]
+#[template(path = "activations_list.html")]
+struct ListPart {
+    /// The public URL's path (see [`Layout::base`]).
+    base: String,
+    /// The key listed.
+    key_id: u64,
     q: String,
     tabs: Vec<Facet>,
     products: Vec<Facet>,
@@ -179,20 +195,51 @@ fn list_title(view: &View, page: u32, pages: u32) -> String {
 }
 
 /// `GET /activations`: reads the view, gets the key's copy (or the page shown while there is
-/// none yet), the page's counts and rows, and renders them.
+/// none yet), and shows the list under the copy's freshness line. The list is rendered once per
+/// copy generation, day and address ([`list_part`]), then kept.
 pub async fn activations_get(
     State(state): State<AppState>,
     scope: KeyScope,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     // What cannot be read is said above the list, which shows the rest (never a bare 400 page).
-    let (mut view, problems) = View::read(&Pairs::parse(raw.as_deref()));
+    let (view, problems) = View::read(&Pairs::parse(raw.as_deref()));
     let sync = match copy_or_interim(&state, &scope, &view).await? {
         Ok(sync) => sync,
         Err(page) => return Ok(page),
     };
     let k = scope.key.id;
     let today = Utc::now().date_naive();
+    let name = format!(
+        "activations:{k}:{}:{today}:{}",
+        sync.generation,
+        raw.as_deref().unwrap_or("")
+    );
+    let part = match state.rendered.get(&name).await {
+        Some(part) => part,
+        None => {
+            let part = list_part(&state, k, &sync, view, problems, today).await?;
+            state.rendered.keep(name, part).await
+        }
+    };
+    let page = ActivationsPage {
+        layout: scope.layout(&state, &part.title, "activations", "/activations"),
+        fresh: Freshness::new(&state, &sync, &scope),
+        list: &part.html,
+    };
+    render(part.status, &page)
+}
+
+/// The list of key `k`'s copy `sync` for `view`, rendered: its counts and rows, what could not
+/// be read of the address (`problems`), and the page's title and status.
+async fn list_part(
+    state: &AppState,
+    k: u64,
+    sync: &SyncState,
+    mut view: View,
+    problems: Vec<String>,
+    today: chrono::NaiveDate,
+) -> Result<Part, AppError> {
     let filter = view.filter(today);
     let (facets, rows) = tokio::join!(
         state.index.facets(k, sync.generation, &filter),
@@ -215,10 +262,8 @@ pub async fn activations_get(
             .rows(k, sync.generation, &filter, view.page, view.per_page)
             .await?;
     }
-    let title = list_title(&view, view.page, pages);
-    let mut page = ActivationsPage::new(
-        scope.layout(&state, &title, "activations", "/activations"),
-        Freshness::new(&state, &sync, &scope),
+    let mut list = ListPart::new(
+        state.config.base_path().to_owned(),
         &Listed {
             view: &view,
             key: k,
@@ -228,14 +273,22 @@ pub async fn activations_get(
             today,
         },
     );
-    page.page_note = page_note;
-    page.problems = problems;
-    let status = if page.problems.is_empty() {
+    list.page_note = page_note;
+    list.problems = problems;
+    let status = if list.problems.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
     };
-    render(status, &page)
+    let html = list
+        .render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    Ok(Part {
+        status,
+        title: list_title(&view, view.page, pages),
+        html,
+        figure: None,
+    })
 }
 
 /// What a list says when the page asked for is past its end.
@@ -311,9 +364,9 @@ struct Listed<'a> {
     today: chrono::NaiveDate,
 }
 
-impl ActivationsPage {
-    /// The page of `listed`, in `layout`, under its `fresh` line.
-    fn new(layout: Layout, fresh: Freshness, listed: &Listed<'_>) -> Self {
+impl ListPart {
+    /// The list of `listed`, its links under `base`.
+    fn new(base: String, listed: &Listed<'_>) -> Self {
         let Listed {
             view,
             key: k,
@@ -336,8 +389,8 @@ impl ActivationsPage {
         };
         let list_query = view.href("", k, |v| v.page = view.page);
         Self {
-            layout,
-            fresh,
+            base,
+            key_id: k,
             q: view.q.clone(),
             tabs: tabs(view, k, &facets.counts),
             products: facets

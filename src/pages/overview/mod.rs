@@ -10,6 +10,8 @@ pub mod periods;
 mod selection;
 mod table;
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::{
     extract::{RawQuery, State},
@@ -35,6 +37,7 @@ use crate::{
     error::AppError,
     index::{Change, DaySpan},
     products,
+    rendered::Part,
     state::AppState,
     upstream::{Scale, SummaryPoint, UpstreamError},
     web::{Layout, fmt_as_of, fmt_days, fmt_int, query::Pairs, render},
@@ -51,23 +54,48 @@ pub struct Row {
     pub total: String,
 }
 
-/// What the copy contributes to the overview.
+/// What the copy contributes to the overview: its part, rendered ([`CopyPart`]), and the
+/// freshness line rendered for this request.
 #[derive(Debug, Clone)]
 pub struct IndexPanels {
-    /// The cards for the chosen period.
-    pub cards: Vec<Card>,
-    /// The chart of the chosen period and the one before.
-    pub chart: Option<Chart>,
-    /// The product table.
-    pub products: Vec<ProductRow>,
-    /// Last 12 months, newest first.
-    pub months: Vec<MonthRow>,
-    /// "1–2 Dec 2026".
-    pub period_words: String,
+    /// The rendered [`CopyPart`], kept per copy generation, address, day and minute.
+    part: Arc<Part>,
     /// Freshness bar.
     pub fresh: Freshness,
     /// Active plans now, every product, per the copy.
     pub active_now: i64,
+}
+
+impl IndexPanels {
+    /// Piece `n` of the rendered part: the heading, the cards, the chart, the tables.
+    pub fn piece(&self, n: usize) -> &str {
+        self.part.html.split(SPLIT).nth(n).unwrap_or_default()
+    }
+}
+
+/// Divides [`CopyPart`]'s pieces; escaped data never holds a `<`.
+const SPLIT: &str = "<!--piece-->";
+
+/// What the overview shows of the copy, rendered once per copy generation, address, day and
+/// minute (the "active now" figures move with the minute) and kept (see [`crate::rendered`]).
+/// Nothing of the viewer or the session goes in it.
+#[derive(Template)]
+#[template(path = "overview_copy.html")]
+struct CopyPart {
+    /// The public URL's path (see [`Layout::base`]).
+    base: String,
+    /// [`SPLIT`].
+    split: &'static str,
+    /// The cards for the chosen period.
+    cards: Vec<Card>,
+    /// The chart of the chosen period and the one before.
+    chart: Option<Chart>,
+    /// The product table.
+    products: Vec<ProductRow>,
+    /// Last 12 months, newest first.
+    months: Vec<MonthRow>,
+    /// "1–2 Dec 2026".
+    period_words: String,
 }
 
 /// WordPress.com's summary and the copy disagree about how many plans are active.
@@ -133,15 +161,46 @@ fn span_words((first, end): DaySpan, with_year: bool) -> String {
     )
 }
 
-/// What the copy says for the chosen period, narrowed to `links.selection`.
+/// What the copy says for the chosen period, narrowed to `links.selection`: rendered once per
+/// copy generation, address, day and minute ([`copy_part`]), then kept.
 async fn index_panels(
     state: &AppState,
     scope: &KeyScope,
     links: &Links,
     today: NaiveDate,
 ) -> Result<IndexPanels, NotReady> {
-    let key = &scope.key;
     let sync = index_copy(state, scope, "These figures fill in").await?;
+    let now = Utc::now().timestamp();
+    let name = format!(
+        "overview:{}:{today}:{}:{}",
+        sync.generation,
+        now / 60,
+        links.with_period(links.period)
+    );
+    let part = match state.rendered.get(&name).await {
+        Some(part) => part,
+        None => {
+            let part = copy_part(state, scope.key.id, sync.generation, links, today, now).await?;
+            state.rendered.keep(name, part).await
+        }
+    };
+    Ok(IndexPanels {
+        active_now: part.figure.unwrap_or_default(),
+        part,
+        fresh: Freshness::new(state, &sync, scope),
+    })
+}
+
+/// The overview's part of copy `generation` of `key`, rendered, with the copy's active plans
+/// as its figure.
+async fn copy_part(
+    state: &AppState,
+    key: u64,
+    generation: i64,
+    links: &Links,
+    today: NaiveDate,
+    now: i64,
+) -> Result<Part, NotReady> {
     let unknown = || NotReady::unreadable(&"unknown period");
     let span = periods(links.period, today).ok_or_else(unknown)?;
     let bars = buckets(links.period, today).ok_or_else(unknown)?;
@@ -150,12 +209,11 @@ async fn index_panels(
     let mut spans = vec![current, previous];
     spans.extend(bars.spans.iter().copied());
     spans.extend(months.iter().copied());
-    let now = Utc::now().timestamp();
     let (changes, figures) = tokio::join!(
-        state.index.changes(key.id, sync.generation, &spans),
+        state.index.changes(key, generation, &spans),
         state
             .index
-            .figures(key.id, sync.generation, vec![span.current], now),
+            .figures(key, generation, vec![span.current], now),
     );
     let changes = changes.map_err(|e| NotReady::unreadable(&e))?;
     let figures = figures.map_err(|e| NotReady::unreadable(&e))?;
@@ -187,7 +245,7 @@ async fn index_panels(
     };
     let period_words = span_words(current, with_year);
     let previous_words = span_words(previous, with_year);
-    let start_words = current.0.format("%-d %b").to_string();
+    let start_words = crate::web::fmt_day_month(&current.0);
     let cards = cards(&Figures {
         current: summed[0],
         previous: summed[1],
@@ -204,7 +262,9 @@ async fn index_panels(
     });
     let bar_changes: &[Change] = &summed[2..2 + bars.spans.len()];
     let month_changes: &[Change] = &summed[2 + bars.spans.len()..];
-    Ok(IndexPanels {
+    let part = CopyPart {
+        base: state.config.base_path().to_owned(),
+        split: SPLIT,
         cards,
         chart: chart(
             bars.step,
@@ -216,8 +276,15 @@ async fn index_panels(
         products: product_rows(links, &changes, &figures.by_product),
         months: month_rows(links, &months, month_changes, ids.as_deref()),
         period_words: period_words.trim_start_matches("in ").to_owned(),
-        fresh: Freshness::new(state, &sync, scope),
-        active_now: figures.active_now,
+    };
+    let html = part
+        .render()
+        .map_err(|e| NotReady::unreadable(&format!("template: {e}")))?;
+    Ok(Part {
+        status: StatusCode::OK,
+        title: "Overview".to_owned(),
+        html,
+        figure: Some(figures.active_now),
     })
 }
 
@@ -265,9 +332,9 @@ mod summary {
     /// "2 Dec 2026", "Dec 2026", "2026".
     pub fn period_label(scale: Scale, p: &SummaryPoint) -> String {
         match scale {
-            Scale::Day => p.date.format("%-d %b %Y").to_string(),
-            Scale::Month => p.date.format("%b %Y").to_string(),
-            Scale::Year => p.date.format("%Y").to_string(),
+            Scale::Day => crate::web::fmt_day(&p.date),
+            Scale::Month => crate::web::fmt_month(&p.date),
+            Scale::Year => p.date.year().to_string(),
         }
     }
 

@@ -1,0 +1,94 @@
+//! Parts of pages kept as rendered HTML, per copy generation.
+//!
+//! A copy of a key's activations never changes once visible, so what a page shows of it (the
+//! list under its freshness line: filters, tabs, counts, rows and pager) is the same HTML for
+//! every view of the same address, on the same day, while that copy is the visible one. Such a
+//! part is rendered once and kept here, under a name that holds the key, the generation, the
+//! day and the address; the page around it (the viewer, the CSRF token, the data's age) is
+//! rendered for each request. A part holds nothing of a user or a session, only what the copy
+//! and the address decide.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::http::StatusCode;
+
+/// One rendered part of a page.
+#[derive(Debug)]
+pub struct Part {
+    /// The status the page answers with.
+    pub status: StatusCode,
+    /// The page's `<title>`, which the part decides.
+    pub title: String,
+    /// The HTML, escaped already.
+    pub html: String,
+    /// A figure the page uses beside the HTML (the overview: the copy's active plans, which
+    /// it compares with WordPress.com's summary).
+    pub figure: Option<i64>,
+}
+
+/// Rendered parts, weighed by their bytes.
+#[derive(Clone)]
+pub struct Rendered(moka::future::Cache<String, Arc<Part>>);
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendered")
+            .field("parts", &self.0.entry_count())
+            .finish()
+    }
+}
+
+/// Bytes of HTML kept at most (about 200 list pages).
+const BYTES: u64 = 4 * 1024 * 1024;
+
+/// A part not asked for in this long is let go (a new copy's parts replace the old ones).
+const IDLE: Duration = Duration::from_secs(300);
+
+impl Default for Rendered {
+    fn default() -> Self {
+        Self(
+            moka::future::Cache::builder()
+                .max_capacity(BYTES)
+                .weigher(|name: &String, part: &Arc<Part>| {
+                    u32::try_from(name.len() + part.title.len() + part.html.len())
+                        .unwrap_or(u32::MAX)
+                })
+                .time_to_idle(IDLE)
+                .build(),
+        )
+    }
+}
+
+impl Rendered {
+    /// The part kept under `name`, if any.
+    pub async fn get(&self, name: &str) -> Option<Arc<Part>> {
+        self.0.get(name).await
+    }
+
+    /// Keeps `part` under `name` and answers it.
+    pub async fn keep(&self, name: String, part: Part) -> Arc<Part> {
+        let part = Arc::new(part);
+        self.0.insert(name, Arc::clone(&part)).await;
+        part
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_kept_part_comes_back_under_its_name_only() {
+        let kept = Rendered::default();
+        let part = Part {
+            status: StatusCode::OK,
+            title: "Activations".into(),
+            html: "<p>rows</p>".into(),
+            figure: None,
+        };
+        kept.keep("activations:1:7:2026-12-03:".into(), part).await;
+        let back = kept.get("activations:1:7:2026-12-03:").await;
+        assert_eq!(back.map(|p| p.html.clone()).as_deref(), Some("<p>rows</p>"));
+        assert!(kept.get("activations:1:8:2026-12-03:").await.is_none());
+    }
+}
