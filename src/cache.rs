@@ -24,7 +24,13 @@ pub struct Fetched<T> {
     pub value: T,
     /// Unix seconds of the fetch.
     pub fetched_at: i64,
+    /// Which fetch this is: no other answer in this process has the same number, so what a
+    /// page renders of an answer can be kept under it (see [`crate::rendered`]).
+    pub serial: u64,
 }
+
+/// The last [`Fetched::serial`] given.
+static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// How fresh an answer is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +97,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
                     Arc::new(Fetched {
                         value,
                         fetched_at: chrono::Utc::now().timestamp(),
+                        serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
                     })
                 })
             })

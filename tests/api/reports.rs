@@ -578,3 +578,23 @@ async fn when_the_upstream_fails_the_last_good_answer_is_shown_marked_stale() {
     let d = html(&app.get("/invoices").await.text().await.unwrap());
     assert!(texts(&d, "#past-stale").is_empty());
 }
+
+/// The invoices page's panels are kept rendered per pair of WordPress.com answers: a new
+/// answer shows at once, an unchanged one comes from what is kept.
+#[tokio::test]
+async fn a_new_invoice_list_shows_on_the_invoices_page_at_once() {
+    let app = spawn_app().await;
+    app.login().await;
+    let rows = |body: &str| texts(&html(body), "#invoices tbody tr td.number").len();
+    let before = rows(&app.get("/invoices?key=70").await.text().await.unwrap());
+    assert!(before > 0);
+    assert_eq!(
+        rows(&app.get("/invoices?key=70").await.text().await.unwrap()),
+        before
+    );
+    app.control("invoices", serde_json::json!({"key": 70, "issue": true}))
+        .await;
+    app.state.cache.invalidate_fresh();
+    let body = app.get("/invoices?key=70").await.text().await.unwrap();
+    assert_eq!(rows(&body), before + 1, "{body}");
+}

@@ -1,16 +1,20 @@
 //! `GET /invoices`: the upcoming invoice (an estimate) and the past invoices, each panel on
 //! its own.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::{extract::State, http::StatusCode, response::Response};
 
 use super::{SHOWING, past_invoices, upcoming_invoice};
 use crate::{
     auth::scope::KeyScope,
+    cache::Answer,
     error::AppError,
     pages::panel::{PanelError, stale_note},
+    rendered::Part,
     state::AppState,
-    upstream::UpstreamError,
+    upstream::{Invoice, InvoiceList, UpstreamError},
     web::{Layout, fmt_as_of, render},
 };
 
@@ -19,11 +23,27 @@ use super::{
     view::{InvoiceView, last_billed},
 };
 
+/// The page: its layout, dues and "as of" line around the panels, which are kept rendered.
 #[derive(Template)]
 #[template(path = "invoices.html")]
-struct InvoicesPage {
+struct InvoicesPage<'a> {
     layout: Layout,
     dues: Vec<Due>,
+    as_of: Option<String>,
+    /// The rendered [`Panels`].
+    panels: &'a str,
+}
+
+/// The upcoming and past invoices: decided by WordPress.com's two answers (and whether they
+/// are stale), so rendered once per pair of answers and kept (see [`crate::rendered`]).
+/// Nothing of the viewer or the session goes in them.
+#[derive(Template)]
+#[template(path = "invoices_panels.html")]
+struct Panels {
+    /// The public URL's path (see [`Layout::base`]).
+    base: String,
+    /// The key shown.
+    key_id: u64,
     upcoming: Result<Option<InvoiceView>, PanelError>,
     upcoming_stale: Option<String>,
     past: Result<Vec<InvoiceView>, PanelError>,
@@ -31,7 +51,6 @@ struct InvoicesPage {
     past_more: bool,
     retry_href: String,
     csv_href: String,
-    as_of: Option<String>,
 }
 
 /// `GET /invoices`.
@@ -58,6 +77,29 @@ pub async fn invoices_get(
         .or(upcoming.as_ref().map(|(e, _)| e.fetched_at))
         .ok()
         .map(fmt_as_of);
+    let key = scope.key.id;
+    let panels = panels(&state, &scope, &upcoming, &past).await?;
+    let page = InvoicesPage {
+        layout: scope.layout(&state, "Invoices", "invoices", "/invoices"),
+        dues: past
+            .as_ref()
+            .map(|(e, _)| dues_of(&e.value, key))
+            .unwrap_or_default(),
+        as_of,
+        panels: &panels.html,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The two panels of WordPress.com's answers, rendered, or as kept for the same answers.
+/// Kept only when both answers are there; a failed panel is rendered each time.
+async fn panels(
+    state: &AppState,
+    scope: &KeyScope,
+    upcoming: &Answer<Option<Invoice>>,
+    past: &Answer<InvoiceList>,
+) -> Result<Arc<Part>, AppError> {
+    let key = scope.key.id;
     let upcoming_stale = upcoming
         .as_ref()
         .ok()
@@ -66,13 +108,25 @@ pub async fn invoices_get(
         .as_ref()
         .ok()
         .and_then(|(e, f)| stale_note(e.fetched_at, f, SHOWING));
-    let key = scope.key.id;
-    let page = InvoicesPage {
-        layout: scope.layout(&state, "Invoices", "invoices", "/invoices"),
-        dues: past
-            .as_ref()
-            .map(|(e, _)| dues_of(&e.value, key))
-            .unwrap_or_default(),
+    let name = match (upcoming, past) {
+        (Ok((u, _)), Ok((p, _))) => Some(format!(
+            "invoices:{key}:{}:{}:{}:{}",
+            u.serial,
+            p.serial,
+            upcoming_stale.as_deref().unwrap_or_default(),
+            past_stale.as_deref().unwrap_or_default()
+        )),
+        _ => None,
+    };
+    if let Some(part) = match &name {
+        Some(name) => state.rendered.get(name).await,
+        None => None,
+    } {
+        return Ok(part);
+    }
+    let panels = Panels {
+        base: state.config.base_path().to_owned(),
+        key_id: key,
         upcoming: upcoming
             .as_ref()
             .map(|(e, _)| {
@@ -96,9 +150,19 @@ pub async fn invoices_get(
         past_more: past.as_ref().is_ok_and(|(e, _)| e.value.has_more),
         retry_href: scope.here().to_owned(),
         csv_href: format!("/invoices.csv?key={key}"),
-        as_of,
     };
-    render(StatusCode::OK, &page)
+    let part = Part {
+        status: StatusCode::OK,
+        title: "Invoices".to_owned(),
+        html: panels
+            .render()
+            .map_err(|e| AppError::Internal(format!("template: {e}")))?,
+        figure: None,
+    };
+    Ok(match name {
+        Some(name) => state.rendered.keep(name, part).await,
+        None => Arc::new(part),
+    })
 }
 
 /// The estimate, compared with the last invoice when the past invoices could be read.
