@@ -422,3 +422,24 @@ async fn unknown_pages_are_a_404_page_and_static_assets_are_served() {
             .contains("prefers-color-scheme: dark")
     );
 }
+
+/// WordPress.com's summary table is kept rendered per answer: a new answer shows at once.
+#[tokio::test]
+async fn a_new_summary_answer_shows_on_the_overview_at_once() {
+    let app = spawn_app().await;
+    app.login().await;
+    app.wait_for_index(70).await;
+    let newest = |doc: &scraper::Html| texts(doc, "#summary-table tbody tr td.num")[1].clone();
+    let before = newest(&page(&app, "/").await);
+    assert_eq!(newest(&page(&app, "/").await), before);
+    new_client()
+        .post(format!("{}/__sandbox/activations/cancel", app.sandbox_url))
+        .json(&serde_json::json!({ "key": 70, "count": 40 }))
+        .send()
+        .await
+        .unwrap();
+    app.state.cache.invalidate_fresh();
+    let after = newest(&page(&app, "/").await);
+    let n = |s: &str| s.replace(',', "").parse::<i64>().unwrap();
+    assert_eq!(n(&after), n(&before) - 40);
+}

@@ -34,6 +34,7 @@ use super::{
 };
 use crate::{
     auth::scope::KeyScope,
+    cache::Fetched,
     error::AppError,
     index::{Change, DaySpan},
     products,
@@ -122,8 +123,8 @@ impl Crosscheck {
 /// WordPress.com's summary.
 #[derive(Debug, Clone)]
 pub struct SummaryPanel {
-    /// Table rows, newest first.
-    pub rows: Vec<Row>,
+    /// Table rows, newest first, rendered ([`SummaryRows`]) and kept per answer and day.
+    pub rows: Arc<Part>,
     /// Active plans at the end of the latest period, per WordPress.com.
     pub latest_total: Option<i64>,
     /// Periods shown.
@@ -288,39 +289,72 @@ async fn copy_part(
     })
 }
 
-fn summary_panel(
+/// The rows of WordPress.com's summary table, rendered once per answer, scale and day.
+#[derive(Template)]
+#[template(
+    source = r#"{% for r in rows %}<tr><th scope="row">{{ r.period }}</th><td class="num">{{ r.new }}</td><td class="num">{{ r.total }}</td></tr>{% endfor %}"#,
+    ext = "html"
+)]
+struct SummaryRows {
+    rows: Vec<Row>,
+}
+
+/// The summary panel of `entry` (WordPress.com's answer for `key` at `scale`), its rows as
+/// kept for the same answer and day.
+async fn summary_panel(
+    state: &AppState,
+    key: u64,
     scale: Scale,
-    points: &[SummaryPoint],
+    entry: &Fetched<Vec<SummaryPoint>>,
     stale: Option<String>,
-    as_of: String,
     today: NaiveDate,
-) -> SummaryPanel {
+) -> Result<SummaryPanel, AppError> {
+    let points = &entry.value;
     let keep = match scale {
         Scale::Day => 60,
         Scale::Month => 24,
         Scale::Year => usize::MAX,
     };
     let shown: &[SummaryPoint] = &points[points.len().saturating_sub(keep)..];
-    SummaryPanel {
-        rows: shown
-            .iter()
-            .rev()
-            .map(|p| Row {
-                period: if summary::unfinished(scale, p, today) {
-                    format!("{} (so far)", summary::period_label(scale, p))
-                } else {
-                    summary::period_label(scale, p)
-                },
-                new: fmt_int(p.new),
-                total: fmt_int(p.total),
-            })
-            .collect(),
+    let name = format!("summary:{key}:{}:{}:{today}", scale.as_str(), entry.serial);
+    let rows = match state.rendered.get(&name).await {
+        Some(rows) => rows,
+        None => {
+            let rows = SummaryRows {
+                rows: shown
+                    .iter()
+                    .rev()
+                    .map(|p| Row {
+                        period: if summary::unfinished(scale, p, today) {
+                            format!("{} (so far)", summary::period_label(scale, p))
+                        } else {
+                            summary::period_label(scale, p)
+                        },
+                        new: fmt_int(p.new),
+                        total: fmt_int(p.total),
+                    })
+                    .collect(),
+            };
+            let html = rows
+                .render()
+                .map_err(|e| AppError::Internal(format!("template: {e}")))?;
+            let part = Part {
+                status: StatusCode::OK,
+                title: String::new(),
+                html,
+                figure: None,
+            };
+            state.rendered.keep(name, part).await
+        }
+    };
+    Ok(SummaryPanel {
+        rows,
         latest_total: points.last().map(|p| p.total),
         shown: shown.len(),
         total_periods: points.len(),
         stale,
-        as_of,
-    }
+        as_of: fmt_as_of(entry.fetched_at),
+    })
 }
 
 /// Periods of WordPress.com's summary.
@@ -410,12 +444,14 @@ pub async fn overview_get(
             ),
         }),
         Ok((entry, freshness)) => Ok(summary_panel(
+            &state,
+            links.key,
             scale,
-            &entry.value,
+            &entry,
             stale_note(entry.fetched_at, &freshness, "showing figures from"),
-            fmt_as_of(entry.fetched_at),
             today,
-        )),
+        )
+        .await?),
     };
     let crosscheck = match (&summary, &index) {
         (Ok(s), Ok(ix)) => s
