@@ -65,6 +65,19 @@ impl Rendered {
         self.0.get(name).await
     }
 
+    /// The part kept under `name`, or the one `render` makes, which is kept under it.
+    pub async fn get_or_render<E>(
+        &self,
+        name: String,
+        render: impl std::future::Future<Output = Result<Part, E>>,
+    ) -> Result<Arc<Part>, E> {
+        if let Some(part) = self.get(&name).await {
+            return Ok(part);
+        }
+        let part = render.await?;
+        Ok(self.keep(name, part).await)
+    }
+
     /// Keeps `part` under `name` and answers it.
     pub async fn keep(&self, name: String, part: Part) -> Arc<Part> {
         let part = Arc::new(part);

@@ -215,13 +215,10 @@ pub async fn activations_get(
         sync.generation,
         raw.as_deref().unwrap_or("")
     );
-    let part = match state.rendered.get(&name).await {
-        Some(part) => part,
-        None => {
-            let part = list_part(&state, k, &sync, view, problems, today).await?;
-            state.rendered.keep(name, part).await
-        }
-    };
+    let part = state
+        .rendered
+        .get_or_render(name, list_part(&state, k, &sync, view, problems, today))
+        .await?;
     let page = ActivationsPage {
         layout: scope.layout(&state, &part.title, "activations", "/activations"),
         fresh: Freshness::new(&state, &sync, &scope),

@@ -178,13 +178,13 @@ async fn index_panels(
         now / 60,
         links.with_period(links.period)
     );
-    let part = match state.rendered.get(&name).await {
-        Some(part) => part,
-        None => {
-            let part = copy_part(state, scope.key.id, sync.generation, links, today, now).await?;
-            state.rendered.keep(name, part).await
-        }
-    };
+    let part = state
+        .rendered
+        .get_or_render(
+            name,
+            copy_part(state, scope.key.id, sync.generation, links, today, now),
+        )
+        .await?;
     Ok(IndexPanels {
         active_now: part.figure.unwrap_or_default(),
         part,
@@ -317,9 +317,9 @@ async fn summary_panel(
     };
     let shown: &[SummaryPoint] = &points[points.len().saturating_sub(keep)..];
     let name = format!("summary:{key}:{}:{}:{today}", scale.as_str(), entry.serial);
-    let rows = match state.rendered.get(&name).await {
-        Some(rows) => rows,
-        None => {
+    let rows = state
+        .rendered
+        .get_or_render(name, async {
             let rows = SummaryRows {
                 rows: shown
                     .iter()
@@ -335,18 +335,16 @@ async fn summary_panel(
                     })
                     .collect(),
             };
-            let html = rows
-                .render()
-                .map_err(|e| AppError::Internal(format!("template: {e}")))?;
-            let part = Part {
+            Ok::<_, AppError>(Part {
                 status: StatusCode::OK,
                 title: String::new(),
-                html,
+                html: rows
+                    .render()
+                    .map_err(|e| AppError::Internal(format!("template: {e}")))?,
                 figure: None,
-            };
-            state.rendered.keep(name, part).await
-        }
-    };
+            })
+        })
+        .await?;
     Ok(SummaryPanel {
         rows,
         latest_total: points.last().map(|p| p.total),
