@@ -55,6 +55,10 @@ struct Args {
     /// Send `Accept-Encoding: br, gzip` as browsers do (the default measures plain HTML).
     #[arg(long)]
     compressed: bool,
+    /// Load only the paths whose label holds this text (with their /healthz runs), e.g. to
+    /// hold one page under `perf record`.
+    #[arg(long)]
+    only: Option<String>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -288,6 +292,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut floors: Vec<WrkRun> = Vec::new();
     let mut list_rps = None;
     for (label, path) in PATHS.iter().skip(1) {
+        if args
+            .only
+            .as_deref()
+            .is_some_and(|only| !label.contains(only))
+        {
+            continue;
+        }
         let url = format!("{portal}{path}");
         // Warm: every cache this page uses is filled before the load.
         let plain = http.get(&url).send().await?.bytes().await?.len();
