@@ -24,6 +24,42 @@ pub struct Part {
     /// A figure the page uses beside the HTML (the overview: the copy's active plans, which
     /// it compares with WordPress.com's summary).
     pub figure: Option<i64>,
+    /// Where each piece of `html` but the last ends, in bytes; empty for a part of one piece
+    /// (see [`Part::cut`]).
+    pub cuts: Vec<usize>,
+}
+
+impl Part {
+    /// The part with its HTML divided at every `marker`, the markers taken out: a page that
+    /// puts its own HTML between pieces finds them by offset ([`Part::piece`]) instead of
+    /// searching the HTML on every view.
+    #[must_use]
+    pub fn cut(mut self, marker: &str) -> Self {
+        let mut html = String::with_capacity(self.html.len());
+        let mut cuts = Vec::new();
+        for (i, piece) in self.html.split(marker).enumerate() {
+            if i > 0 {
+                cuts.push(html.len());
+            }
+            html.push_str(piece);
+        }
+        self.html = html;
+        self.cuts = cuts;
+        self
+    }
+
+    /// Piece `n` of the HTML (see [`Part::cut`]); empty past the last.
+    pub fn piece(&self, n: usize) -> &str {
+        let start = match n {
+            0 => 0,
+            _ => match self.cuts.get(n - 1) {
+                Some(&at) => at,
+                None => return "",
+            },
+        };
+        let end = self.cuts.get(n).copied().unwrap_or(self.html.len());
+        self.html.get(start..end).unwrap_or_default()
+    }
 }
 
 /// Rendered parts, weighed by their bytes.
@@ -98,10 +134,32 @@ mod tests {
             title: "Activations".into(),
             html: "<p>rows</p>".into(),
             figure: None,
+            cuts: Vec::new(),
         };
         kept.keep("activations:1:7:2026-12-03:".into(), part).await;
         let back = kept.get("activations:1:7:2026-12-03:").await;
         assert_eq!(back.map(|p| p.html.clone()).as_deref(), Some("<p>rows</p>"));
         assert!(kept.get("activations:1:8:2026-12-03:").await.is_none());
+    }
+
+    #[test]
+    fn a_cut_part_answers_each_piece_without_its_marker() {
+        let part = Part {
+            status: StatusCode::OK,
+            title: String::new(),
+            html: "<h1>a</h1><!--m--><p>b</p><!--m--><!--m--><p>d</p>".into(),
+            figure: None,
+            cuts: Vec::new(),
+        }
+        .cut("<!--m-->");
+        let pieces: Vec<&str> = (0..5).map(|n| part.piece(n)).collect();
+        assert_eq!(pieces, ["<h1>a</h1>", "<p>b</p>", "", "<p>d</p>", ""]);
+        assert_eq!(part.html, "<h1>a</h1><p>b</p><p>d</p>");
+        let whole = Part {
+            cuts: Vec::new(),
+            ..part
+        };
+        assert_eq!(whole.piece(0), whole.html);
+        assert_eq!(whole.piece(1), "");
     }
 }

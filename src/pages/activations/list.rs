@@ -285,6 +285,7 @@ async fn list_part(
         title: list_title(&view, view.page, pages),
         html,
         figure: None,
+        cuts: Vec::new(),
     })
 }
 

@@ -29,7 +29,7 @@ use self::{
 };
 use super::{
     index_ready::{Freshness, NotReady, index_copy},
-    invoices::dues::{Due, dues},
+    invoices::dues::dues,
     panel::{PanelError, stale_note},
 };
 use crate::{
@@ -70,7 +70,7 @@ pub struct IndexPanels {
 impl IndexPanels {
     /// Piece `n` of the rendered part: the heading, the cards, the chart, the tables.
     pub fn piece(&self, n: usize) -> &str {
-        self.part.html.split(SPLIT).nth(n).unwrap_or_default()
+        self.part.piece(n)
     }
 }
 
@@ -147,7 +147,8 @@ struct OverviewPage {
     periods: Vec<(&'static str, &'static str, String)>,
     /// What the page is narrowed to, and the link back to every product.
     selection: Option<(String, String)>,
-    dues: Vec<Due>,
+    /// The rendered banners (see [`dues`]).
+    dues: Option<Arc<Part>>,
     summary: Result<SummaryPanel, PanelError>,
     index: Result<IndexPanels, NotReady>,
     crosscheck: Option<Crosscheck>,
@@ -286,7 +287,9 @@ async fn copy_part(
         title: "Overview".to_owned(),
         html,
         figure: Some(figures.active_now),
-    })
+        cuts: Vec::new(),
+    }
+    .cut(SPLIT))
 }
 
 /// The rows of WordPress.com's summary table, rendered once per answer, scale and day.
@@ -342,6 +345,7 @@ async fn summary_panel(
                     .render()
                     .map_err(|e| AppError::Internal(format!("template: {e}")))?,
                 figure: None,
+                cuts: Vec::new(),
             })
         })
         .await?;
@@ -430,6 +434,7 @@ pub async fn overview_get(
         index_panels(&state, &scope, &links, today),
         dues(&state, &scope),
     );
+    let dues = dues?;
     let summary = match summary {
         Err(UpstreamError::Unauthorized) => {
             return Err(scope
