@@ -19,7 +19,7 @@ use crate::{
 };
 
 use super::{
-    dues::{Due, dues_of},
+    dues::kept_dues,
     view::{InvoiceView, last_billed},
 };
 
@@ -28,7 +28,8 @@ use super::{
 #[template(path = "invoices.html")]
 struct InvoicesPage<'a> {
     layout: Layout,
-    dues: Vec<Due>,
+    /// The rendered banners ([`kept_dues`]).
+    dues: Option<Arc<Part>>,
     as_of: Option<String>,
     /// The rendered [`Panels`].
     panels: &'a str,
@@ -81,10 +82,10 @@ pub async fn invoices_get(
     let panels = panels(&state, &scope, &upcoming, &past).await?;
     let page = InvoicesPage {
         layout: scope.layout(&state, "Invoices", "invoices", "/invoices"),
-        dues: past
-            .as_ref()
-            .map(|(e, _)| dues_of(&e.value, key))
-            .unwrap_or_default(),
+        dues: match &past {
+            Ok((e, _)) => Some(kept_dues(&state, e, key).await?),
+            Err(_) => None,
+        },
         as_of,
         panels: &panels.html,
     };
@@ -158,6 +159,7 @@ async fn panels(
             .render()
             .map_err(|e| AppError::Internal(format!("template: {e}")))?,
         figure: None,
+        cuts: Vec::new(),
     };
     Ok(match name {
         Some(name) => state.rendered.keep(name, part).await,
