@@ -15,8 +15,6 @@ const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-type Key = (&'static str, String);
-
 #[derive(Debug, Default)]
 struct Histogram {
     counts: Vec<u64>,
@@ -26,8 +24,9 @@ struct Histogram {
 
 #[derive(Debug, Default)]
 struct Registry {
-    counters: BTreeMap<Key, u64>,
-    histograms: BTreeMap<Key, Histogram>,
+    /// By name, then by labels as written in the exposition.
+    counters: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    histograms: BTreeMap<&'static str, BTreeMap<String, Histogram>>,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -41,29 +40,50 @@ fn lock() -> std::sync::MutexGuard<'static, Registry> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
+/// `k1="v1",k2="v2"`, each value escaped: written once into one string (this runs on every
+/// request).
 fn labels(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect::<Vec<_>>()
-        .join(",")
+    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 4).sum());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out
 }
 
 /// Adds one to the counter `name{labels}`.
 pub fn inc(name: &'static str, pairs: &[(&str, &str)]) {
-    *lock().counters.entry((name, labels(pairs))).or_default() += 1;
+    let labels = labels(pairs);
+    *lock()
+        .counters
+        .entry(name)
+        .or_default()
+        .entry(labels)
+        .or_default() += 1;
 }
 
 /// Records `seconds` in the histogram `name{labels}`.
 pub fn observe(name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
+    let labels = labels(pairs);
     let mut r = lock();
-    let h = r.histograms.entry((name, labels(pairs))).or_default();
+    let h = r
+        .histograms
+        .entry(name)
+        .or_default()
+        .entry(labels)
+        .or_default();
     if h.counts.is_empty() {
         h.counts = vec![0; BUCKETS.len()];
     }
@@ -121,11 +141,12 @@ pub fn render(gauges: &[(&str, &str, f64)]) -> String {
     for (name, kind, help) in HELP {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         if *kind == "counter" {
-            for ((n, l), v) in r.counters.iter().filter(|((n, _), _)| n == name) {
-                let _ = writeln!(out, "{n}{{{l}}} {v}");
+            for (l, v) in r.counters.get(name).into_iter().flatten() {
+                let _ = writeln!(out, "{name}{{{l}}} {v}");
             }
         } else {
-            for ((n, l), h) in r.histograms.iter().filter(|((n, _), _)| n == name) {
+            for (l, h) in r.histograms.get(name).into_iter().flatten() {
+                let n = name;
                 let sep = if l.is_empty() { "" } else { "," };
                 for (i, le) in BUCKETS.iter().enumerate() {
                     let _ = writeln!(out, "{n}_bucket{{{l}{sep}le=\"{le}\"}} {}", h.counts[i]);
@@ -152,6 +173,10 @@ mod tests {
     #[test]
     fn counters_and_histograms_render_in_the_text_format() {
         inc("portal_index_syncs_total", &[("outcome", "ok\"x")]);
+        inc(
+            "portal_index_syncs_total",
+            &[("outcome", "a\\b\nc"), ("n", "1")],
+        );
         observe(
             "portal_http_request_duration_seconds",
             &[("route", "/t")],
@@ -160,6 +185,10 @@ mod tests {
         let text = render(&[("portal_sessions_active", "Live sessions.", 3.0)]);
         assert!(
             text.contains(r#"portal_index_syncs_total{outcome="ok\"x"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"portal_index_syncs_total{outcome="a\\b\nc",n="1"} 1"#),
             "{text}"
         );
         assert!(
