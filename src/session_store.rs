@@ -42,8 +42,9 @@ pub struct SqlSessionStore {
 /// The sessions kept in memory.
 #[derive(Debug, Default)]
 struct Records {
-    /// Moves when a write of any session starts: a read or write that began before it keeps
-    /// nothing, so a session logged out while a request was reading it is never kept again.
+    /// Moves when a write of any session starts and when it ends: a read or write that
+    /// overlapped it keeps nothing, so a session logged out while a request was reading it is
+    /// never kept again.
     epoch: u64,
     by_id: HashMap<Id, Record>,
 }
@@ -197,7 +198,7 @@ fn backend(e: sqlx::Error) -> session_store::Error {
 impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let expires = record.expiry_date.unix_timestamp();
-        let epoch = self.writing(&record.id);
+        self.writing(&record.id);
         // A collision of two 128-bit random ids is astronomically unlikely; retry anyway.
         for _ in 0..8 {
             let mut sql = Sql::new("INSERT INTO sessions (id, data, expires_at) VALUES (");
@@ -207,8 +208,10 @@ impl SessionStore for SqlSessionStore {
                 .push(", ")
                 .bind(Bind::Int(expires))
                 .push(") ON CONFLICT (id) DO NOTHING");
-            let inserted = self.db.execute(&sql).await.map_err(backend)?;
-            if inserted == 1 {
+            let inserted = self.db.execute(&sql).await;
+            // Moved again once written: a read that overlapped the write keeps nothing.
+            let epoch = self.writing(&record.id);
+            if inserted.map_err(backend)? == 1 {
                 self.remember(epoch, record);
                 return Ok(());
             }
@@ -221,14 +224,17 @@ impl SessionStore for SqlSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         // Update only: a row deleted by logout or expiry stays deleted.
-        let epoch = self.writing(&record.id);
+        self.writing(&record.id);
         let mut sql = Sql::new("UPDATE sessions SET data = ");
         sql.bind(Bind::Text(self.encode(record)?))
             .push(", expires_at = ")
             .bind(Bind::Int(record.expiry_date.unix_timestamp()))
             .push(" WHERE id = ")
             .bind(Bind::Text(row_key(&record.id)));
-        if self.db.execute(&sql).await.map_err(backend)? == 1 {
+        let updated = self.db.execute(&sql).await;
+        // Moved again once written: a read that overlapped the write keeps nothing.
+        let epoch = self.writing(&record.id);
+        if updated.map_err(backend)? == 1 {
             self.remember(epoch, record);
         }
         Ok(())
@@ -288,7 +294,10 @@ impl SessionStore for SqlSessionStore {
         self.writing(id);
         let mut sql = Sql::new("DELETE FROM sessions WHERE id = ");
         sql.bind(Bind::Text(row_key(id)));
-        self.db.execute(&sql).await.map_err(backend)?;
+        let deleted = self.db.execute(&sql).await;
+        // And again once deleted: a read that overlapped the delete keeps nothing.
+        self.writing(id);
+        deleted.map_err(backend)?;
         Ok(())
     }
 }
