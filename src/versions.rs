@@ -22,6 +22,18 @@ use std::{
 
 use crate::db::Dialect;
 
+/// `<file>.others`, beside the SQLite database `file`, opened to add to (and made if missing):
+/// the file through which processes using the database tell its holder they do (see
+/// [`Versions::held_alone`] and [`Versions::held_beside`]).
+pub fn others_of(file: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".others");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(name)
+}
+
 /// How many values one [`Kept`] holds at most; past it, it starts over.
 const MOST_KEPT: usize = 10_000;
 
@@ -42,8 +54,12 @@ struct Shared {
 #[derive(Debug, Default)]
 struct Alone {
     /// `<database>.others`, when this process holds SQLite's lock file: every other process
-    /// using the database holds a shared lock on it for as long as it runs.
+    /// using the database holds a shared lock on it for as long as it runs, and adds a byte to
+    /// it when it starts (see [`Versions::held_beside`]).
     others: Option<std::fs::File>,
+    /// The length `others` had at the last check: a process that came and went between two
+    /// checks, and so was never seen holding its lock, left it longer.
+    trace: Option<u64>,
     /// This process's own shared lock on it, when another holds the lock file.
     mine: Option<std::fs::File>,
     /// [`crate::db::writes`] before the last read of the versions that nothing wrote after.
@@ -91,17 +107,25 @@ impl Versions {
         self.0.alone.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// This process holds SQLite's lock file: `others` is `<database>.others`, whose shared
-    /// locks say another process uses the database anyway.
+    /// This process holds SQLite's lock file: `others` is `<database>.others` (see
+    /// [`others_of`]), whose shared locks and length say another process uses the database
+    /// anyway, or did.
     pub fn held_alone(&self, others: std::fs::File) {
-        self.alone().others = Some(others);
+        let mut alone = self.alone();
+        alone.trace = others.metadata().ok().map(|m| m.len());
+        alone.others = Some(others);
     }
 
-    /// This process uses a SQLite database another holds the lock file of: it holds a shared
-    /// lock on `others` (`<database>.others`) while it runs, so the holder trusts nothing it
-    /// kept in memory. Waits for the holder's momentary check to end.
-    pub fn held_beside(&self, others: std::fs::File) -> std::io::Result<()> {
+    /// This process uses a SQLite database another process may hold the lock file of (a
+    /// second replica, the `token` command): it holds a shared lock on `others`
+    /// (`<database>.others`, see [`others_of`]) while it runs, and adds a byte to it before it
+    /// writes anything, so the holder trusts nothing it kept in memory from before, even when
+    /// this process comes and goes between two of its requests. Waits for the holder's
+    /// momentary check to end.
+    pub fn held_beside(&self, mut others: std::fs::File) -> std::io::Result<()> {
+        use std::io::Write as _;
         others.lock_shared()?;
+        others.write_all(b".")?;
         self.alone().mine = Some(others);
         Ok(())
     }
@@ -125,7 +149,10 @@ impl Versions {
             }
             Err(_) => true,
         };
-        if shared || alone.shared_since {
+        let trace = others.metadata().ok().map(|m| m.len());
+        let came_and_went = trace.is_none() || trace != alone.trace;
+        alone.trace = trace;
+        if shared || came_and_went || alone.shared_since {
             alone.shared_since = shared;
             alone.synced = None;
             drop(alone);

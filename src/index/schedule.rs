@@ -38,13 +38,7 @@ impl Index {
         else {
             return false;
         };
-        let mut others = file.as_os_str().to_owned();
-        others.push(".others");
-        let others = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&others);
+        let others = crate::versions::others_of(file);
         if lock.try_lock().is_err() {
             // Another process uses this database file (a second replica on SQLite): leases
             // are left to run out as on PostgreSQL, and the holder is told, through a shared

@@ -9,6 +9,11 @@
 pub mod cli;
 pub mod secret;
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -316,13 +321,51 @@ pub struct Tokens {
     db: Db,
     /// Takes in the versions a request's token read carries (see [`crate::versions`]).
     versions: Versions,
+    /// Tokens as this process last read them for a request: used only while
+    /// [`Versions::current`] says nothing else can have written them.
+    kept: Arc<Mutex<Kept>>,
 }
+
+/// The tokens kept in memory, by hash.
+#[derive(Debug, Default)]
+struct Kept {
+    /// Moves before and after every write of a token: a read that overlapped a write keeps
+    /// nothing, so a revoked token is never kept as it was.
+    epoch: u64,
+    by_hash: HashMap<String, ApiToken>,
+}
+
+/// Tokens kept in memory at most; past it, the store starts over.
+const MOST_KEPT: usize = 10_000;
 
 impl Tokens {
     /// The store on `db`; a request's token read also reads the state versions, into
     /// `versions`.
     pub fn new(db: Db, versions: Versions) -> Self {
-        Self { db, versions }
+        Self {
+            db,
+            versions,
+            kept: Arc::default(),
+        }
+    }
+
+    fn kept(&self) -> MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets every kept token and moves the epoch: called before and after each write.
+    fn forget(&self) {
+        let mut kept = self.kept();
+        kept.epoch += 1;
+        kept.by_hash.clear();
+    }
+
+    /// Runs the write `sql`, forgetting the kept tokens before and after it.
+    async fn write(&self, sql: &Sql) -> Result<u64, sqlx::Error> {
+        self.forget();
+        let done = self.db.execute(sql).await;
+        self.forget();
+        done
     }
 
     /// Makes a token; returns it and its secret, which is shown once and never stored.
@@ -373,7 +416,7 @@ impl Tokens {
             sql.bind(b);
         }
         sql.push(")");
-        self.db.execute(&sql).await?;
+        self.write(&sql).await?;
         Ok((token, secret))
     }
 
@@ -388,22 +431,41 @@ impl Tokens {
     }
 
     /// [`Self::by_hash`] for a request: the same round trip reads the state versions, so the
-    /// request's membership and connection can come from memory.
+    /// request's membership and connection can come from memory. The token itself comes from
+    /// memory when nothing but this process can have written it since it was read (on SQLite,
+    /// alone on the file: see [`Versions::current`]).
     pub async fn for_request(&self, hash: &str) -> Result<Option<ApiToken>, sqlx::Error> {
+        if self.versions.current(|| self.forget())
+            && let Some(token) = self.kept().by_hash.get(hash)
+        {
+            return Ok(Some(token.clone()));
+        }
+        let before = crate::db::writes();
+        let epoch = self.kept().epoch;
         let mut sql = Sql::new(&format!(
             "SELECT {COLUMNS}, {} FROM api_tokens WHERE token_hash = ",
             Versions::select(self.db.dialect())
         ));
         sql.bind(Bind::Text(hash.to_owned()));
         let row: Option<TokenRowAndVersions> = self.db.fetch_optional(&sql).await?;
-        Ok(row.map(|r| {
-            if let Some(versions) = &r.15 {
-                self.versions.observe(versions);
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        if let Some(versions) = &r.15 {
+            self.versions.observe(versions);
+            self.versions.synced(before);
+        }
+        let token = from_row((
+            r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14,
+        ));
+        let mut kept = self.kept();
+        if kept.epoch == epoch {
+            if kept.by_hash.len() >= MOST_KEPT {
+                kept.by_hash.clear();
             }
-            from_row((
-                r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14,
-            ))
-        }))
+            kept.by_hash.insert(hash.to_owned(), token.clone());
+        }
+        Ok(Some(token))
     }
 
     /// A partner's tokens (all of them, or `user`'s only), newest first.
@@ -452,7 +514,7 @@ impl Tokens {
         if let Some(u) = user {
             sql.push(" AND user_id = ").bind(Bind::Int(u as i64));
         }
-        if self.db.execute(&sql).await? != 1 {
+        if self.write(&sql).await? != 1 {
             return Ok(None);
         }
         Ok(self
@@ -482,7 +544,7 @@ impl Tokens {
             Some(t) => sql.push(" AND last_used_at = ").bind(Bind::Int(t)),
             None => sql.push(" AND last_used_at IS NULL"),
         };
-        Ok((self.db.execute(&sql).await? == 1).then_some(token.last_used_at))
+        Ok((self.write(&sql).await? == 1).then_some(token.last_used_at))
     }
 
     /// Notes the first refusal of an expired token; `true` for the call that noted it.
@@ -491,7 +553,7 @@ impl Tokens {
         sql.bind(Bind::Int(now))
             .push(" WHERE refused_at IS NULL AND id = ");
         sql.bind(Bind::Text(id.to_owned()));
-        Ok(self.db.execute(&sql).await? == 1)
+        Ok(self.write(&sql).await? == 1)
     }
 }
 

@@ -506,23 +506,35 @@ fn statements(app: &TestApp) -> u64 {
 async fn statements_per_view(app: &TestApp, paths: &[&str]) -> Vec<(String, u64, u64)> {
     let mut counts = Vec::new();
     for path in paths {
-        // The first view fills whatever this view's rows are kept in, and may start work in
-        // the background (a search's list of matches), which is let finish.
-        assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
-        settle_statements(app).await;
-        let (mut fewest, mut most) = (u64::MAX, 0);
-        for view in 0..20 {
-            if view >= 3 && fewest == 0 {
-                break;
-            }
-            let before = statements(app);
-            assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
-            let n = statements(app) - before;
-            (fewest, most) = (fewest.min(n), most.max(n));
-        }
+        let (fewest, most) =
+            statements_per_request(app, path, || async { app.get(path).await.status() }).await;
         counts.push(((*path).to_owned(), fewest, most));
     }
     counts
+}
+
+/// The fewest and the most statements one warm request made by `send` sends (see
+/// [`statements_per_view`]).
+async fn statements_per_request<F, Fut>(app: &TestApp, what: &str, send: F) -> (u64, u64)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = StatusCode>,
+{
+    // The first request fills whatever its rows are kept in, and may start work in the
+    // background (a search's list of matches), which is let finish.
+    assert_eq!(send().await, StatusCode::OK, "{what}");
+    settle_statements(app).await;
+    let (mut fewest, mut most) = (u64::MAX, 0);
+    for view in 0..20 {
+        if view >= 3 && fewest == 0 {
+            break;
+        }
+        let before = statements(app);
+        assert_eq!(send().await, StatusCode::OK, "{what}");
+        let n = statements(app) - before;
+        (fewest, most) = (fewest.min(n), most.max(n));
+    }
+    (fewest, most)
 }
 
 /// Waits until the portal's background work (a search's list of matches, which a slow machine
@@ -597,6 +609,32 @@ async fn a_warm_page_sends_one_statement_on_postgres() {
     })
     .await;
     warm_pages_send_one_statement(&app, false).await;
+}
+
+/// A script's warm request with a portal API token, on SQLite alone on its file, sends no
+/// statement: the token comes from memory as a session does. (That a `token` command run
+/// beside the portal is still seen at the next request is
+/// `tokens::the_running_portal_sees_every_write_of_the_token_command`.)
+#[tokio::test]
+async fn a_warm_token_request_sends_no_statement_when_alone() {
+    let app = spawn_with(Options {
+        access_recheck: Duration::from_secs(3600),
+        ..Options::default()
+    })
+    .await;
+    let csrf = crate::team::connect(&app).await;
+    app.wait_for_index(70).await;
+    let token = crate::tokens::make_token(&app.addr, &app.client, &csrf, "warm", &[]).await;
+    for path in ["/api/v1/keys", "/api/v1/keys/70/activations?limit=20"] {
+        let (fewest, most) = statements_per_request(&app, path, || async {
+            crate::tokens::with_token(&app, &token, path).await.status()
+        })
+        .await;
+        assert_eq!(
+            fewest, 0,
+            "{path}: every warm request sent a statement (at most {most})"
+        );
+    }
 }
 
 /// An activation's page does not wait on a WordPress.com that hangs for its invoices panel:
