@@ -162,14 +162,19 @@ pub struct Activation {
     /// Its name.
     pub current_product: Option<String>,
     /// Created.
+    #[serde(serialize_with = "super::utc_text")]
     pub created_at: Option<DateTime<Utc>>,
     /// Activated.
+    #[serde(serialize_with = "super::utc_text")]
     pub activated_at: Option<DateTime<Utc>>,
     /// Cancelled.
+    #[serde(serialize_with = "super::utc_text")]
     pub cancelled_at: Option<DateTime<Utc>>,
     /// Disputed.
+    #[serde(serialize_with = "super::utc_text")]
     pub disputed_at: Option<DateTime<Utc>>,
     /// When the site registered.
+    #[serde(serialize_with = "super::utc_text")]
     pub site_registered_at: Option<DateTime<Utc>>,
     /// The activation's page in the portal.
     pub page: String,

@@ -102,6 +102,44 @@ pub fn utc(t: Option<i64>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t, 0))
 }
 
+/// Writes `t` exactly as chrono's `Serialize` does (RFC 3339 in UTC, `Z`, no fraction when there
+/// is none), but from a buffer on the stack instead of through `fmt`: a page of 100 activations
+/// writes 500 dates, and chrono's way was an eighth of the JSON list's CPU. Dates with a
+/// fraction of a second or outside years 0–9999 go through chrono.
+pub fn utc_text<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    use chrono::{Datelike as _, Timelike as _};
+    let Some(t) = t else {
+        return s.serialize_none();
+    };
+    let Ok(year) = u32::try_from(t.year()) else {
+        return s.serialize_some(t);
+    };
+    if year > 9999 || t.nanosecond() != 0 {
+        return s.serialize_some(t);
+    }
+    let mut text = *b"0000-00-00T00:00:00Z";
+    for (at, value, width) in [
+        (0, year, 4),
+        (5, t.month(), 2),
+        (8, t.day(), 2),
+        (11, t.hour(), 2),
+        (14, t.minute(), 2),
+        (17, t.second(), 2),
+    ] {
+        let mut v = value;
+        for i in (at..at + width).rev() {
+            if let Some(b) = text.get_mut(i) {
+                *b = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+        }
+    }
+    match std::str::from_utf8(&text) {
+        Ok(text) => s.serialize_some(text),
+        Err(_) => s.serialize_some(t),
+    }
+}
+
 /// Refuses a parameter of `names` given with an empty value. The pages read an empty field
 /// as one left out (a form sends every field); a script that sends `status=` meant something
 /// and is told, as the document's types say.
@@ -147,4 +185,38 @@ pub async fn copy_of(state: &AppState, scope: &KeyScope) -> Result<SyncState, Ap
             words.running.unwrap_or_else(|| progress(&sync))
         ),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Hand(#[serde(serialize_with = "utc_text")] Option<DateTime<Utc>>);
+
+    #[test]
+    fn dates_written_by_hand_match_chrono() {
+        let mut t = -62_167_219_200_i64; // 0000-01-01T00:00:00Z
+        while t < 253_402_300_800 {
+            // 10000-01-01
+            let at = DateTime::from_timestamp(t, 0);
+            assert_eq!(
+                serde_json::to_string(&Hand(at)).ok(),
+                serde_json::to_string(&at).ok(),
+                "{t}"
+            );
+            t += 7_777_777;
+        }
+        for at in [
+            None,
+            DateTime::from_timestamp(1_764_000_000, 5_000_000),
+            DateTime::from_timestamp(-62_167_219_201, 0),
+            DateTime::from_timestamp(253_402_300_800, 0),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&Hand(at)).ok(),
+                serde_json::to_string(&at).ok()
+            );
+        }
+    }
 }
