@@ -280,10 +280,21 @@ pub const FREE: u64 = 2002;
 
 /// "Jetpack Personal (yearly)", or "Product #id" when unknown.
 pub fn display_name(id: u64) -> String {
-    match by_id(id) {
-        Some(p) if p.term.is_empty() => family_name(p.name),
-        Some(p) => format!("{} ({})", family_name(p.name), p.term),
-        None => format!("Product #{id}"),
+    static NAMES: std::sync::OnceLock<std::collections::HashMap<u64, String>> =
+        std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| PRODUCTS.iter().map(|p| (p.id, written_name(p))).collect())
+        .get(&id)
+        .cloned()
+        .unwrap_or_else(|| format!("Product #{id}"))
+}
+
+/// [`display_name`] of a known product, written out (each is written once per process).
+fn written_name(p: &Product) -> String {
+    if p.term.is_empty() {
+        family_name(p.name)
+    } else {
+        format!("{} ({})", family_name(p.name), p.term)
     }
 }
 
