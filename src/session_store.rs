@@ -9,11 +9,6 @@
 //! the database nor a row moved to another id yields a usable token. Rows are keyed by a SHA-256
 //! of the session id, never the id itself, so reading the table gives no usable cookie.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-};
-
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tower_sessions::{
@@ -24,7 +19,7 @@ use tower_sessions::{
 use crate::{
     db::{Bind, Db, Sql},
     secret::Sealer,
-    versions::Versions,
+    versions::{Remembered, Versions},
 };
 
 /// Sessions persisted in the portal's database.
@@ -36,21 +31,8 @@ pub struct SqlSessionStore {
     versions: Versions,
     /// Sessions as this process last read or wrote them: used only while
     /// [`Versions::current`] says nothing else can have written them.
-    records: Arc<Mutex<Records>>,
+    records: Remembered<Id, Record>,
 }
-
-/// The sessions kept in memory.
-#[derive(Debug, Default)]
-struct Records {
-    /// Moves when a write of any session starts and when it ends: a read or write that
-    /// overlapped it keeps nothing, so a session logged out while a request was reading it is
-    /// never kept again.
-    epoch: u64,
-    by_id: HashMap<Id, Record>,
-}
-
-/// Sessions kept in memory at most; past it, the cache starts over.
-const MOST_RECORDS: usize = 10_000;
 
 impl std::fmt::Debug for SqlSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,52 +51,17 @@ impl SqlSessionStore {
             db,
             sealer,
             versions,
-            records: Arc::default(),
+            records: Remembered::default(),
         }
-    }
-
-    fn records(&self) -> MutexGuard<'_, Records> {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Where the epoch stands, before a read.
-    fn epoch(&self) -> u64 {
-        self.records().epoch
-    }
-
-    /// A write of session `id` starts: it is forgotten, and the epoch moves. Returns the new
-    /// epoch.
-    fn writing(&self, id: &Id) -> u64 {
-        let mut records = self.records();
-        records.epoch += 1;
-        records.by_id.remove(id);
-        records.epoch
-    }
-
-    /// Keeps `record` as read or written when the epoch stood at `epoch`, unless a write of
-    /// any session started since (then it is forgotten instead).
-    fn remember(&self, epoch: u64, record: &Record) {
-        let mut records = self.records();
-        if records.epoch != epoch {
-            records.by_id.remove(&record.id);
-            return;
-        }
-        if records.by_id.len() >= MOST_RECORDS && !records.by_id.contains_key(&record.id) {
-            records.by_id.clear();
-        }
-        records.by_id.insert(record.id, record.clone());
     }
 
     /// The session `id` from memory, when nothing but this process can have changed it since.
     fn remembered(&self, id: &Id, now: i64) -> Option<Record> {
-        if !self.versions.current(|| self.records().by_id.clear()) {
+        if !self.versions.current(|| self.records.forget_all()) {
             return None;
         }
-        self.records()
-            .by_id
-            .get(id)
-            .filter(|r| r.expiry_date.unix_timestamp() >= now)
-            .cloned()
+        self.records
+            .get(id, |r| r.expiry_date.unix_timestamp() >= now)
     }
 
     fn encode(&self, record: &Record) -> session_store::Result<String> {
@@ -198,7 +145,7 @@ fn backend(e: sqlx::Error) -> session_store::Error {
 impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let expires = record.expiry_date.unix_timestamp();
-        self.writing(&record.id);
+        self.records.writing(&record.id);
         // A collision of two 128-bit random ids is astronomically unlikely; retry anyway.
         for _ in 0..8 {
             let mut sql = Sql::new("INSERT INTO sessions (id, data, expires_at) VALUES (");
@@ -210,9 +157,9 @@ impl SessionStore for SqlSessionStore {
                 .push(") ON CONFLICT (id) DO NOTHING");
             let inserted = self.db.execute(&sql).await;
             // Moved again once written: a read that overlapped the write keeps nothing.
-            let epoch = self.writing(&record.id);
+            let epoch = self.records.writing(&record.id);
             if inserted.map_err(backend)? == 1 {
-                self.remember(epoch, record);
+                self.records.remember(epoch, record.id, record.clone());
                 return Ok(());
             }
             record.id = Id::default();
@@ -224,7 +171,7 @@ impl SessionStore for SqlSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         // Update only: a row deleted by logout or expiry stays deleted.
-        self.writing(&record.id);
+        self.records.writing(&record.id);
         let mut sql = Sql::new("UPDATE sessions SET data = ");
         sql.bind(Bind::Text(self.encode(record)?))
             .push(", expires_at = ")
@@ -233,9 +180,9 @@ impl SessionStore for SqlSessionStore {
             .bind(Bind::Text(row_key(&record.id)));
         let updated = self.db.execute(&sql).await;
         // Moved again once written: a read that overlapped the write keeps nothing.
-        let epoch = self.writing(&record.id);
+        let epoch = self.records.writing(&record.id);
         if updated.map_err(backend)? == 1 {
-            self.remember(epoch, record);
+            self.records.remember(epoch, record.id, record.clone());
         }
         Ok(())
     }
@@ -246,7 +193,7 @@ impl SessionStore for SqlSessionStore {
             return Ok(Some(record));
         }
         let before = crate::db::writes();
-        let epoch = self.epoch();
+        let epoch = self.records.epoch();
         // One round trip: the session, and the versions of what the portal keeps in memory
         // (the request then reads its membership, connection and copy state from there).
         let mut sql = Sql::new(&format!(
@@ -285,18 +232,18 @@ impl SessionStore for SqlSessionStore {
             data,
             expiry_date,
         };
-        self.remember(epoch, &record);
+        self.records.remember(epoch, record.id, record.clone());
         Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         // Forgotten first, and the epoch moved: a read in flight keeps nothing.
-        self.writing(id);
+        self.records.writing(id);
         let mut sql = Sql::new("DELETE FROM sessions WHERE id = ");
         sql.bind(Bind::Text(row_key(id)));
         let deleted = self.db.execute(&sql).await;
         // And again once deleted: a read that overlapped the delete keeps nothing.
-        self.writing(id);
+        self.records.writing(id);
         deleted.map_err(backend)?;
         Ok(())
     }

@@ -253,6 +253,98 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
     }
 }
 
+/// Values this process read or wrote itself, kept for as long as [`Versions::current`] says
+/// nothing else can have written them (on SQLite, alone on the file), and guarded by an epoch:
+/// it moves when a write starts and again when it ends, and a read or write that overlapped a
+/// write keeps nothing, so a value changed or deleted while a request was reading it is never
+/// kept as it was. Cheap to clone.
+#[derive(Debug)]
+pub struct Remembered<K, V> {
+    inner: Arc<Mutex<Epoch<K, V>>>,
+}
+
+/// What [`Remembered`] holds.
+#[derive(Debug)]
+struct Epoch<K, V> {
+    epoch: u64,
+    values: HashMap<K, V>,
+}
+
+impl<K, V> Clone for Remembered<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K, V> Default for Remembered<K, V> {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Epoch {
+                epoch: 0,
+                values: HashMap::new(),
+            })),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Remembered<K, V> {
+    fn inner(&self) -> MutexGuard<'_, Epoch<K, V>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where the epoch stands, taken before a read.
+    pub fn epoch(&self) -> u64 {
+        self.inner().epoch
+    }
+
+    /// A write of `key` starts or ends: it is forgotten, and the epoch moves. Returns the new
+    /// epoch.
+    pub fn writing(&self, key: &K) -> u64 {
+        let mut inner = self.inner();
+        inner.epoch += 1;
+        inner.values.remove(key);
+        inner.epoch
+    }
+
+    /// A write that may touch any value starts or ends: all are forgotten, and the epoch
+    /// moves.
+    pub fn writing_any(&self) {
+        let mut inner = self.inner();
+        inner.epoch += 1;
+        inner.values.clear();
+    }
+
+    /// Forgets every value without moving the epoch (another process may have written).
+    pub fn forget_all(&self) {
+        self.inner().values.clear();
+    }
+
+    /// Keeps `value` as read or written when the epoch stood at `epoch`, unless a write
+    /// started since (then `key` is forgotten instead).
+    pub fn remember(&self, epoch: u64, key: K, value: V) {
+        let mut inner = self.inner();
+        if inner.epoch != epoch {
+            inner.values.remove(&key);
+            return;
+        }
+        if inner.values.len() >= MOST_KEPT && !inner.values.contains_key(&key) {
+            inner.values.clear();
+        }
+        inner.values.insert(key, value);
+    }
+
+    /// The value kept for `key`, if any and if `usable` says it still is.
+    pub fn get<Q>(&self, key: &Q, usable: impl FnOnce(&V) -> bool) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.inner().values.get(key).filter(|v| usable(v)).cloned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +361,46 @@ mod tests {
         assert_eq!(v.of(Of::Key(72)), 0);
         v.observe("");
         assert_eq!(v.of(Of::Team), 4);
+    }
+
+    #[test]
+    fn a_read_that_overlapped_a_write_keeps_nothing() {
+        let kept: Remembered<u64, &str> = Remembered::default();
+        let before = kept.epoch();
+        kept.remember(before, 1, "one");
+        assert_eq!(kept.get(&1, |_| true), Some("one"));
+        assert_eq!(
+            kept.get(&1, |_| false),
+            None,
+            "the caller said it is no longer usable"
+        );
+        let read = kept.epoch();
+        kept.writing(&2);
+        kept.remember(read, 3, "three");
+        assert_eq!(
+            kept.get(&3, |_| true),
+            None,
+            "a write started after the read began"
+        );
+        assert_eq!(
+            kept.get(&1, |_| true),
+            Some("one"),
+            "only the written key is forgotten"
+        );
+        let read = kept.epoch();
+        kept.writing_any();
+        kept.remember(read, 4, "four");
+        assert_eq!(kept.get(&1, |_| true), None);
+        assert_eq!(kept.get(&4, |_| true), None);
+        let after = kept.writing(&5);
+        kept.remember(after, 5, "five");
+        assert_eq!(
+            kept.get(&5, |_| true),
+            Some("five"),
+            "written under the epoch it moved to"
+        );
+        kept.forget_all();
+        assert_eq!(kept.get(&5, |_| true), None);
     }
 
     #[test]

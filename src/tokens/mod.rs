@@ -9,18 +9,13 @@
 pub mod cli;
 pub mod secret;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-};
-
 use serde::{Deserialize, Serialize};
 
 use crate::{
     db::{Bind, Db, Sql},
     secret::{Secret, random_token},
     team::Role,
-    versions::Versions,
+    versions::{Remembered, Versions},
 };
 
 /// The token in `Authorization`, when it is a portal API token (`Bearer ppt_…`). Other bearer
@@ -323,20 +318,8 @@ pub struct Tokens {
     versions: Versions,
     /// Tokens as this process last read them for a request: used only while
     /// [`Versions::current`] says nothing else can have written them.
-    kept: Arc<Mutex<Kept>>,
+    kept: Remembered<String, ApiToken>,
 }
-
-/// The tokens kept in memory, by hash.
-#[derive(Debug, Default)]
-struct Kept {
-    /// Moves before and after every write of a token: a read that overlapped a write keeps
-    /// nothing, so a revoked token is never kept as it was.
-    epoch: u64,
-    by_hash: HashMap<String, ApiToken>,
-}
-
-/// Tokens kept in memory at most; past it, the store starts over.
-const MOST_KEPT: usize = 10_000;
 
 impl Tokens {
     /// The store on `db`; a request's token read also reads the state versions, into
@@ -345,26 +328,15 @@ impl Tokens {
         Self {
             db,
             versions,
-            kept: Arc::default(),
+            kept: Remembered::default(),
         }
-    }
-
-    fn kept(&self) -> MutexGuard<'_, Kept> {
-        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Forgets every kept token and moves the epoch: called before and after each write.
-    fn forget(&self) {
-        let mut kept = self.kept();
-        kept.epoch += 1;
-        kept.by_hash.clear();
     }
 
     /// Runs the write `sql`, forgetting the kept tokens before and after it.
     async fn write(&self, sql: &Sql) -> Result<u64, sqlx::Error> {
-        self.forget();
+        self.kept.writing_any();
         let done = self.db.execute(sql).await;
-        self.forget();
+        self.kept.writing_any();
         done
     }
 
@@ -435,13 +407,13 @@ impl Tokens {
     /// memory when nothing but this process can have written it since it was read (on SQLite,
     /// alone on the file: see [`Versions::current`]).
     pub async fn for_request(&self, hash: &str) -> Result<Option<ApiToken>, sqlx::Error> {
-        if self.versions.current(|| self.forget())
-            && let Some(token) = self.kept().by_hash.get(hash)
+        if self.versions.current(|| self.kept.forget_all())
+            && let Some(token) = self.kept.get(hash, |_| true)
         {
-            return Ok(Some(token.clone()));
+            return Ok(Some(token));
         }
         let before = crate::db::writes();
-        let epoch = self.kept().epoch;
+        let epoch = self.kept.epoch();
         let mut sql = Sql::new(&format!(
             "SELECT {COLUMNS}, {} FROM api_tokens WHERE token_hash = ",
             Versions::select(self.db.dialect())
@@ -458,13 +430,7 @@ impl Tokens {
         let token = from_row((
             r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14,
         ));
-        let mut kept = self.kept();
-        if kept.epoch == epoch {
-            if kept.by_hash.len() >= MOST_KEPT {
-                kept.by_hash.clear();
-            }
-            kept.by_hash.insert(hash.to_owned(), token.clone());
-        }
+        self.kept.remember(epoch, hash.to_owned(), token.clone());
         Ok(Some(token))
     }
 
