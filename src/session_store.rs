@@ -57,11 +57,9 @@ impl SqlSessionStore {
 
     /// The session `id` from memory, when nothing but this process can have changed it since.
     fn remembered(&self, id: &Id, now: i64) -> Option<Record> {
-        if !self.versions.current(|| self.records.forget_all()) {
-            return None;
-        }
+        let stamp = self.versions.current()?;
         self.records
-            .get(id, |r| r.expiry_date.unix_timestamp() >= now)
+            .get(id, stamp, |r| r.expiry_date.unix_timestamp() >= now)
     }
 
     fn encode(&self, record: &Record) -> session_store::Result<String> {
@@ -156,10 +154,10 @@ impl SessionStore for SqlSessionStore {
                 .bind(Bind::Int(expires))
                 .push(") ON CONFLICT (id) DO NOTHING");
             let inserted = self.db.execute(&sql).await;
-            // Moved again once written: a read that overlapped the write keeps nothing.
-            let epoch = self.records.writing(&record.id);
+            // Moved again once written: a read that overlapped the write keeps nothing. The
+            // session is kept once read again: the write moved the WAL index anyway.
+            self.records.writing(&record.id);
             if inserted.map_err(backend)? == 1 {
-                self.records.remember(epoch, record.id, record.clone());
                 return Ok(());
             }
             record.id = Id::default();
@@ -180,10 +178,8 @@ impl SessionStore for SqlSessionStore {
             .bind(Bind::Text(row_key(&record.id)));
         let updated = self.db.execute(&sql).await;
         // Moved again once written: a read that overlapped the write keeps nothing.
-        let epoch = self.records.writing(&record.id);
-        if updated.map_err(backend)? == 1 {
-            self.records.remember(epoch, record.id, record.clone());
-        }
+        self.records.writing(&record.id);
+        updated.map_err(backend)?;
         Ok(())
     }
 
@@ -192,7 +188,7 @@ impl SessionStore for SqlSessionStore {
         if let Some(record) = self.remembered(id, now) {
             return Ok(Some(record));
         }
-        let before = crate::db::writes();
+        let before = self.versions.before();
         let epoch = self.records.epoch();
         // One round trip: the session, and the versions of what the portal keeps in memory
         // (the request then reads its membership, connection and copy state from there).
@@ -232,7 +228,8 @@ impl SessionStore for SqlSessionStore {
             data,
             expiry_date,
         };
-        self.records.remember(epoch, record.id, record.clone());
+        self.records
+            .remember(epoch, before.stamp(), record.id, record.clone());
         Ok(Some(record))
     }
 

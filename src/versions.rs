@@ -13,28 +13,26 @@
 //! versions a request compares with are at least those it read itself. A change committed
 //! before the request's first statement moved its row past the version of anything read before
 //! that change, so that value is not used.
+//!
+//! On SQLite, the process that holds the file's lock skips even that statement while the WAL
+//! index's header ([`crate::db::wal`]) is what it was before the last reading of the versions:
+//! every transaction that changes a page, in any process, changes the header, so an equal
+//! header means the database is as that reading found it. A session or a token is kept
+//! ([`Remembered`]) under the header taken before it was read, and used only while the header
+//! is still that one.
 
 use std::{
     collections::HashMap,
     hash::Hash,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError},
 };
 
-use crate::db::Dialect;
+use crate::db::{
+    Dialect,
+    wal::{Stamp, WalIndex},
+};
 
-/// `<file>.others`, beside the SQLite database `file`, opened to add to (and made if missing):
-/// the file through which processes using the database tell its holder they do (see
-/// [`Versions::held_alone`] and [`Versions::held_beside`]).
-pub fn others_of(file: &std::path::Path) -> std::io::Result<std::fs::File> {
-    let mut name = file.as_os_str().to_owned();
-    name.push(".others");
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(name)
-}
-
-/// How many values one [`Kept`] holds at most; past it, it starts over.
+/// How many values one [`Kept`] or [`Remembered`] holds at most; past it, it starts over.
 const MOST_KEPT: usize = 10_000;
 
 /// The newest versions this process has read, and whether it may trust them without reading
@@ -46,27 +44,27 @@ pub struct Versions(Arc<Shared>);
 #[derive(Debug, Default)]
 struct Shared {
     seen: Mutex<Seen>,
-    alone: Mutex<Alone>,
+    /// The WAL index of the SQLite database, when this process holds its lock file (see
+    /// [`Versions::held_alone`]).
+    wal: OnceLock<WalIndex>,
+    /// What [`Versions::before`] took before the last read of the versions.
+    synced: Mutex<Option<Before>>,
 }
 
-/// Whether this process is the only one using its SQLite database, so that nothing can change
-/// there but through it.
-#[derive(Debug, Default)]
-struct Alone {
-    /// `<database>.others`, when this process holds SQLite's lock file: every other process
-    /// using the database holds a shared lock on it for as long as it runs, and adds a byte to
-    /// it when it starts (see [`Versions::held_beside`]).
-    others: Option<std::fs::File>,
-    /// The length `others` had at the last check: a process that came and went between two
-    /// checks, and so was never seen holding its lock, left it longer.
-    trace: Option<u64>,
-    /// This process's own shared lock on it, when another holds the lock file.
-    mine: Option<std::fs::File>,
-    /// [`crate::db::writes`] before the last read of the versions that nothing wrote after.
-    synced: Option<u64>,
-    /// Another process was seen using the database since: whatever was kept then is dropped
-    /// before memory is trusted again.
-    shared_since: bool,
+/// Where the database stood before a statement that reads: taken by [`Versions::before`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Before {
+    /// [`crate::db::writes`].
+    writes: u64,
+    /// The WAL index's header, on SQLite when this process holds its lock file.
+    stamp: Option<Stamp>,
+}
+
+impl Before {
+    /// The WAL index's header it holds, which a value read after it is kept under.
+    pub fn stamp(&self) -> Option<Stamp> {
+        self.stamp
+    }
 }
 
 /// The versions themselves.
@@ -103,69 +101,38 @@ impl Versions {
         self.0.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn alone(&self) -> MutexGuard<'_, Alone> {
-        self.0.alone.lock().unwrap_or_else(PoisonError::into_inner)
+    /// This process holds SQLite's lock file: memory may be trusted while `wal`, the
+    /// database's WAL index, says nothing committed since it was read (see [`Self::current`]).
+    pub fn held_alone(&self, wal: WalIndex) {
+        let _ = self.0.wal.set(wal);
     }
 
-    /// This process holds SQLite's lock file: `others` is `<database>.others` (see
-    /// [`others_of`]), whose shared locks and length say another process uses the database
-    /// anyway, or did.
-    pub fn held_alone(&self, others: std::fs::File) {
-        let mut alone = self.alone();
-        alone.trace = others.metadata().ok().map(|m| m.len());
-        alone.others = Some(others);
-    }
-
-    /// This process uses a SQLite database another process may hold the lock file of (a
-    /// second replica, the `token` command): it holds a shared lock on `others`
-    /// (`<database>.others`, see [`others_of`]) while it runs, and adds a byte to it before it
-    /// writes anything, so the holder trusts nothing it kept in memory from before, even when
-    /// this process comes and goes between two of its requests. Waits for the holder's
-    /// momentary check to end.
-    pub fn held_beside(&self, mut others: std::fs::File) -> std::io::Result<()> {
-        use std::io::Write as _;
-        others.lock_shared()?;
-        others.write_all(b".")?;
-        self.alone().mine = Some(others);
-        Ok(())
-    }
-
-    /// Whether what the versions and the session cache hold is what the database holds now,
-    /// without reading it: this process is the only one using the database, and none of its
-    /// statements since the last reading of the versions wrote. Answers `false` otherwise (and,
-    /// when another process is using the database, or was, forgets what the caller kept: see
-    /// `forget`).
-    pub fn current(&self, forget: impl FnOnce()) -> bool {
-        let mut alone = self.alone();
-        let Some(others) = &alone.others else {
-            return false;
-        };
-        // A momentary exclusive lock: it is free only while no other process holds its
-        // shared one.
-        let shared = match others.try_lock() {
-            Ok(()) => {
-                let _ = others.unlock();
-                false
-            }
-            Err(_) => true,
-        };
-        let trace = others.metadata().ok().map(|m| m.len());
-        let came_and_went = trace.is_none() || trace != alone.trace;
-        alone.trace = trace;
-        if shared || came_and_went || alone.shared_since {
-            alone.shared_since = shared;
-            alone.synced = None;
-            drop(alone);
-            forget();
-            return false;
+    /// Where the database stands, taken before a statement that reads the versions or a value
+    /// to keep: hand it to [`Self::synced`] after the statement, and keep the values under its
+    /// [`Before::stamp`].
+    pub fn before(&self) -> Before {
+        Before {
+            writes: crate::db::writes(),
+            stamp: self.0.wal.get().and_then(WalIndex::stamp),
         }
-        alone.synced == Some(crate::db::writes())
     }
 
-    /// The versions were read (and taken in) by a statement sent when
-    /// [`crate::db::writes`] was `before`.
-    pub fn synced(&self, before: u64) {
-        self.alone().synced = Some(before);
+    /// The WAL index's header now, when what the versions hold is what the database holds,
+    /// without reading it: this process holds the SQLite file's lock, and no transaction
+    /// committed (by this or any other process) since the last reading of the versions began.
+    /// A value kept in memory may be used when it was kept under this same stamp. `None`
+    /// otherwise: on PostgreSQL, where another replica may write at any moment, always.
+    pub fn current(&self) -> Option<Stamp> {
+        let now = self.before();
+        let synced = *self.0.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        (now.stamp.is_some() && synced == Some(now))
+            .then_some(now.stamp)
+            .flatten()
+    }
+
+    /// The versions were read (and taken in) by a statement sent after `before` was taken.
+    pub fn synced(&self, before: Before) {
+        *self.0.synced.lock().unwrap_or_else(PoisonError::into_inner) = Some(before);
     }
 
     /// Takes in the versions a statement read (the text of [`Self::select`]). Versions only
@@ -253,11 +220,12 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
     }
 }
 
-/// Values this process read or wrote itself, kept for as long as [`Versions::current`] says
-/// nothing else can have written them (on SQLite, alone on the file), and guarded by an epoch:
-/// it moves when a write starts and again when it ends, and a read or write that overlapped a
-/// write keeps nothing, so a value changed or deleted while a request was reading it is never
-/// kept as it was. Cheap to clone.
+/// Values this process read, each kept under the WAL index's header taken before it was read
+/// ([`Before::stamp`]) and used only while [`Versions::current`] answers that same header:
+/// nothing, in this process or another, committed since. An epoch guards this process's own
+/// writes as well: it moves when a write starts and again when it ends, and a read that
+/// overlapped a write keeps nothing, so a value changed or deleted while a request was reading
+/// it is never kept as it was. Cheap to clone.
 #[derive(Debug)]
 pub struct Remembered<K, V> {
     inner: Arc<Mutex<Epoch<K, V>>>,
@@ -267,7 +235,7 @@ pub struct Remembered<K, V> {
 #[derive(Debug)]
 struct Epoch<K, V> {
     epoch: u64,
-    values: HashMap<K, V>,
+    values: HashMap<K, (Stamp, V)>,
 }
 
 impl<K, V> Clone for Remembered<K, V> {
@@ -299,13 +267,11 @@ impl<K: Eq + Hash, V: Clone> Remembered<K, V> {
         self.inner().epoch
     }
 
-    /// A write of `key` starts or ends: it is forgotten, and the epoch moves. Returns the new
-    /// epoch.
-    pub fn writing(&self, key: &K) -> u64 {
+    /// A write of `key` starts or ends: it is forgotten, and the epoch moves.
+    pub fn writing(&self, key: &K) {
         let mut inner = self.inner();
         inner.epoch += 1;
         inner.values.remove(key);
-        inner.epoch
     }
 
     /// A write that may touch any value starts or ends: all are forgotten, and the epoch
@@ -316,32 +282,33 @@ impl<K: Eq + Hash, V: Clone> Remembered<K, V> {
         inner.values.clear();
     }
 
-    /// Forgets every value without moving the epoch (another process may have written).
-    pub fn forget_all(&self) {
-        self.inner().values.clear();
-    }
-
-    /// Keeps `value` as read or written when the epoch stood at `epoch`, unless a write
-    /// started since (then `key` is forgotten instead).
-    pub fn remember(&self, epoch: u64, key: K, value: V) {
+    /// Keeps `value`, read when the epoch stood at `epoch` and the WAL index at `stamp`,
+    /// unless a write of this process started since (then `key` is forgotten instead). Without
+    /// a stamp (PostgreSQL, or a process beside the SQLite file's holder), nothing is kept.
+    pub fn remember(&self, epoch: u64, stamp: Option<Stamp>, key: K, value: V) {
         let mut inner = self.inner();
-        if inner.epoch != epoch {
+        let Some(stamp) = stamp.filter(|_| inner.epoch == epoch) else {
             inner.values.remove(&key);
             return;
-        }
+        };
         if inner.values.len() >= MOST_KEPT && !inner.values.contains_key(&key) {
             inner.values.clear();
         }
-        inner.values.insert(key, value);
+        inner.values.insert(key, (stamp, value));
     }
 
-    /// The value kept for `key`, if any and if `usable` says it still is.
-    pub fn get<Q>(&self, key: &Q, usable: impl FnOnce(&V) -> bool) -> Option<V>
+    /// The value kept for `key`, if it was kept under `stamp` (what [`Versions::current`]
+    /// answered) and `usable` says it still is.
+    pub fn get<Q>(&self, key: &Q, stamp: Stamp, usable: impl FnOnce(&V) -> bool) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        self.inner().values.get(key).filter(|v| usable(v)).cloned()
+        self.inner()
+            .values
+            .get(key)
+            .filter(|(kept, v)| *kept == stamp && usable(v))
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -364,43 +331,48 @@ mod tests {
     }
 
     #[test]
-    fn a_read_that_overlapped_a_write_keeps_nothing() {
+    fn a_value_is_used_under_its_stamp_and_never_after_an_overlapping_write() {
+        let (s1, s2) = (Stamp::of_change(1), Stamp::of_change(2));
         let kept: Remembered<u64, &str> = Remembered::default();
         let before = kept.epoch();
-        kept.remember(before, 1, "one");
-        assert_eq!(kept.get(&1, |_| true), Some("one"));
+        kept.remember(before, Some(s1), 1, "one");
+        assert_eq!(kept.get(&1, s1, |_| true), Some("one"));
         assert_eq!(
-            kept.get(&1, |_| false),
+            kept.get(&1, s2, |_| true),
+            None,
+            "something committed since"
+        );
+        assert_eq!(
+            kept.get(&1, s1, |_| false),
             None,
             "the caller said it is no longer usable"
         );
+        kept.remember(before, None, 2, "two");
+        assert_eq!(
+            kept.get(&2, s1, |_| true),
+            None,
+            "nothing is kept without a stamp"
+        );
         let read = kept.epoch();
         kept.writing(&2);
-        kept.remember(read, 3, "three");
+        kept.remember(read, Some(s1), 3, "three");
         assert_eq!(
-            kept.get(&3, |_| true),
+            kept.get(&3, s1, |_| true),
             None,
             "a write started after the read began"
         );
         assert_eq!(
-            kept.get(&1, |_| true),
+            kept.get(&1, s1, |_| true),
             Some("one"),
             "only the written key is forgotten"
         );
         let read = kept.epoch();
         kept.writing_any();
-        kept.remember(read, 4, "four");
-        assert_eq!(kept.get(&1, |_| true), None);
-        assert_eq!(kept.get(&4, |_| true), None);
-        let after = kept.writing(&5);
-        kept.remember(after, 5, "five");
-        assert_eq!(
-            kept.get(&5, |_| true),
-            Some("five"),
-            "written under the epoch it moved to"
-        );
-        kept.forget_all();
-        assert_eq!(kept.get(&5, |_| true), None);
+        kept.remember(read, Some(s1), 4, "four");
+        assert_eq!(kept.get(&1, s1, |_| true), None);
+        assert_eq!(kept.get(&4, s1, |_| true), None);
+        kept.remember(kept.epoch(), Some(s2), 5, "five");
+        assert_eq!(kept.get(&5, s2, |_| true), Some("five"));
     }
 
     #[test]

@@ -24,6 +24,7 @@ const READ_RETRIES: [Duration; 4] = [
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 mod health;
+pub mod wal;
 pub use health::{ErrorKind, Health, free_bytes, kind};
 
 /// Statements that may have written, finished by this process on any pool (see [`writes`]).

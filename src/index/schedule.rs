@@ -38,22 +38,19 @@ impl Index {
         else {
             return false;
         };
-        let others = crate::versions::others_of(file);
         if lock.try_lock().is_err() {
             // Another process uses this database file (a second replica on SQLite): leases
-            // are left to run out as on PostgreSQL, and the holder is told, through a shared
-            // lock held while this process runs, to keep nothing in memory it cannot check.
-            match others.and_then(|o| self.versions.held_beside(o)) {
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not mark this process as a second user of the SQLite file")
-                }
-            }
+            // are left to run out as on PostgreSQL, and this process reads every request's
+            // session from the file, as on PostgreSQL.
             return false;
         }
-        // Without the marker file, memory is never trusted: every request reads the versions.
-        if let Ok(others) = others {
-            self.versions.held_alone(others);
+        // Memory is trusted while the WAL index says nothing committed since it was read;
+        // without it, never: every request reads the versions.
+        match crate::db::wal::WalIndex::open(file).await {
+            Ok(wal) => self.versions.held_alone(wal),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not open the SQLite file's WAL index; every request reads its session from the file")
+            }
         }
         *self
             .sole

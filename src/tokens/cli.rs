@@ -36,18 +36,8 @@ pub async fn open(
         .map_err(|e| anyhow!("PORTAL_DATABASE_URL: {e}"))?;
     // A command reads the database afresh each time: nothing is kept between its requests.
     let versions = crate::versions::Versions::default();
-    // A portal running on the same SQLite file keeps tokens in memory while it is alone on
-    // it: this command tells it that it is not, before it writes anything.
-    if let Some(file) = db.sqlite_file() {
-        crate::versions::others_of(file)
-            .and_then(|others| versions.held_beside(others))
-            .map_err(|e| {
-                anyhow!(
-                    "could not mark {}.others, through which a running portal learns of this command's changes: {e}",
-                    file.display()
-                )
-            })?;
-    }
+    // A portal running on the same SQLite file sees this command's writes through the file's
+    // WAL index (see `crate::versions`), as it sees any other process's.
     let team = Team::new(
         db.clone(),
         team.sealer(),

@@ -404,15 +404,15 @@ impl Tokens {
 
     /// [`Self::by_hash`] for a request: the same round trip reads the state versions, so the
     /// request's membership and connection can come from memory. The token itself comes from
-    /// memory when nothing but this process can have written it since it was read (on SQLite,
-    /// alone on the file: see [`Versions::current`]).
+    /// memory when nothing committed since it was read (on SQLite, in the process that holds
+    /// the file: see [`Versions::current`]).
     pub async fn for_request(&self, hash: &str) -> Result<Option<ApiToken>, sqlx::Error> {
-        if self.versions.current(|| self.kept.forget_all())
-            && let Some(token) = self.kept.get(hash, |_| true)
+        if let Some(stamp) = self.versions.current()
+            && let Some(token) = self.kept.get(hash, stamp, |_| true)
         {
             return Ok(Some(token));
         }
-        let before = crate::db::writes();
+        let before = self.versions.before();
         let epoch = self.kept.epoch();
         let mut sql = Sql::new(&format!(
             "SELECT {COLUMNS}, {} FROM api_tokens WHERE token_hash = ",
@@ -430,7 +430,8 @@ impl Tokens {
         let token = from_row((
             r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14,
         ));
-        self.kept.remember(epoch, hash.to_owned(), token.clone());
+        self.kept
+            .remember(epoch, before.stamp(), hash.to_owned(), token.clone());
         Ok(Some(token))
     }
 
