@@ -55,8 +55,8 @@ struct Args {
     /// Send `Accept-Encoding: br, gzip` as browsers do (the default measures plain HTML).
     #[arg(long)]
     compressed: bool,
-    /// Load only the paths whose label holds this text (with their /healthz runs), e.g. to
-    /// hold one page under `perf record`.
+    /// Load only the path labelled exactly this, or else the paths whose label holds this text
+    /// (with their /healthz runs), e.g. to hold one page under `perf record`.
     #[arg(long)]
     only: Option<String>,
     /// Passed by `cargo bench`; ignored.
@@ -92,6 +92,16 @@ const PATHS: &[(&str, &str)] = &[
         "/api/v1/keys/70/activations?limit=20",
     ),
 ];
+
+/// Whether `--only only` loads the path labelled `label`: the label itself when one is named
+/// exactly (`/activations` alone), else every label that holds the text.
+fn chosen(label: &str, only: &str) -> bool {
+    if PATHS.iter().any(|(l, _)| *l == only) {
+        label == only
+    } else {
+        label.contains(only)
+    }
+}
 
 /// What `wrk` reported for one run, with the portal's CPU time per request over it.
 #[derive(Clone, Copy)]
@@ -254,7 +264,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "each path: {} runs, each right after a run of /healthz; medians, with the spread (lowest–highest) in brackets; CPU ms/request = the portal's user + system time over the run ÷ requests",
+        "each path: {} runs, each right after a run of /healthz (a sort or filter also beside a run of /activations, taking turns at going first); medians, with the spread (lowest–highest) in brackets; CPU ms/request = the portal's user + system time over the run ÷ requests",
         args.runs
     );
     println!();
@@ -290,12 +300,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Ok(run)
     };
     let mut floors: Vec<WrkRun> = Vec::new();
-    let mut list_rps = None;
     for (label, path) in PATHS.iter().skip(1) {
         if args
             .only
             .as_deref()
-            .is_some_and(|only| !label.contains(only))
+            .is_some_and(|only| !chosen(label, only))
         {
             continue;
         }
@@ -310,11 +319,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .bytes()
             .await?
             .len();
+        // A sort or filter is compared with the plain list loaded beside it in the same run,
+        // the two taking turns at going first, so the machine's drift between runs does not
+        // enter their ratio.
+        let against_list = path.starts_with("/activations?");
         let mut runs = Vec::new();
         let mut ratios = Vec::new();
-        for _ in 0..args.runs.max(1) {
+        let mut list_ratios = Vec::new();
+        for i in 0..args.runs.max(1) {
             let floor = load("/healthz")?;
-            let run = load(path)?;
+            let run = if against_list {
+                let (list, run) = if i % 2 == 0 {
+                    let list = load("/activations")?;
+                    (list, load(path)?)
+                } else {
+                    let run = load(path)?;
+                    (load("/activations")?, run)
+                };
+                list_ratios.push(run.rps / list.rps);
+                run
+            } else {
+                load(path)?
+            };
             ratios.push(run.rps / floor.rps);
             floors.push(floor);
             runs.push(run);
@@ -324,16 +350,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             println!("  ({label}: {non_2xx} answers were not 2xx)");
         }
         let rps: Vec<f64> = runs.iter().map(|r| r.rps).collect();
-        let (median_rps, _, _) = median_spread(&rps);
-        if *path == "/activations" {
-            list_rps = Some(median_rps);
-        }
-        let vs_list = match (
-            list_rps,
-            path.starts_with("/activations?") || path.starts_with("/api/"),
-        ) {
-            (Some(l), true) => format!("{:.2}", median_rps / l),
-            _ => String::new(),
+        let vs_list = if list_ratios.is_empty() {
+            String::new()
+        } else {
+            with_spread(&list_ratios, 2)
         };
         let pick = |f: fn(&WrkRun) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
         println!(
