@@ -19,7 +19,7 @@ pub struct Part {
     pub status: StatusCode,
     /// The page's `<title>`, which the part decides.
     pub title: String,
-    /// The HTML, escaped already.
+    /// The HTML, escaped already (or, for [`Part::of_json`], the JSON).
     pub html: String,
     /// A figure the page uses beside the HTML (the overview: the copy's active plans, which
     /// it compares with WordPress.com's summary).
@@ -30,6 +30,17 @@ pub struct Part {
 }
 
 impl Part {
+    /// A part that is a JSON text (the JSON list's page), answered with status 200.
+    pub fn of_json(json: String) -> Self {
+        Self {
+            status: StatusCode::OK,
+            title: String::new(),
+            html: json,
+            figure: None,
+            cuts: Vec::new(),
+        }
+    }
+
     /// The part with its HTML divided at every `marker`, the markers taken out: a page that
     /// puts its own HTML between pieces finds them by offset ([`Part::piece`]) instead of
     /// searching the HTML on every view.

@@ -4,24 +4,25 @@
 use axum::{
     Json, Router,
     extract::{Path, RawQuery, State},
+    response::{IntoResponse as _, Response},
     routing::get,
 };
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{CopyState, copy_of, key_scope, utc};
+use super::{
+    CopyState, copy_of, key_scope,
+    paging::{ActivationsPage, decode_cursor, json_error},
+    utc,
+};
 use crate::{
     auth::session::ApiAuthed,
     error::AppError,
-    index::{
-        keyset::{After, KeyedRow},
-        query::{Filter, Row},
-    },
+    index::query::{Filter, Row},
     pages::activations::View,
     products,
+    rendered::Part,
     state::AppState,
     web::query::Pairs,
 };
@@ -186,7 +187,7 @@ pub(super) fn product_name(id: Option<i64>) -> Option<String> {
 }
 
 impl Activation {
-    fn new(r: &Row, key: u64, base: &str) -> Self {
+    pub(super) fn new(r: &Row, key: u64, base: &str) -> Self {
         Self {
             id: r.id,
             status: if r.cancelled_on.is_some() {
@@ -345,51 +346,9 @@ pub struct ListParams {
 /// Rows per page by default, and at most.
 const LIMIT: (u32, u32) = (100, 1000);
 
-/// What a cursor holds: where the last page ended, and which query it belongs to.
-#[derive(Debug, Serialize, Deserialize)]
-struct Cursor {
-    /// The query's filter and order, hashed.
-    f: String,
-    /// The last row's place.
-    a: After,
-}
-
-/// A short hash of the filter and order a cursor belongs to.
-fn fingerprint(f: &Filter) -> String {
-    let digest = Sha256::digest(format!("{f:?}").as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn encode_cursor(f: &Filter, row: &KeyedRow) -> String {
-    let cursor = Cursor {
-        f: fingerprint(f),
-        a: row.after(),
-    };
-    let json = serde_json::to_vec(&cursor).unwrap_or_default();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-}
-
-fn decode_cursor(text: &str, f: &Filter) -> Result<After, AppError> {
-    let bad = || {
-        AppError::BadRequest(
-            "The cursor cannot be read. Use the `next` link of the previous page as it is.".into(),
-        )
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text.trim())
-        .map_err(|_| bad())?;
-    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if cursor.f != fingerprint(f) {
-        return Err(AppError::BadRequest(
-            "The cursor belongs to a list with other filters or another order. Keep every parameter of the first page, or start again without a cursor.".into(),
-        ));
-    }
-    Ok(cursor.a)
-}
-
 /// The pages' view of `q` (strictly: the first thing that cannot be read is a 400), and the
 /// filter it makes today.
-pub(super) fn read_filter(q: &Pairs) -> Result<Filter, AppError> {
+pub(super) fn read_filter(q: &Pairs, today: chrono::NaiveDate) -> Result<Filter, AppError> {
     super::no_empty(
         q,
         &[
@@ -425,7 +384,7 @@ pub(super) fn read_filter(q: &Pairs) -> Result<Filter, AppError> {
         ],
     )?;
     let view = View::parse(q)?;
-    Ok(view.filter(Utc::now().date_naive()))
+    Ok(view.filter(today))
 }
 
 /// `GET /api/v1/keys/{key}/activations`: a page of the key's activations from the copy.
@@ -452,9 +411,10 @@ pub async fn activations(
     authed: ApiAuthed,
     Path(key): Path<u64>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<ActivationsAnswer>, AppError> {
+) -> Result<Response, AppError> {
     let q = Pairs::parse(raw.as_deref());
-    let filter = read_filter(&q)?;
+    let today = Utc::now().date_naive();
+    let filter = read_filter(&q, today)?;
     let limit = match q.get("limit") {
         None => LIMIT.0,
         Some(t) => t
@@ -471,42 +431,42 @@ pub async fn activations(
         .transpose()?;
     let scope = key_scope(authed, key)?;
     let sync = copy_of(&state, &scope).await?;
-    let (facets, rows) = tokio::join!(
-        state.index.facets(key, sync.generation, &filter),
-        // One more than asked says whether there is a next page.
-        state
-            .index
-            .keyed_page(key, sync.generation, &filter, after.as_ref(), limit + 1),
+    // Everything after the copy's state depends only on the copy, the day and the address:
+    // written once per copy generation, day and address, then kept (as the list page's part).
+    let name = format!(
+        "api-activations:{key}:{}:{today}:{}",
+        sync.generation,
+        raw.as_deref().unwrap_or("")
     );
-    let facets = facets?;
-    let mut rows = rows?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let base = state.config.base_path();
-    let next = match rows.last() {
-        Some(last) if more => {
-            let mut s = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in q.iter().filter(|(k, _)| *k != "cursor") {
-                s.append_pair(k, v);
-            }
-            s.append_pair("cursor", &encode_cursor(&filter, last));
-            Some(format!(
-                "{base}/api/v1/keys/{key}/activations?{}",
-                s.finish()
+    let page = state
+        .rendered
+        .get_or_render(name, async {
+            let (facets, rows) = tokio::join!(
+                state.index.facets(key, sync.generation, &filter),
+                // One more than asked says whether there is a next page.
+                state
+                    .index
+                    .keyed_page(key, sync.generation, &filter, after.as_ref(), limit + 1),
+            );
+            let page = ActivationsPage::new(&state, key, &q, &filter, facets?, rows?, limit);
+            Ok::<_, AppError>(Part::of_json(
+                serde_json::to_string(&page).map_err(json_error)?,
             ))
-        }
-        _ => None,
-    };
-    Ok(Json(ActivationsAnswer {
-        copy: CopyState::of(&sync),
-        key,
-        total: facets.total(filter.status),
-        activations: rows
-            .iter()
-            .map(|r| Activation::new(&r.row, key, base))
-            .collect(),
-        next,
-    }))
+        })
+        .await?;
+    let copy = serde_json::to_string(&CopyState::of(&sync)).map_err(json_error)?;
+    // The answer is an `ActivationsAnswer`: the copy's state and the key, then the kept page's
+    // fields, in the order the struct declares them.
+    let fields = page.html.strip_prefix('{').unwrap_or(&page.html);
+    let body = format!("{{\"copy\":{copy},\"key\":{key},{fields}");
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/keys/{key}/activations/{id}`: one activation from the copy.

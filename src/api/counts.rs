@@ -172,9 +172,9 @@ pub async fn counts(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CountsAnswer>, AppError> {
     let q = Pairs::parse(raw.as_deref());
-    let filter = read_filter(&q)?;
-    let period = q.get("period").unwrap_or("month");
     let today = Utc::now().date_naive();
+    let filter = read_filter(&q, today)?;
+    let period = q.get("period").unwrap_or("month");
     let spans = periods(period, today)
         .ok_or_else(|| AppError::BadRequest("period must be month, 30d or year.".into()))?;
     let scope = key_scope(authed, key)?;

@@ -15,6 +15,7 @@ pub mod copy;
 pub mod counts;
 pub mod doc;
 pub mod invoices;
+mod paging;
 pub mod proxy;
 
 use axum::Router;
