@@ -284,8 +284,13 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
         let url = format!("{portal}/invoices");
         async move { client.get(url).send().await.unwrap().status() }
     });
+    // A socket that has sent nothing yet (the header timeout is 10 s).
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = child.id().unwrap().to_string();
+    let termed = std::time::Instant::now();
     assert!(
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -293,6 +298,17 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
             .unwrap()
             .success()
     );
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut byte),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the silent socket is closed at the shutdown, not after the header timeout: {closed:?}"
+    );
+    assert!(termed.elapsed() < Duration::from_secs(5));
     assert_eq!(
         slow.await.unwrap(),
         StatusCode::OK,
