@@ -90,8 +90,25 @@ impl Driver {
     }
 
     pub async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", json!({"url": url}))
+        let v = self
+            .cmd(reqwest::Method::POST, "/url", json!({"url": url}))
             .await;
+        assert!(v.get("error").is_none(), "navigation to {url} failed: {v}");
+        self.settle().await;
+    }
+
+    /// Waits until the current document has loaded. chromedriver can answer a navigation as
+    /// soon as the new document is committed, before it is parsed: a page source read then is
+    /// empty (seen on a 403 page under load, about one run in twenty).
+    async fn settle(&self) {
+        for _ in 0..200 {
+            let state = self.exec("return document.readyState;", json!([])).await;
+            if state == "complete" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the page at {} never finished loading", self.url().await);
     }
 
     pub async fn click(&self, css: &str) {
@@ -125,17 +142,18 @@ impl Driver {
     }
 
     pub async fn source(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/source", json!(null))
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let v = self.cmd(reqwest::Method::GET, "/source", json!(null)).await;
+        match v.as_str() {
+            Some(s) => s.to_owned(),
+            None => panic!("no page source: {v}"),
+        }
     }
 
     pub async fn wait_for_url(&self, prefix: &str) -> String {
         for _ in 0..100 {
             let url = self.url().await;
             if url.starts_with(prefix) {
+                self.settle().await;
                 return url;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -963,13 +963,19 @@ async fn an_invite_is_accepted_in_a_second_browser_profile() {
     );
     assert!(second.source().await.contains("Fiona Finance"));
     second.goto(&app.url("/team")).await;
-    assert!(second.source().await.contains("Not part of your role"));
+    let refused = second.source().await;
+    assert!(
+        refused.contains("Not part of your role"),
+        "a finance member is refused the team page; at {}: {refused}",
+        second.url().await
+    );
 
     owner.goto(&app.url("/team")).await;
     let team = owner.source().await;
     assert!(
         team.contains("Fiona Finance"),
-        "the owner sees who accepted"
+        "the owner sees who accepted; at {}: {team}",
+        owner.url().await
     );
     owner.quit().await;
     second.quit().await;
