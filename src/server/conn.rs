@@ -1,5 +1,6 @@
-//! What one TCP connection may hold: it must send its first bytes within the header timeout,
-//! may sit idle for at most the idle timeout, and must accept response bytes within the write
+//! What one TCP connection may hold: it must send its first byte within the header timeout
+//! ([`first_byte`], before any HTTP state is built for it), may sit idle for at most the idle
+//! timeout, and must accept response bytes within the write
 //! stall timeout. A client that breaks any of these is disconnected, so silent sockets and
 //! stalled downloads cannot pile up. The number of open connections is capped below the file
 //! descriptor limit, which the process raises to its hard limit at start.
@@ -27,6 +28,22 @@ pub struct ConnTimeouts {
     pub write_stall: Duration,
 }
 
+/// Waits for a new connection's first byte, for at most `within`: `false` when none came (the
+/// client was silent or closed) or `closing` fired first, since a shutdown closes such sockets
+/// at once.
+pub async fn first_byte(
+    stream: &tokio::net::TcpStream,
+    within: Duration,
+    closing: &mut tokio::sync::watch::Receiver<()>,
+) -> bool {
+    let mut first = [0u8; 1];
+    tokio::select! {
+        // `readable` answers at once for a new socket; a peek waits for a byte.
+        ready = tokio::time::timeout(within, stream.peek(&mut first)) => matches!(ready, Ok(Ok(1..))),
+        _ = closing.changed() => false,
+    }
+}
+
 /// A stream that enforces [`ConnTimeouts`]: reads and writes fail with `TimedOut` once the
 /// connection has been idle (or its writes stalled) for too long.
 #[derive(Debug)]
@@ -40,12 +57,13 @@ pub struct Guarded<S> {
 }
 
 impl<S> Guarded<S> {
-    /// Wraps `inner`; the first byte must come within `timeouts.first_byte`.
+    /// Wraps `inner`, whose first byte has come ([`first_byte`]); hyper's header timeout
+    /// bounds the rest of the first request's head.
     pub fn new(inner: S, timeouts: ConnTimeouts) -> Self {
         Self {
             inner,
             timeouts,
-            idle: Box::pin(tokio::time::sleep(timeouts.first_byte)),
+            idle: Box::pin(tokio::time::sleep(timeouts.idle)),
             stall: None,
         }
     }

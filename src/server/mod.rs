@@ -167,16 +167,9 @@ pub async fn serve(
                     // first bytes arrive: until then a socket holds only itself and this wait
                     // (1,000 silent sockets took 1.0 MB instead of 4.3), and a shutdown closes
                     // it at once. The header timeout then starts again for the headers.
-                    let mut first = [0u8; 1];
-                    tokio::select! {
-                        // `readable` answers at once for a new socket; a peek waits for a byte.
-                        ready = tokio::time::timeout(timeouts.first_byte, stream.peek(&mut first)) => {
-                            if !matches!(ready, Ok(Ok(1..))) {
-                                tracing::debug!(%peer, "connection closed: nothing sent within the header timeout");
-                                return;
-                            }
-                        }
-                        _ = closing.changed() => return,
+                    if !conn::first_byte(&stream, timeouts.first_byte, &mut closing).await {
+                        tracing::debug!(%peer, "connection closed before its first byte");
+                        return;
                     }
                     // Built and boxed in a block of its own: a local in scope across the
                     // `await` would be laid out in the waiting task too.

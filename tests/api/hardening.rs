@@ -169,6 +169,29 @@ async fn a_connection_that_never_speaks_is_closed_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_request_head_that_stops_halfway_is_closed_after_the_header_timeout() {
+    let app = spawn_with(Options {
+        header_read_timeout: Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(host(&app)).await.unwrap();
+    // The first bytes come at once, the rest never (slowloris): the idle timeout (60 s) must
+    // not be what closes it.
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(
+        read_to_close(&mut s, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "still open 5 s after its first bytes"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(800));
+}
+
+#[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
     let app = spawn_with(Options {
         idle_connection_timeout: Duration::from_secs(1),
