@@ -34,13 +34,19 @@ fn rect(x: f64, y: f64, w: f64, h: f64) -> Rect {
     }
 }
 
+/// A bar, or none where it would be drawn with no height: a quiet month is mostly such bars,
+/// and each is 75 bytes of HTML that shows nothing.
+fn bar(x: f64, y: f64, w: f64, h: f64) -> Option<Rect> {
+    Some(rect(x, y, w, h)).filter(|r| r.h != "0.0")
+}
+
 /// One bar's slot: its new and cancelled bars and what its tooltip says.
 #[derive(Debug, Clone)]
 pub struct Slot {
-    /// New activations, up from the zero line.
-    pub new: Rect,
-    /// Cancellations, down from the zero line.
-    pub cancelled: Rect,
+    /// New activations, up from the zero line; none for none.
+    pub new: Option<Rect>,
+    /// Cancellations, down from the zero line; none for none.
+    pub cancelled: Option<Rect>,
     /// The whole slot's height, for the tooltip's target.
     pub hit: Rect,
     /// "2 Dec 2026: 12 new, 3 cancelled, 16,102 active at the end".
@@ -280,8 +286,8 @@ impl Geometry {
                 let x = self.x(i) + (self.slot - self.bar_w) / 2.0;
                 let (up, down) = (c.new as f64 * self.per, c.cancelled as f64 * self.per);
                 Slot {
-                    new: rect(x, self.zero - up, self.bar_w, up),
-                    cancelled: rect(x, self.zero, self.bar_w, down),
+                    new: bar(x, self.zero - up, self.bar_w, up),
+                    cancelled: bar(x, self.zero, self.bar_w, down),
                     hit: rect(
                         self.x(i),
                         ACTIVE_TOP,
@@ -417,9 +423,12 @@ mod tests {
         let changes = [c(20, 5, 16_000), c(10, 15, 15_995), c(2, 0, 15_997)];
         let chart = chart(Step::Day, &spans, &changes, 1, day(12, 2)).unwrap();
         // Twenty new plans are a bar the height of the change panel, not a sliver under 16,000.
-        let tallest = f(&chart.slots[0].new.h);
+        let tallest = f(&chart.slots[0].new.as_ref().unwrap().h);
         assert!(tallest > 50.0, "{tallest}");
-        assert!(f(&chart.slots[1].cancelled.h) > 30.0);
+        assert!(f(&chart.slots[1].cancelled.as_ref().unwrap().h) > 30.0);
+        // No cancellations on the last day: no bar, rather than one of no height.
+        assert!(chart.slots[2].cancelled.is_none());
+        assert!(chart.slots[2].new.is_some());
         let marks: Vec<bool> = chart.slots.iter().map(|s| s.unfinished).collect();
         assert_eq!(marks, [false, false, true]);
         let (_, y) = chart.so_far.clone().unwrap();
