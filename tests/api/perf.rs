@@ -611,6 +611,99 @@ async fn a_warm_page_sends_one_statement_on_postgres() {
     warm_pages_send_one_statement(&app, false).await;
 }
 
+/// Session reads that wait together go to PostgreSQL as one statement, and each request still
+/// gets its own session. The sessions table is locked while 64 requests from 4 sessions
+/// arrive, so the first read waits at the lock and the rest queue behind it; once the lock goes,
+/// they are read in one more statement, not 63. Each page carries its own session's CSRF token.
+#[tokio::test]
+async fn session_reads_that_wait_together_share_one_statement() {
+    use sqlx::Connection as _;
+    let Some(db) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        access_recheck: Duration::from_secs(3600),
+        database_url: Some(db.clone()),
+        ..Options::default()
+    })
+    .await;
+    app.wait_for_index(70).await;
+    let mut people = Vec::new();
+    for _ in 0..4 {
+        let client = new_client();
+        let r = app.login_with(&client, 1001, None).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let page = app
+            .get_with(&client, "/invoices")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = attrs(&html(&page), "input[name=csrf]", "value");
+        assert_eq!(csrf.len(), 1, "{page}");
+        people.push((client, csrf[0].clone()));
+    }
+    settle_statements(&app).await;
+
+    let mut lock = sqlx::PgConnection::connect(&db).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
+    sqlx::query("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    // The sessions' own pool: the portal's background work (the notifier, the copy schedule)
+    // goes through the other one.
+    let session_statements = || app.state.sessions.db().health().statements();
+    let before = session_statements();
+    let views = futures_util::future::join_all((0..64).map(|i| {
+        let (client, csrf) = &people[i % 4];
+        let app = &app;
+        async move {
+            let r = app.get_with(client, "/invoices").await;
+            let status = r.status();
+            let page = r.text().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{page}");
+            (
+                attrs(&html(&page), "input[name=csrf]", "value"),
+                csrf.clone(),
+            )
+        }
+    }));
+    let release = async {
+        // The first read waits at the lock; the others arrive meanwhile (a second is plenty:
+        // they are already sent), then the lock goes.
+        let mut watch = sqlx::PgConnection::connect(&db).await.unwrap();
+        for _ in 0..200 {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND query LIKE '%JOIN sessions%'",
+            )
+            .fetch_one(&mut watch)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    };
+    let (views, ()) = tokio::join!(views, release);
+    let sent = session_statements() - before;
+    for (got, own) in &views {
+        assert_eq!(
+            got,
+            &vec![own.clone()],
+            "a page carries another session's token"
+        );
+    }
+    assert!(
+        sent <= 4,
+        "{sent} session reads for 64 page views that waited together (one per view without batching)"
+    );
+}
+
 /// A script's warm request with a portal API token, on SQLite alone on its file, sends no
 /// statement: the token comes from memory as a session does. (That a `token` command run
 /// beside the portal is still seen at the next request is

@@ -16,6 +16,8 @@ use tower_sessions::{
     session_store::{self, SessionStore},
 };
 
+mod batch;
+
 use crate::{
     db::{Bind, Db, Sql},
     secret::Sealer,
@@ -32,6 +34,8 @@ pub struct SqlSessionStore {
     /// Sessions as this process last read or wrote them: used only while
     /// [`Versions::current`] says nothing else can have written them.
     records: Remembered<Id, Record>,
+    /// Reads waiting to go to the database together ([`batch`]).
+    queue: batch::Queue,
 }
 
 impl std::fmt::Debug for SqlSessionStore {
@@ -52,6 +56,7 @@ impl SqlSessionStore {
             sealer,
             versions,
             records: Remembered::default(),
+            queue: batch::Queue::default(),
         }
     }
 
@@ -84,6 +89,26 @@ impl SqlSessionStore {
                 )
             })?;
         serde_json::from_slice(&plain).map_err(|e| session_store::Error::Decode(e.to_string()))
+    }
+
+    /// The session `id` from its stored row, or none when the row does not decrypt.
+    fn record(&self, id: Id, data: &str, expires_at: i64) -> session_store::Result<Option<Record>> {
+        // A row that does not decrypt (the key was changed) is a session that no longer exists:
+        // the user logs in again instead of seeing an error.
+        let data = match self.decode(&id, data) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring a session that does not decrypt");
+                return Ok(None);
+            }
+        };
+        let expiry_date = OffsetDateTime::from_unix_timestamp(expires_at)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id,
+            data,
+            expiry_date,
+        }))
     }
 
     /// The sessions' database.
@@ -188,49 +213,10 @@ impl SessionStore for SqlSessionStore {
         if let Some(record) = self.remembered(id, now) {
             return Ok(Some(record));
         }
-        let before = self.versions.before();
-        let epoch = self.records.epoch();
-        // One round trip: the session, and the versions of what the portal keeps in memory
-        // (the request then reads its membership, connection and copy state from there).
-        let mut sql = Sql::new(&format!(
-            "SELECT s.data, s.expires_at, {} FROM (SELECT 1 AS one) AS one \
-             LEFT JOIN sessions s ON s.id = ",
-            Versions::select(self.db.dialect())
-        ));
-        sql.bind(Bind::Text(row_key(id)))
-            .push(" AND s.expires_at >= ")
-            .bind(Bind::Int(now));
-        let row: Option<(Option<String>, Option<i64>, Option<String>)> =
-            self.db.fetch_optional(&sql).await.map_err(backend)?;
-        let Some((data, expires_at, versions)) = row else {
-            return Ok(None);
-        };
-        if let Some(versions) = versions {
-            self.versions.observe(&versions);
-            self.versions.synced(before);
-        }
-        let (Some(data), Some(expires_at)) = (data, expires_at) else {
-            return Ok(None);
-        };
-        // A row that does not decrypt (the key was changed) is a session that no longer exists:
-        // the user logs in again instead of seeing an error.
-        let data = match self.decode(id, &data) {
-            Ok(data) => data,
-            Err(e) => {
-                tracing::warn!(error = %e, "ignoring a session that does not decrypt");
-                return Ok(None);
-            }
-        };
-        let expiry_date = OffsetDateTime::from_unix_timestamp(expires_at)
-            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        let record = Record {
-            id: *id,
-            data,
-            expiry_date,
-        };
-        self.records
-            .remember(epoch, before.stamp(), record.id, record.clone());
-        Ok(Some(record))
+        // One round trip, shared with the reads that wait beside it: the session, and the
+        // versions of what the portal keeps in memory (the request then reads its membership,
+        // connection and copy state from there).
+        self.load_batched(*id).await
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
