@@ -136,14 +136,11 @@ impl SqlSessionStore {
             match self.read_many(&ids).await {
                 Ok(found) => {
                     for (id, answer) in reads {
-                        let _ = answer.send(Ok(found.get(&id).cloned()));
+                        let _ = answer.send(found.get(&id).cloned().unwrap_or(Ok(None)));
                     }
                 }
                 Err(e) => {
-                    let message = match e {
-                        session_store::Error::Backend(m) => m,
-                        other => other.to_string(),
-                    };
+                    let message = message(e);
                     for (_, answer) in reads {
                         let _ = answer.send(Err(message.clone()));
                     }
@@ -154,8 +151,9 @@ impl SqlSessionStore {
     }
 
     /// One statement: the sessions `ids` that exist and have not expired, and the state
-    /// versions (see [`crate::versions`]).
-    async fn read_many(&self, ids: &[Id]) -> session_store::Result<HashMap<Id, Record>> {
+    /// versions (see [`crate::versions`]). A row that cannot be made a session fails that
+    /// session's read alone.
+    async fn read_many(&self, ids: &[Id]) -> session_store::Result<HashMap<Id, Answer>> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let before = self.versions.before();
         let epoch = self.records.epoch();
@@ -186,12 +184,21 @@ impl SqlSessionStore {
             else {
                 continue;
             };
-            if let Some(record) = self.record(id, &data, expires_at)? {
+            let answer = self.record(id, &data, expires_at).map_err(message);
+            if let Ok(Some(record)) = &answer {
                 self.records
                     .remember(epoch, before.stamp(), record.id, record.clone());
-                found.insert(id, record);
             }
+            found.insert(id, answer);
         }
         Ok(found)
+    }
+}
+
+/// What a failed read answers: the store's message.
+fn message(e: session_store::Error) -> String {
+    match e {
+        session_store::Error::Backend(m) => m,
+        other => other.to_string(),
     }
 }
