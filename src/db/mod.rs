@@ -23,6 +23,7 @@ const READ_RETRIES: [Duration; 4] = [
 /// How long a request waits for a pooled connection before failing with a 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+pub mod batch;
 mod health;
 pub mod wal;
 pub use health::{ErrorKind, Health, free_bytes, kind};

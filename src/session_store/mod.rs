@@ -9,6 +9,8 @@
 //! the database nor a row moved to another id yields a usable token. Rows are keyed by a SHA-256
 //! of the session id, never the id itself, so reading the table gives no usable cookie.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tower_sessions::{
@@ -16,13 +18,18 @@ use tower_sessions::{
     session_store::{self, SessionStore},
 };
 
-mod batch;
-
 use crate::{
-    db::{Bind, Db, Sql},
+    db::{
+        Bind, Db, Sql,
+        batch::{self, Answer, ReadMany},
+    },
     secret::Sealer,
     versions::{Remembered, Versions},
 };
+
+/// A row of the session read: the row key, sealed data and expiry of a session found (all none
+/// when none was), and the state versions.
+type Row = (Option<String>, Option<String>, Option<i64>, Option<String>);
 
 /// Sessions persisted in the portal's database.
 #[derive(Clone)]
@@ -35,7 +42,7 @@ pub struct SqlSessionStore {
     /// [`Versions::current`] says nothing else can have written them.
     records: Remembered<Id, Record>,
     /// Reads waiting to go to the database together ([`batch`]).
-    queue: batch::Queue,
+    queue: batch::Queue<SqlSessionStore>,
 }
 
 impl std::fmt::Debug for SqlSessionStore {
@@ -216,7 +223,10 @@ impl SessionStore for SqlSessionStore {
         // One round trip, shared with the reads that wait beside it: the session, and the
         // versions of what the portal keeps in memory (the request then reads its membership,
         // connection and copy state from there).
-        self.load_batched(*id).await
+        self.queue
+            .read(self, *id)
+            .await
+            .map_err(session_store::Error::Backend)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
@@ -229,5 +239,67 @@ impl SessionStore for SqlSessionStore {
         self.records.writing(id);
         deleted.map_err(backend)?;
         Ok(())
+    }
+}
+
+impl ReadMany for SqlSessionStore {
+    type Key = Id;
+    type Value = Record;
+    type Error = String;
+
+    /// One statement: the sessions `ids` that exist and have not expired, and the state
+    /// versions (see [`crate::versions`]). A row that cannot be made a session fails that
+    /// session's read alone.
+    async fn read_many(&self, ids: &[Id]) -> Result<HashMap<Id, Answer<Self>>, String> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let before = self.versions.before();
+        let epoch = self.records.epoch();
+        let keys: Vec<String> = ids.iter().map(row_key).collect();
+        let mut sql = Sql::new(&format!(
+            "SELECT s.id, s.data, s.expires_at, {} FROM (SELECT 1 AS one) AS one \
+             LEFT JOIN sessions s ON s.id IN (",
+            Versions::select(self.db.dialect())
+        ));
+        sql.bind_texts(&keys)
+            .push(") AND s.expires_at >= ")
+            .bind(Bind::Int(now));
+        let rows: Vec<Row> = self.db.fetch_all(&sql).await.map_err(|e| e.to_string())?;
+        if let Some(versions) = rows.first().and_then(|r| r.3.as_deref()) {
+            self.versions.observe(versions);
+            self.versions.synced(before);
+        }
+        let mut found = HashMap::new();
+        for (key, data, expires_at) in rows
+            .into_iter()
+            .filter_map(|(k, d, e, _)| Some((k?, d?, e?)))
+        {
+            let Some(id) = keys
+                .iter()
+                .position(|k| *k == key)
+                .and_then(|i| ids.get(i))
+                .copied()
+            else {
+                continue;
+            };
+            let answer = self.record(id, &data, expires_at).map_err(message);
+            if let Ok(Some(record)) = &answer {
+                self.records
+                    .remember(epoch, before.stamp(), record.id, record.clone());
+            }
+            found.insert(id, answer);
+        }
+        Ok(found)
+    }
+
+    fn dropped() -> String {
+        "the session read was dropped".into()
+    }
+}
+
+/// What a failed read answers: the store's message.
+fn message(e: session_store::Error) -> String {
+    match e {
+        session_store::Error::Backend(m) => m,
+        other => other.to_string(),
     }
 }

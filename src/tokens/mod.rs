@@ -7,12 +7,13 @@
 //! become a browser session or carry a cross-site request (`auth::bearer`).
 
 pub mod cli;
+mod request;
 pub mod secret;
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    db::{Bind, Db, Sql},
+    db::{Bind, Db, Sql, batch::Queue},
     secret::{Secret, random_token},
     team::Role,
     versions::{Remembered, Versions},
@@ -290,26 +291,6 @@ fn from_row(r: TokenRow) -> ApiToken {
     }
 }
 
-/// A [`TokenRow`] and the state versions read with it.
-type TokenRowAndVersions = (
-    String,
-    String,
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-);
-
 /// The token store: cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Tokens {
@@ -319,6 +300,8 @@ pub struct Tokens {
     /// Tokens as this process last read them for a request: used only while
     /// [`Versions::current`] says nothing else can have written them.
     kept: Remembered<String, ApiToken>,
+    /// Token reads waiting to go to the database together ([`crate::db::batch`]).
+    queue: Queue<Tokens>,
 }
 
 impl Tokens {
@@ -329,6 +312,7 @@ impl Tokens {
             db,
             versions,
             kept: Remembered::default(),
+            queue: Queue::default(),
         }
     }
 
@@ -400,39 +384,6 @@ impl Tokens {
         sql.bind(Bind::Text(hash.to_owned()));
         let row: Option<TokenRow> = self.db.fetch_optional(&sql).await?;
         Ok(row.map(from_row))
-    }
-
-    /// [`Self::by_hash`] for a request: the same round trip reads the state versions, so the
-    /// request's membership and connection can come from memory. The token itself comes from
-    /// memory when nothing committed since it was read (on SQLite, in the process that holds
-    /// the file: see [`Versions::current`]).
-    pub async fn for_request(&self, hash: &str) -> Result<Option<ApiToken>, sqlx::Error> {
-        if let Some(stamp) = self.versions.current()
-            && let Some(token) = self.kept.get(hash, stamp, |_| true)
-        {
-            return Ok(Some(token));
-        }
-        let before = self.versions.before();
-        let epoch = self.kept.epoch();
-        let mut sql = Sql::new(&format!(
-            "SELECT {COLUMNS}, {} FROM api_tokens WHERE token_hash = ",
-            Versions::select(self.db.dialect())
-        ));
-        sql.bind(Bind::Text(hash.to_owned()));
-        let row: Option<TokenRowAndVersions> = self.db.fetch_optional(&sql).await?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        if let Some(versions) = &r.15 {
-            self.versions.observe(versions);
-            self.versions.synced(before);
-        }
-        let token = from_row((
-            r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14,
-        ));
-        self.kept
-            .remember(epoch, before.stamp(), hash.to_owned(), token.clone());
-        Ok(Some(token))
     }
 
     /// A partner's tokens (all of them, or `user`'s only), newest first.

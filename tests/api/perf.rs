@@ -617,7 +617,6 @@ async fn a_warm_page_sends_one_statement_on_postgres() {
 /// they are read in one more statement, not 63. Each page carries its own session's CSRF token.
 #[tokio::test]
 async fn session_reads_that_wait_together_share_one_statement() {
-    use sqlx::Connection as _;
     let Some(db) = crate::postgres::fresh_database().await else {
         return;
     };
@@ -645,12 +644,6 @@ async fn session_reads_that_wait_together_share_one_statement() {
     }
     settle_statements(&app).await;
 
-    let mut lock = sqlx::PgConnection::connect(&db).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
-    sqlx::query("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut lock)
-        .await
-        .unwrap();
     // The sessions' own pool: the portal's background work (the notifier, the copy schedule)
     // goes through the other one.
     let session_statements = || app.state.sessions.db().health().statements();
@@ -669,27 +662,7 @@ async fn session_reads_that_wait_together_share_one_statement() {
             )
         }
     }));
-    let release = async {
-        // The first read waits at the lock; the others arrive meanwhile (a second is plenty:
-        // they are already sent), then the lock goes.
-        let mut watch = sqlx::PgConnection::connect(&db).await.unwrap();
-        for _ in 0..200 {
-            let (waiting,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE wait_event_type = 'Lock' AND query LIKE '%JOIN sessions%'",
-            )
-            .fetch_one(&mut watch)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
-    };
-    let (views, ()) = tokio::join!(views, release);
+    let views = behind_a_lock(&db, "sessions", views).await;
     let sent = session_statements() - before;
     for (got, own) in &views {
         assert_eq!(
@@ -701,6 +674,101 @@ async fn session_reads_that_wait_together_share_one_statement() {
     assert!(
         sent <= 4,
         "{sent} session reads for 64 page views that waited together (one per view without batching)"
+    );
+}
+
+/// Runs `reads` while PostgreSQL table `table` is locked: the first read waits at the lock (a
+/// statement joining `table`, seen in `pg_stat_activity`), the others arrive meanwhile (a
+/// second is plenty: they are already sent), then the lock goes.
+async fn behind_a_lock<T>(db: &str, table: &str, reads: impl std::future::Future<Output = T>) -> T {
+    use sqlx::Connection as _;
+    let mut lock = sqlx::PgConnection::connect(db).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
+    sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let release = async {
+        let mut watch = sqlx::PgConnection::connect(db).await.unwrap();
+        for _ in 0..200 {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND query LIKE $1",
+            )
+            .bind(format!("%JOIN {table} %"))
+            .fetch_one(&mut watch)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    };
+    tokio::join!(reads, release).0
+}
+
+/// Token reads that wait together go to PostgreSQL as one statement, and each request still
+/// gets its own token: 64 requests with 4 tokens of different scopes and one unknown token
+/// arrive while `api_tokens` is locked. Each answer names its own token's scopes, the unknown
+/// token is refused, and the reads go in a few statements, not 64.
+#[tokio::test]
+async fn token_reads_that_wait_together_share_one_statement() {
+    let Some(db) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        access_recheck: Duration::from_secs(3600),
+        database_url: Some(db.clone()),
+        ..Options::default()
+    })
+    .await;
+    let csrf = crate::team::connect(&app).await;
+    app.wait_for_index(70).await;
+    let kinds: [&[&str]; 4] = [
+        &[],
+        &["invoices:read"],
+        &["audit:read"],
+        &["invoices:read", "audit:read"],
+    ];
+    let mut tokens = Vec::new();
+    for (i, scopes) in kinds.iter().enumerate() {
+        let name = format!("batch {i}");
+        let token = crate::tokens::make_token(&app.addr, &app.client, &csrf, &name, scopes).await;
+        let r = crate::tokens::with_token(&app, &token, "/api/v1/keys").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let keys: serde_json::Value = r.json().await.unwrap();
+        tokens.push((token, Some(keys["scopes"].clone())));
+    }
+    let unknown = partner_portal::tokens::secret::generate();
+    tokens.push((unknown.expose().clone(), None));
+    settle_statements(&app).await;
+
+    let before = app.state.db.health().statements();
+    let reads = futures_util::future::join_all((0..64).map(|i| {
+        let (token, scopes) = &tokens[i % tokens.len()];
+        let app = &app;
+        async move {
+            let r = crate::tokens::with_token(app, token, "/api/v1/keys").await;
+            let status = r.status();
+            let body: serde_json::Value = r.json().await.unwrap();
+            match scopes {
+                Some(scopes) => {
+                    assert_eq!(status, StatusCode::OK, "{body}");
+                    assert_eq!(&body["scopes"], scopes, "an answer for another token");
+                }
+                None => assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}"),
+            }
+        }
+    }));
+    behind_a_lock(&db, "api_tokens", reads).await;
+    let sent = app.state.db.health().statements() - before;
+    // The portal's background work (the notifier, the copy schedule) shares this pool.
+    assert!(
+        sent <= 8,
+        "{sent} statements for 64 token reads that waited together (one per read without batching)"
     );
 }
 
