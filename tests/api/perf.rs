@@ -798,6 +798,35 @@ async fn a_warm_token_request_sends_no_statement_when_alone() {
     }
 }
 
+/// A script's warm request with a portal API token, on PostgreSQL, sends one statement: its
+/// token's row, which carries the state versions, so its membership and connection come from
+/// memory.
+#[tokio::test]
+async fn a_warm_token_request_sends_one_statement_on_postgres() {
+    let Some(db) = crate::postgres::fresh_database().await else {
+        return;
+    };
+    let app = spawn_with(Options {
+        access_recheck: Duration::from_secs(3600),
+        database_url: Some(db),
+        ..Options::default()
+    })
+    .await;
+    let csrf = crate::team::connect(&app).await;
+    app.wait_for_index(70).await;
+    let token = crate::tokens::make_token(&app.addr, &app.client, &csrf, "warm", &[]).await;
+    for path in ["/api/v1/keys", "/api/v1/keys/70/activations?limit=20"] {
+        let (fewest, most) = statements_per_request(&app, path, || async {
+            crate::tokens::with_token(&app, &token, path).await.status()
+        })
+        .await;
+        assert_eq!(
+            fewest, 1,
+            "{path}: the fewest statements a warm request sent (at most {most})"
+        );
+    }
+}
+
 /// An activation's page does not wait on a WordPress.com that hangs for its invoices panel:
 /// it answers after 1.5 s saying so, and the call, left to finish, fills the panel of a later
 /// view.
