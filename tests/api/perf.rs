@@ -783,19 +783,7 @@ async fn a_warm_token_request_sends_no_statement_when_alone() {
         ..Options::default()
     })
     .await;
-    let csrf = crate::team::connect(&app).await;
-    app.wait_for_index(70).await;
-    let token = crate::tokens::make_token(&app.addr, &app.client, &csrf, "warm", &[]).await;
-    for path in ["/api/v1/keys", "/api/v1/keys/70/activations?limit=20"] {
-        let (fewest, most) = statements_per_request(&app, path, || async {
-            crate::tokens::with_token(&app, &token, path).await.status()
-        })
-        .await;
-        assert_eq!(
-            fewest, 0,
-            "{path}: every warm request sent a statement (at most {most})"
-        );
-    }
+    warm_token_requests_send(&app, 0).await;
 }
 
 /// A script's warm request with a portal API token, on PostgreSQL, sends one statement: its
@@ -812,16 +800,22 @@ async fn a_warm_token_request_sends_one_statement_on_postgres() {
         ..Options::default()
     })
     .await;
-    let csrf = crate::team::connect(&app).await;
+    warm_token_requests_send(&app, 1).await;
+}
+
+/// The fewest statements a warm token request to the keys and to a JSON list sends is
+/// `statements`.
+async fn warm_token_requests_send(app: &TestApp, statements: u64) {
+    let csrf = crate::team::connect(app).await;
     app.wait_for_index(70).await;
     let token = crate::tokens::make_token(&app.addr, &app.client, &csrf, "warm", &[]).await;
     for path in ["/api/v1/keys", "/api/v1/keys/70/activations?limit=20"] {
-        let (fewest, most) = statements_per_request(&app, path, || async {
-            crate::tokens::with_token(&app, &token, path).await.status()
+        let (fewest, most) = statements_per_request(app, path, || async {
+            crate::tokens::with_token(app, &token, path).await.status()
         })
         .await;
         assert_eq!(
-            fewest, 1,
+            fewest, statements,
             "{path}: the fewest statements a warm request sent (at most {most})"
         );
     }
