@@ -130,8 +130,17 @@ impl Versions {
             .flatten()
     }
 
+    /// Takes in the versions a statement sent after `before` was taken read (none when it
+    /// read no row): [`Self::observe`], then [`Self::synced`].
+    pub fn read_after(&self, before: Before, text: Option<&str>) {
+        if let Some(text) = text {
+            self.observe(text);
+            self.synced(before);
+        }
+    }
+
     /// The versions were read (and taken in) by a statement sent after `before` was taken.
-    pub fn synced(&self, before: Before) {
+    fn synced(&self, before: Before) {
         *self.0.synced.lock().unwrap_or_else(PoisonError::into_inner) = Some(before);
     }
 

@@ -264,10 +264,8 @@ impl ReadMany for SqlSessionStore {
             .push(") AND s.expires_at >= ")
             .bind(Bind::Int(now));
         let rows: Vec<Row> = self.db.fetch_all(&sql).await.map_err(|e| e.to_string())?;
-        if let Some(versions) = rows.first().and_then(|r| r.3.as_deref()) {
-            self.versions.observe(versions);
-            self.versions.synced(before);
-        }
+        self.versions
+            .read_after(before, rows.first().and_then(|r| r.3.as_deref()));
         let mut found = HashMap::new();
         for (key, data, expires_at) in rows
             .into_iter()

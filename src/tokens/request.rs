@@ -97,10 +97,8 @@ impl ReadMany for Tokens {
         ));
         sql.bind_texts(hashes).push(")");
         let rows: Vec<Found> = self.db.fetch_all(&sql).await.map_err(Arc::new)?;
-        if let Some(versions) = rows.first().and_then(|r| r.versions.as_deref()) {
-            self.versions.observe(versions);
-            self.versions.synced(before);
-        }
+        self.versions
+            .read_after(before, rows.first().and_then(|r| r.versions.as_deref()));
         let mut found = HashMap::new();
         for (hash, token) in rows.into_iter().filter_map(Found::token) {
             self.kept

@@ -597,17 +597,24 @@ async fn a_warm_page_sends_one_statement_on_sqlite_and_none_when_alone() {
     warm_pages_send_one_statement(&app, true).await;
 }
 
-#[tokio::test]
-async fn a_warm_page_sends_one_statement_on_postgres() {
-    let Some(db) = crate::postgres::fresh_database().await else {
-        return;
-    };
+/// An app on a fresh PostgreSQL database whose access re-check waits an hour (so a warm view
+/// calls nothing), and the database's URL; none when no PostgreSQL is configured.
+async fn warm_app_on_postgres() -> Option<(TestApp, String)> {
+    let db = crate::postgres::fresh_database().await?;
     let app = spawn_with(Options {
         access_recheck: Duration::from_secs(3600),
-        database_url: Some(db),
+        database_url: Some(db.clone()),
         ..Options::default()
     })
     .await;
+    Some((app, db))
+}
+
+#[tokio::test]
+async fn a_warm_page_sends_one_statement_on_postgres() {
+    let Some((app, _)) = warm_app_on_postgres().await else {
+        return;
+    };
     warm_pages_send_one_statement(&app, false).await;
 }
 
@@ -617,15 +624,9 @@ async fn a_warm_page_sends_one_statement_on_postgres() {
 /// they are read in one more statement, not 63. Each page carries its own session's CSRF token.
 #[tokio::test]
 async fn session_reads_that_wait_together_share_one_statement() {
-    let Some(db) = crate::postgres::fresh_database().await else {
+    let Some((app, db)) = warm_app_on_postgres().await else {
         return;
     };
-    let app = spawn_with(Options {
-        access_recheck: Duration::from_secs(3600),
-        database_url: Some(db.clone()),
-        ..Options::default()
-    })
-    .await;
     app.wait_for_index(70).await;
     let mut people = Vec::new();
     for _ in 0..4 {
@@ -716,15 +717,9 @@ async fn behind_a_lock<T>(db: &str, table: &str, reads: impl std::future::Future
 /// token is refused, and the reads go in a few statements, not 64.
 #[tokio::test]
 async fn token_reads_that_wait_together_share_one_statement() {
-    let Some(db) = crate::postgres::fresh_database().await else {
+    let Some((app, db)) = warm_app_on_postgres().await else {
         return;
     };
-    let app = spawn_with(Options {
-        access_recheck: Duration::from_secs(3600),
-        database_url: Some(db.clone()),
-        ..Options::default()
-    })
-    .await;
     let csrf = crate::team::connect(&app).await;
     app.wait_for_index(70).await;
     let kinds: [&[&str]; 4] = [
@@ -791,15 +786,9 @@ async fn a_warm_token_request_sends_no_statement_when_alone() {
 /// memory.
 #[tokio::test]
 async fn a_warm_token_request_sends_one_statement_on_postgres() {
-    let Some(db) = crate::postgres::fresh_database().await else {
+    let Some((app, _)) = warm_app_on_postgres().await else {
         return;
     };
-    let app = spawn_with(Options {
-        access_recheck: Duration::from_secs(3600),
-        database_url: Some(db),
-        ..Options::default()
-    })
-    .await;
     warm_token_requests_send(&app, 1).await;
 }
 
