@@ -7,7 +7,9 @@
 //! time per request (user + system time from `/proc/PID/stat` over the run ÷ requests: the
 //! figure that survives a change of machine); then p50 and p99, the page weight plain and
 //! compressed, and the proxy overhead (page p50 ÷ upstream latency with latency injected, cold
-//! and warm). It prints figures and never fails on them.
+//! and warm). The embedded stylesheet is loaded the same way, as a path with the same layers and
+//! no page work: what the bytes of an answer cost, apart from what a page does. It prints
+//! figures and never fails on them.
 
 #![allow(clippy::print_stdout, reason = "the command's output is its figures")]
 #![allow(
@@ -67,6 +69,9 @@ struct Args {
 /// The paths loaded, by label. The first is the floor the others are compared with.
 const PATHS: &[(&str, &str)] = &[
     ("/healthz", "/healthz"),
+    // Not a page: an embedded file through the same layers, with no session read and no page
+    // work. Beside it a page's ratio splits into what the bytes cost and what the portal does.
+    ("/static/app.css (a file, no page work)", "/static/app.css"),
     ("/ (overview)", "/"),
     ("/activations", "/activations"),
     ("/activations?q=yoga", "/activations?q=yoga"),
