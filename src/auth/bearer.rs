@@ -149,7 +149,7 @@ async fn authenticate(
         email: None,
     };
     Ok(Authed {
-        data: AuthData {
+        data: std::sync::Arc::new(AuthData {
             token: None,
             user,
             partner: None,
@@ -158,7 +158,7 @@ async fn authenticate(
             last_seen: now,
             partner_checked_at: now,
             member_of: Some(token.partner_id),
-        },
+        }),
         // Never saved: a token's request has no session.
         session: Session::new(None, std::sync::Arc::new(state.sessions.clone()), None),
         here,

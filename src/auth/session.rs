@@ -5,6 +5,8 @@
 //! `last_seen` at most every quarter of the idle timeout, so a busy user does not cost a write
 //! per request; the idle and absolute timeouts are both checked server-side on every request.
 
+use std::sync::Arc;
+
 use axum::{
     extract::{FromRef, FromRequestParts},
     http::request::Parts,
@@ -95,22 +97,70 @@ pub async fn set_pending(session: &Session, list: &[PendingLogin]) -> Result<(),
     Ok(())
 }
 
-/// Stores a completed login.
+/// Stores a completed login, as one JSON text (see [`auth`]).
 pub async fn set_auth(session: &Session, data: &AuthData) -> Result<(), AppError> {
-    session.insert(AUTH_KEY, data).await?;
+    let text = serde_json::to_string(data).map_err(unreadable)?;
+    session
+        .insert_value(AUTH_KEY, serde_json::Value::String(text))
+        .await?;
     Ok(())
 }
 
 /// The login data, if any (no timeout checks).
-pub async fn auth(session: &Session) -> Result<Option<AuthData>, AppError> {
-    Ok(session.get(AUTH_KEY).await?)
+///
+/// The login is kept in the session as one JSON text rather than as a tree of JSON values:
+/// every request reads it, and a text is copied in one piece where a tree is a few dozen
+/// allocations, each time the session's record and then its value are handed out. The text
+/// is read once per process and kept by that very text ([`parsed`]): the same text is the
+/// same login, so what is kept is exact. A session stored as a tree (before this form) is
+/// still read.
+pub async fn auth(session: &Session) -> Result<Option<Arc<AuthData>>, AppError> {
+    match session.get_value(AUTH_KEY).await? {
+        None => Ok(None),
+        Some(serde_json::Value::String(text)) => {
+            let kept = parsed();
+            if let Some(data) = kept.get(text.as_str()) {
+                return Ok(Some(data));
+            }
+            let data = Arc::new(serde_json::from_str::<AuthData>(&text).map_err(unreadable)?);
+            kept.insert(text, data.clone());
+            Ok(Some(data))
+        }
+        Some(tree) => Ok(Some(Arc::new(
+            serde_json::from_value(tree).map_err(unreadable)?,
+        ))),
+    }
+}
+
+/// Logins read from their session's text, by that text. Bounded, and a login not used for
+/// five minutes is let go (its session still holds it).
+fn parsed() -> &'static moka::sync::Cache<String, Arc<AuthData>> {
+    static PARSED: std::sync::OnceLock<moka::sync::Cache<String, Arc<AuthData>>> =
+        std::sync::OnceLock::new();
+    PARSED.get_or_init(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_idle(std::time::Duration::from_secs(5 * 60))
+            .build()
+    })
+}
+
+/// A session's login that does not read as one; the error names where, never what (the text
+/// holds the bearer token).
+fn unreadable(e: serde_json::Error) -> AppError {
+    AppError::Internal(format!(
+        "the session's login does not read ({:?} at line {} column {})",
+        e.classify(),
+        e.line(),
+        e.column()
+    ))
 }
 
 /// A request from a logged-in user (pages). A missing or timed-out login redirects to `/login`.
 #[derive(Debug, Clone)]
 pub struct Authed {
-    /// The session's data.
-    pub data: AuthData,
+    /// The session's data (shared: see [`auth`]).
+    pub data: Arc<AuthData>,
     /// The session itself (to flush it on upstream 401).
     pub session: Session,
     /// Path and query of this request, for "try again" and login return links.
@@ -351,7 +401,7 @@ where
         }
         let mut changed = false;
         if now - data.last_seen >= (idle / 4).max(1) {
-            data.last_seen = now;
+            Arc::make_mut(&mut data).last_seen = now;
             changed = true;
         }
         // Which keys this token may see is WordPress.com's decision; confirm it regularly so a
@@ -367,8 +417,8 @@ where
                 .await
                 .unwrap_or(Err(UpstreamError::Timeout));
             match answer {
-                Ok(partner) => data.partner = partner,
-                Err(UpstreamError::Forbidden { .. }) => data.partner = None,
+                Ok(partner) => Arc::make_mut(&mut data).partner = partner,
+                Err(UpstreamError::Forbidden { .. }) => Arc::make_mut(&mut data).partner = None,
                 Err(UpstreamError::Unauthorized) => {
                     session.flush().await?;
                     tracing::info!(
@@ -383,7 +433,7 @@ where
                     tracing::warn!(error = %e, "partner re-check failed; keeping the last known keys")
                 }
             }
-            data.partner_checked_at = now;
+            Arc::make_mut(&mut data).partner_checked_at = now;
             changed = true;
         }
         if changed {

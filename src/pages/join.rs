@@ -244,7 +244,7 @@ async fn join_post(
     );
     // An owner keeps their own access (and their token); anyone else becomes a member and keeps
     // no token of their own.
-    let mut data = authed.data.clone();
+    let mut data = session::AuthData::clone(&authed.data);
     if data.partner.is_none() {
         data.member_of = Some(invite.partner_id);
         data.token = None;

@@ -513,3 +513,35 @@ async fn at_most_three_logins_are_pending_per_browser() {
         StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test]
+async fn a_login_is_kept_as_one_text_and_a_session_kept_as_a_tree_of_values_still_reads() {
+    use tower_sessions::SessionStore as _;
+    let app = spawn_app().await;
+    let r = app.login_with(&app.client, 1001, None).await;
+    let cookie = session_cookie(&r).unwrap();
+    let id: tower_sessions::session::Id = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let mut record = app.state.sessions.load(&id).await.unwrap().unwrap();
+    let Some(serde_json::Value::String(text)) = record.data.get("portal.auth").cloned() else {
+        panic!("the login is kept as one JSON text");
+    };
+    // Arrange: the session as it was stored before, the login a tree of JSON values.
+    let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(tree["user"]["id"], 1001);
+    record.data.insert("portal.auth".into(), tree);
+    app.state.sessions.save(&record).await.unwrap();
+    // Act and assert: the page is the logged-in user's, the login's CSRF token the same.
+    let r = app.get("/").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc = html(&r.text().await.unwrap());
+    assert_eq!(texts(&doc, ".who .user"), vec!["Host Admin"]);
+    assert_eq!(
+        attrs(&doc, "form.logout input[name=csrf]", "value"),
+        vec![
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()["csrf"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        ]
+    );
+}

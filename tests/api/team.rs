@@ -177,11 +177,12 @@ async fn session_auth(app: &TestApp, cookie: &str) -> Value {
         .await
         .unwrap()
         .expect("a session");
-    record
-        .data
-        .get("portal.auth")
-        .cloned()
-        .unwrap_or(Value::Null)
+    // The login is kept as one JSON text.
+    match record.data.get("portal.auth") {
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap(),
+        Some(other) => other.clone(),
+        None => Value::Null,
+    }
 }
 
 async fn audit_actions(app: &TestApp) -> Vec<String> {
