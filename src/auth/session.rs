@@ -119,11 +119,11 @@ pub async fn auth(session: &Session) -> Result<Option<Arc<AuthData>>, AppError> 
         None => Ok(None),
         Some(serde_json::Value::String(text)) => {
             let kept = parsed();
-            if let Some(data) = kept.get(text.as_str()) {
+            if let Some(data) = kept.get(text.as_str()).await {
                 return Ok(Some(data));
             }
             let data = Arc::new(serde_json::from_str::<AuthData>(&text).map_err(unreadable)?);
-            kept.insert(text, data.clone());
+            kept.insert(text, data.clone()).await;
             Ok(Some(data))
         }
         Some(tree) => Ok(Some(Arc::new(
@@ -134,11 +134,11 @@ pub async fn auth(session: &Session) -> Result<Option<Arc<AuthData>>, AppError> 
 
 /// Logins read from their session's text, by that text. Bounded, and a login not used for
 /// five minutes is let go (its session still holds it).
-fn parsed() -> &'static moka::sync::Cache<String, Arc<AuthData>> {
-    static PARSED: std::sync::OnceLock<moka::sync::Cache<String, Arc<AuthData>>> =
+fn parsed() -> &'static moka::future::Cache<String, Arc<AuthData>> {
+    static PARSED: std::sync::OnceLock<moka::future::Cache<String, Arc<AuthData>>> =
         std::sync::OnceLock::new();
     PARSED.get_or_init(|| {
-        moka::sync::Cache::builder()
+        moka::future::Cache::builder()
             .max_capacity(10_000)
             .time_to_idle(std::time::Duration::from_secs(5 * 60))
             .build()

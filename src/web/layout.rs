@@ -242,11 +242,8 @@ impl Layout {
 /// estimate of a few KB would be copied four times as the buffer doubles on the way.
 pub fn render<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
     let size = page_size::<T>();
-    let mut html = String::with_capacity(
-        size.load(Ordering::Relaxed)
-            .saturating_add(size.load(Ordering::Relaxed) / 8)
-            .clamp(T::SIZE_HINT, MOST_RESERVED),
-    );
+    let last = size.load(Ordering::Relaxed);
+    let mut html = String::with_capacity((last + last / 8).clamp(T::SIZE_HINT, MOST_RESERVED));
     page.render_into(&mut html)
         .map_err(|e| AppError::Internal(format!("template: {e}")))?;
     size.store(html.len(), Ordering::Relaxed);
